@@ -1,0 +1,59 @@
+//! The action catalog: one table from action id to its descriptor and handler.
+
+use crate::actions;
+use crate::client::GraphClient;
+use crate::error::Result;
+use crate::input::Input;
+use serde_json::Value;
+
+/// The handler of an action: validate input, call Graph, shape the output.
+pub type Handler = fn(&mut GraphClient, &Input) -> Result<Value>;
+
+/// One action: what `list-actions` reports about it and the code that runs it.
+pub struct Action {
+    /// Stable id, e.g. `users.get`.
+    pub id: &'static str,
+    /// Short human title.
+    pub title: &'static str,
+    /// What the action does.
+    pub description: &'static str,
+    /// Category (users, groups, ...).
+    pub category: &'static str,
+    /// Least-privileged Microsoft Graph application permissions.
+    pub permissions: &'static [&'static str],
+    /// True when the action changes nothing.
+    pub read_only: bool,
+    /// JSON Schema of the input.
+    pub input_schema: fn() -> Value,
+    /// JSON Schema of the output.
+    pub output_schema: fn() -> Value,
+    /// The handler.
+    pub run: Handler,
+}
+
+/// Every action the connector offers, in catalog order.
+pub fn all() -> impl Iterator<Item = &'static Action> {
+    actions::users::ACTIONS.iter()
+}
+
+/// The action with that id.
+pub fn find(id: &str) -> Option<&'static Action> {
+    all().find(|action| action.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn action_ids_are_unique_and_schemas_are_objects() {
+        let mut seen = HashSet::new();
+        for action in all() {
+            assert!(seen.insert(action.id), "duplicate id {}", action.id);
+            assert_eq!((action.input_schema)()["type"], "object", "{}", action.id);
+            assert_eq!((action.output_schema)()["type"], "object", "{}", action.id);
+            assert!(!action.permissions.is_empty(), "{}", action.id);
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! Connection settings: the `connect` configuration of ACTIONS.md, validated up front.
+
+use crate::error::{ConnectorError, Result};
+use serde_json::{json, Map, Value};
+
+/// How the connector obtains its bearer token.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AuthMode {
+    /// App-only: client id and secret at the v2.0 token endpoint.
+    ClientCredentials {
+        /// The application's client secret.
+        client_secret: String,
+    },
+    /// App-only: a signed client assertion from a certificate (not yet supported).
+    Certificate,
+    /// Delegated: resource owner password credentials.
+    Password {
+        /// The user's sign-in name.
+        username: String,
+        /// The user's password.
+        password: String,
+        /// Optional client secret for confidential clients.
+        client_secret: Option<String>,
+    },
+    /// Delegated: a refresh token, replaced by each new one the endpoint returns.
+    RefreshToken {
+        /// The refresh token to redeem.
+        refresh_token: String,
+        /// Optional client secret for confidential clients.
+        client_secret: Option<String>,
+    },
+    /// A bearer token the platform already holds; nothing is acquired.
+    AccessToken {
+        /// The bearer token.
+        token: String,
+    },
+}
+
+impl AuthMode {
+    /// The mode's name in the configuration.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AuthMode::ClientCredentials { .. } => "clientCredentials",
+            AuthMode::Certificate => "certificate",
+            AuthMode::Password { .. } => "password",
+            AuthMode::RefreshToken { .. } => "refreshToken",
+            AuthMode::AccessToken { .. } => "accessToken",
+        }
+    }
+
+    /// True when the token acts for a signed-in user rather than the application.
+    pub fn is_delegated(&self) -> bool {
+        matches!(self, AuthMode::Password { .. } | AuthMode::RefreshToken { .. })
+    }
+}
+
+// Secrets must never reach a log or an error through `{:?}`.
+impl std::fmt::Debug for AuthMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuthMode::{}(..)", self.name())
+    }
+}
+
+/// A national cloud: the login and Graph hosts it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cloud {
+    /// Microsoft's global service (also GCC).
+    Global,
+    /// US Government L4 (GCC High).
+    UsGov,
+    /// US Government L5 (DoD).
+    UsGovDod,
+    /// China, operated by 21Vianet.
+    China,
+}
+
+impl Cloud {
+    fn parse(name: &str) -> Option<Cloud> {
+        match name {
+            "global" => Some(Cloud::Global),
+            "usgov" => Some(Cloud::UsGov),
+            "usgovDod" => Some(Cloud::UsGovDod),
+            "china" => Some(Cloud::China),
+            _ => None,
+        }
+    }
+
+    /// The cloud's name in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cloud::Global => "global",
+            Cloud::UsGov => "usgov",
+            Cloud::UsGovDod => "usgovDod",
+            Cloud::China => "china",
+        }
+    }
+
+    /// The Microsoft identity platform host (national cloud deployments table).
+    pub fn login_base_url(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://login.microsoftonline.com",
+            Cloud::UsGov | Cloud::UsGovDod => "https://login.microsoftonline.us",
+            Cloud::China => "https://login.chinacloudapi.cn",
+        }
+    }
+
+    /// The Microsoft Graph host.
+    pub fn graph_base_url(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://graph.microsoft.com",
+            Cloud::UsGov => "https://graph.microsoft.us",
+            Cloud::UsGovDod => "https://dod-graph.microsoft.us",
+            Cloud::China => "https://microsoftgraph.chinacloudapi.cn",
+        }
+    }
+}
+
+/// Validated connection settings.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// How tokens are obtained.
+    pub auth: AuthMode,
+    /// Directory (tenant) id or verified domain; empty for `accessToken`.
+    pub tenant_id: String,
+    /// Application (client) id; empty for `accessToken`.
+    pub client_id: String,
+    /// The scope requested from the token endpoint.
+    pub scope: String,
+    /// The national cloud.
+    pub cloud: Cloud,
+    /// Graph root without the version, e.g. `https://graph.microsoft.com`.
+    pub graph_root: String,
+    /// `v1.0` or `beta`.
+    pub api_version: String,
+    /// The token endpoint URL.
+    pub token_url: String,
+    /// Retries for throttling and transient failures.
+    pub max_retries: u32,
+    /// Total time budget of one invocation, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// Default number of retries of a throttled or transiently failed request.
+pub const DEFAULT_MAX_RETRIES: u32 = 4;
+/// Default time budget of one invocation: two minutes, long enough for a few throttling waits.
+pub const DEFAULT_TIMEOUT_MS: u64 = 120_000;
+
+impl ConnectionConfig {
+    /// The versioned Graph base, e.g. `https://graph.microsoft.com/v1.0`.
+    pub fn graph_base(&self) -> String {
+        format!("{}/{}", self.graph_root, self.api_version)
+    }
+
+    /// Parses and validates the configuration, naming every bad field in one error.
+    pub fn parse(text: &str) -> Result<ConnectionConfig> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| ConnectorError::invalid_config(format!("config is not valid JSON: {e}")))?;
+        let Value::Object(object) = value else {
+            return Err(ConnectorError::invalid_config("config must be a JSON object"));
+        };
+        let mut problems = Vec::new();
+        let config = Self::from_object(&object, &mut problems);
+        if problems.is_empty() {
+            if let Some(config) = config {
+                return Ok(config);
+            }
+        }
+        Err(ConnectorError::invalid_config(format!("invalid connection settings: {}", problems.join("; "))))
+    }
+
+    fn from_object(object: &Map<String, Value>, problems: &mut Vec<String>) -> Option<ConnectionConfig> {
+        let mut text = |name: &str| -> Option<String> {
+            match object.get(name) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+                Some(Value::String(_)) => {
+                    problems.push(format!("`{name}` must not be empty"));
+                    None
+                }
+                Some(_) => {
+                    problems.push(format!("`{name}` must be a string"));
+                    None
+                }
+            }
+        };
+        let auth_name = text("auth").unwrap_or_else(|| "clientCredentials".into());
+        let tenant_id = text("tenantId");
+        let client_id = text("clientId");
+        let client_secret = text("clientSecret");
+        let username = text("username");
+        let password = text("password");
+        let refresh_token = text("refreshToken");
+        let access_token = text("accessToken");
+        let scope = text("scope");
+        let cloud_name = text("cloud");
+        let login_base = text("loginBaseUrl");
+        let graph_base = text("graphBaseUrl");
+        let token_url = text("tokenUrl");
+        let api_version = text("apiVersion");
+        let max_retries = whole_number(object, "maxRetries", problems);
+        let timeout_ms = whole_number(object, "timeoutMs", problems);
+
+        let require = |value: &Option<String>, name: &str, problems: &mut Vec<String>| {
+            if value.is_none() {
+                problems.push(format!("`{name}` is required for auth `{auth_name}`"));
+            }
+        };
+        let auth = match auth_name.as_str() {
+            "clientCredentials" => {
+                require(&client_secret, "clientSecret", problems);
+                client_secret.clone().map(|client_secret| AuthMode::ClientCredentials { client_secret })
+            }
+            "certificate" => {
+                problems.push("auth `certificate` is not supported by this version of the connector".into());
+                None
+            }
+            "password" => {
+                require(&username, "username", problems);
+                require(&password, "password", problems);
+                match (username.clone(), password.clone()) {
+                    (Some(username), Some(password)) => {
+                        Some(AuthMode::Password { username, password, client_secret: client_secret.clone() })
+                    }
+                    _ => None,
+                }
+            }
+            "refreshToken" => {
+                require(&refresh_token, "refreshToken", problems);
+                refresh_token
+                    .clone()
+                    .map(|refresh_token| AuthMode::RefreshToken { refresh_token, client_secret: client_secret.clone() })
+            }
+            "accessToken" => {
+                require(&access_token, "accessToken", problems);
+                access_token.clone().map(|token| AuthMode::AccessToken { token })
+            }
+            other => {
+                problems.push(format!(
+                    "`auth` must be one of clientCredentials, certificate, password, refreshToken, accessToken (got `{other}`)"
+                ));
+                None
+            }
+        };
+        let acquires_tokens = !matches!(auth, Some(AuthMode::AccessToken { .. })) && auth_name != "accessToken";
+        if acquires_tokens {
+            if tenant_id.is_none() {
+                problems.push(format!("`tenantId` is required for auth `{auth_name}`"));
+            }
+            if client_id.is_none() {
+                problems.push(format!("`clientId` is required for auth `{auth_name}`"));
+            }
+        }
+        if let Some(tenant) = &tenant_id {
+            if !is_tenant_id(tenant) {
+                problems.push("`tenantId` must be a GUID or a domain name".into());
+            }
+        }
+
+        let cloud = match cloud_name.as_deref() {
+            None => Some(Cloud::Global),
+            Some(name) => Cloud::parse(name).or_else(|| {
+                problems.push(format!("`cloud` must be one of global, usgov, usgovDod, china (got `{name}`)"));
+                None
+            }),
+        };
+        let cloud = cloud.unwrap_or(Cloud::Global);
+
+        let mut version_from_base = None;
+        let graph_root = match &graph_base {
+            Some(url) => match checked_url(url, "graphBaseUrl", problems) {
+                Some(url) => {
+                    let (root, version) = split_version(&url);
+                    version_from_base = version;
+                    root
+                }
+                None => String::new(),
+            },
+            None => cloud.graph_base_url().to_string(),
+        };
+        let api_version = match (api_version, version_from_base) {
+            (Some(v), Some(from_base)) if v != from_base => {
+                problems.push(format!("`apiVersion` is `{v}` but `graphBaseUrl` ends in `/{from_base}`"));
+                v
+            }
+            (Some(v), _) => v,
+            (None, Some(from_base)) => from_base,
+            (None, None) => "v1.0".to_string(),
+        };
+        if api_version != "v1.0" && api_version != "beta" {
+            problems.push(format!("`apiVersion` must be `v1.0` or `beta` (got `{api_version}`)"));
+        }
+        let login_root = match &login_base {
+            Some(url) => checked_url(url, "loginBaseUrl", problems).unwrap_or_default(),
+            None => cloud.login_base_url().to_string(),
+        };
+        let token_url = match &token_url {
+            Some(url) => checked_url(url, "tokenUrl", problems).unwrap_or_default(),
+            None => format!(
+                "{login_root}/{}/oauth2/v2.0/token",
+                crate::odata::encode_segment(tenant_id.as_deref().unwrap_or("organizations"))
+            ),
+        };
+        let scope = scope.unwrap_or_else(|| format!("{}/.default", cloud.graph_base_url()));
+
+        let auth = auth?;
+        Some(ConnectionConfig {
+            auth,
+            tenant_id: tenant_id.unwrap_or_default(),
+            client_id: client_id.unwrap_or_default(),
+            scope,
+            cloud,
+            graph_root,
+            api_version,
+            token_url,
+            max_retries: max_retries.map(|n| n.min(10) as u32).unwrap_or(DEFAULT_MAX_RETRIES),
+            timeout_ms: timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+        })
+    }
+
+    /// What `connect` returns: the settings in effect, without any secret.
+    pub fn describe(&self) -> Value {
+        json!({
+            "connected": true,
+            "auth": self.auth.name(),
+            "delegated": self.auth.is_delegated(),
+            "tenantId": self.tenant_id,
+            "clientId": self.client_id,
+            "cloud": self.cloud.name(),
+            "graphBaseUrl": self.graph_base(),
+            "tokenUrl": self.token_url,
+            "scope": self.scope,
+        })
+    }
+}
+
+fn whole_number(object: &Map<String, Value>, name: &str, problems: &mut Vec<String>) -> Option<u64> {
+    match object.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+        Some(Value::String(s)) if s.trim().parse::<u64>().is_ok() => s.trim().parse().ok(),
+        Some(_) => {
+            problems.push(format!("`{name}` must be a whole number"));
+            None
+        }
+    }
+}
+
+/// Accepts https URLs, and http only for loopback hosts (local test servers).
+fn checked_url(url: &str, name: &str, problems: &mut Vec<String>) -> Option<String> {
+    let trimmed = url.trim_end_matches('/');
+    let parsed: Option<http::Uri> = trimmed.parse().ok();
+    let Some(uri) = parsed.filter(|u| u.host().is_some()) else {
+        problems.push(format!("`{name}` must be an absolute URL (got `{url}`)"));
+        return None;
+    };
+    let host = uri.host().unwrap_or_default();
+    let loopback = host == "localhost" || host.starts_with("127.") || host == "[::1]";
+    match uri.scheme_str() {
+        Some("https") => {}
+        Some("http") if loopback => {}
+        _ => {
+            problems.push(format!("`{name}` must use https (http is allowed only for loopback hosts)"));
+            return None;
+        }
+    }
+    if uri.query().is_some() {
+        problems.push(format!("`{name}` must not carry a query"));
+        return None;
+    }
+    Some(trimmed.to_string())
+}
+
+/// Splits a trailing `/v1.0` or `/beta` off a Graph base URL.
+fn split_version(url: &str) -> (String, Option<String>) {
+    for version in ["v1.0", "beta"] {
+        if let Some(root) = url.strip_suffix(&format!("/{version}")) {
+            return (root.to_string(), Some(version.to_string()));
+        }
+    }
+    (url.to_string(), None)
+}
+
+/// A tenant is a GUID, or a domain name (`contoso.onmicrosoft.com`), or one of
+/// the multi-tenant aliases.
+fn is_tenant_id(value: &str) -> bool {
+    if crate::odata::is_guid(value) || value == "organizations" || value == "common" || value == "consumers" {
+        return true;
+    }
+    let labels: Vec<&str> = value.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_token_config_uses_global_defaults() {
+        let config = ConnectionConfig::parse(r#"{"auth":"accessToken","accessToken":"t"}"#).unwrap();
+        assert_eq!(config.graph_base(), "https://graph.microsoft.com/v1.0");
+        assert_eq!(config.scope, "https://graph.microsoft.com/.default");
+    }
+
+    #[test]
+    fn client_credentials_builds_the_tenant_token_url() {
+        let config = ConnectionConfig::parse(
+            r#"{"tenantId":"contoso.onmicrosoft.com","clientId":"c","clientSecret":"s","cloud":"usgov"}"#,
+        )
+        .unwrap();
+        assert_eq!(config.token_url, "https://login.microsoftonline.us/contoso.onmicrosoft.com/oauth2/v2.0/token");
+        assert_eq!(config.graph_base(), "https://graph.microsoft.us/v1.0");
+        assert_eq!(config.scope, "https://graph.microsoft.us/.default");
+    }
+
+    #[test]
+    fn every_bad_field_is_named_in_one_error() {
+        let error = ConnectionConfig::parse(r#"{"auth":"clientCredentials","tenantId":"not a tenant","graphBaseUrl":"http://example.com"}"#)
+            .unwrap_err();
+        assert_eq!(error.code, crate::error::ErrorCode::InvalidConfig);
+        for field in ["clientSecret", "clientId", "tenantId", "graphBaseUrl"] {
+            assert!(error.message.contains(field), "{field} missing from {}", error.message);
+        }
+    }
+
+    #[test]
+    fn graph_base_with_version_sets_the_version() {
+        let config =
+            ConnectionConfig::parse(r#"{"auth":"accessToken","accessToken":"t","graphBaseUrl":"http://127.0.0.1:8080/beta"}"#)
+                .unwrap();
+        assert_eq!(config.graph_root, "http://127.0.0.1:8080");
+        assert_eq!(config.api_version, "beta");
+    }
+
+    #[test]
+    fn secrets_do_not_appear_in_debug_or_describe() {
+        let config = ConnectionConfig::parse(
+            r#"{"tenantId":"contoso.com","clientId":"c","clientSecret":"hunter2-secret"}"#,
+        )
+        .unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(!config.describe().to_string().contains("hunter2"));
+    }
+}

@@ -1,0 +1,28 @@
+//! Graph Connector: Microsoft Graph (Entra ID / Microsoft 365) actions as a
+//! WebAssembly component.
+//!
+//! The Graph logic is plain Rust behind a [`transport::Transport`] seam: the
+//! component sends through `wasi:http/outgoing-handler`, and native unit tests
+//! drive the same code with a scripted transport.
+
+#![deny(missing_docs)]
+
+pub mod actions;
+pub mod auth;
+pub mod catalog;
+pub mod client;
+pub mod config;
+pub mod connector;
+pub mod error;
+pub mod input;
+pub mod odata;
+pub mod schema;
+pub mod transport;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+#[cfg(target_arch = "wasm32")]
+mod wasi_transport;
+
+pub use connector::Connector;
+pub use error::{ConnectorError, ErrorCode};

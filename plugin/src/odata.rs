@@ -1,0 +1,195 @@
+//! URL and OData building: path segments, query strings, string literals.
+//!
+//! Identifiers from callers are never trusted: every value placed in a path is
+//! percent-encoded as one segment, and every value placed in an OData string
+//! literal has its single quotes doubled.
+
+/// Characters kept as they are in a path segment: RFC 3986 unreserved plus `@`,
+/// so that userPrincipalNames read as Graph's examples print them.
+fn keep_in_segment(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'@')
+}
+
+/// Characters kept as they are in a query value: unreserved plus the OData
+/// punctuation Graph's own examples print unencoded.
+fn keep_in_query(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric()
+        || matches!(
+            byte,
+            b'-' | b'.' | b'_' | b'~' | b'$' | b',' | b'\'' | b'(' | b')' | b':' | b'@' | b'/' | b'*'
+        )
+}
+
+fn percent_encode(value: &str, keep: fn(u8) -> bool) -> String {
+    let mut out = String::with_capacity(value.len());
+    for &byte in value.as_bytes() {
+        if keep(byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Percent-encodes a value as exactly one path segment. `/`, `?`, `#` and `%`
+/// are encoded, and the dot segments `.` and `..` are encoded too so that no
+/// normalising proxy can turn them into a step up the path.
+pub fn encode_segment(value: &str) -> String {
+    if value == "." || value == ".." {
+        return value.replace('.', "%2E");
+    }
+    percent_encode(value, keep_in_segment)
+}
+
+/// Percent-encodes a query parameter value (or name).
+pub fn encode_query_value(value: &str) -> String {
+    percent_encode(value, keep_in_query)
+}
+
+/// Percent-encodes a form field (application/x-www-form-urlencoded).
+pub fn encode_form_value(value: &str) -> String {
+    percent_encode(value, |byte| {
+        byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+    })
+}
+
+/// Doubles single quotes so the value can sit inside an OData string literal.
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// The path segment addressing a user: `users/{id}`, or `users('{id}')` for a
+/// userPrincipalName starting with `$`, which Graph cannot take as a plain segment.
+pub fn user_segment(user: &str) -> String {
+    if user.starts_with('$') {
+        format!("users({})", encode_segment_keeping_quotes(&quote_literal(user)))
+    } else {
+        format!("users/{}", encode_segment(user))
+    }
+}
+
+/// Encodes a key expression such as `'$x@y.com'` while keeping its quotes.
+fn encode_segment_keeping_quotes(value: &str) -> String {
+    percent_encode(value, |byte| keep_in_segment(byte) || byte == b'\'' || byte == b'$')
+}
+
+/// Builds a query string from name/value pairs, in the given order.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    /// An empty query.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a parameter.
+    pub fn push(&mut self, name: &str, value: impl Into<String>) {
+        self.pairs.push((name.to_string(), value.into()));
+    }
+
+    /// Adds a parameter when a value is present.
+    pub fn push_opt(&mut self, name: &str, value: Option<impl Into<String>>) {
+        if let Some(value) = value {
+            self.push(name, value);
+        }
+    }
+
+    /// True when a parameter of that name was added.
+    pub fn has(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(n, _)| n == name)
+    }
+
+    /// True when no parameter was added.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// The encoded query, without the leading `?`.
+    pub fn encode(&self) -> String {
+        self.pairs
+            .iter()
+            .map(|(name, value)| format!("{}={}", encode_query_value(name), encode_query_value(value)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// Wraps a `$search` value in double quotes unless the caller already quoted its clauses,
+/// as Graph requires for directory objects (`displayName:john` → `"displayName:john"`).
+pub fn search_clause(value: &str) -> String {
+    let trimmed = value.trim();
+    if trimmed.contains('"') {
+        trimmed.to_string()
+    } else {
+        format!("\"{trimmed}\"")
+    }
+}
+
+/// True when the value has the shape of a directory object id (a GUID).
+pub fn is_guid(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, &b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_encoding_keeps_slash_question_hash_and_dots_inside_the_segment() {
+        assert_eq!(encode_segment("a/b"), "a%2Fb");
+        assert_eq!(encode_segment("a?b=c"), "a%3Fb%3Dc");
+        assert_eq!(encode_segment("AdeleV_adatum.com#EXT#@contoso.com"), "AdeleV_adatum.com%23EXT%23@contoso.com");
+        assert_eq!(encode_segment(".."), "%2E%2E");
+        assert_eq!(encode_segment("."), "%2E");
+        assert_eq!(encode_segment("../../groups"), "..%2F..%2Fgroups");
+        assert_eq!(encode_segment("50%"), "50%25");
+        assert_eq!(encode_segment("josé"), "jos%C3%A9");
+    }
+
+    #[test]
+    fn user_segment_uses_key_syntax_for_dollar_upns() {
+        assert_eq!(user_segment("john@contoso.com"), "users/john@contoso.com");
+        assert_eq!(user_segment("$x@y.com"), "users('$x@y.com')");
+        assert_eq!(user_segment("$o'neil@y.com"), "users('$o''neil@y.com')");
+    }
+
+    #[test]
+    fn odata_literals_double_single_quotes() {
+        assert_eq!(quote_literal("O'Brien"), "'O''Brien'");
+        assert_eq!(quote_literal("''"), "''''''");
+        assert_eq!(quote_literal("plain"), "'plain'");
+    }
+
+    #[test]
+    fn query_values_encode_reserved_characters() {
+        let mut query = Query::new();
+        query.push("$filter", "startswith(displayName,'a&b')");
+        query.push("$search", "\"displayName:jo hn\"");
+        assert_eq!(
+            query.encode(),
+            "$filter=startswith(displayName,'a%26b')&$search=%22displayName:jo%20hn%22"
+        );
+    }
+
+    #[test]
+    fn search_values_are_quoted_once() {
+        assert_eq!(search_clause("displayName:john"), "\"displayName:john\"");
+        assert_eq!(search_clause("\"displayName:a\" OR \"mail:b\""), "\"displayName:a\" OR \"mail:b\"");
+    }
+
+    #[test]
+    fn guids_are_recognised() {
+        assert!(is_guid("87d349ed-44d7-43e1-9a83-5f2406dee5bd"));
+        assert!(!is_guid("98765432-abcd-efgh-ijkl-mnopqrstuvwx"));
+        assert!(!is_guid("john@contoso.com"));
+    }
+}

@@ -1,0 +1,130 @@
+//! The transport of the component: `wasi:http/outgoing-handler` and `wasi:clocks`.
+
+use crate::transport::{HttpRequest, HttpResponse, Transport, TransportError, MAX_RESPONSE_BODY};
+use wasi::http::outgoing_handler;
+use wasi::http::types::{ErrorCode, Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, Scheme};
+use wasi::io::streams::StreamError;
+
+/// Bytes written to an outgoing body stream per call; wasi-http hosts accept at least 4 KiB.
+const WRITE_CHUNK: usize = 4096;
+/// Bytes asked for per read of a response body.
+const READ_CHUNK: u64 = 64 * 1024;
+
+/// Sends through the host's wasi-http; the host decides what may leave the sandbox.
+pub struct WasiTransport;
+
+fn error(message: impl Into<String>, maybe_delivered: bool) -> TransportError {
+    TransportError { message: message.into(), maybe_delivered }
+}
+
+fn describe(code: &ErrorCode) -> String {
+    match code {
+        ErrorCode::HttpRequestDenied => "the host refused the request (host not allowed)".into(),
+        ErrorCode::DnsError(_) => "DNS lookup failed".into(),
+        ErrorCode::ConnectionRefused => "connection refused".into(),
+        ErrorCode::ConnectionTimeout => "connection timed out".into(),
+        ErrorCode::TlsCertificateError => "TLS certificate rejected".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+impl Transport for WasiTransport {
+    fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let (parts, body) = request.into_parts();
+        let headers = Fields::new();
+        for (name, value) in parts.headers.iter() {
+            headers
+                .append(name.as_str(), value.as_bytes())
+                .map_err(|e| error(format!("header `{name}` refused: {e:?}"), false))?;
+        }
+        let outgoing = OutgoingRequest::new(headers);
+        let method = match parts.method.as_str() {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            "HEAD" => Method::Head,
+            other => Method::Other(other.to_string()),
+        };
+        let uri = parts.uri;
+        let scheme = match uri.scheme_str() {
+            Some("http") => Scheme::Http,
+            _ => Scheme::Https,
+        };
+        let set = outgoing
+            .set_method(&method)
+            .and_then(|_| outgoing.set_scheme(Some(&scheme)))
+            .and_then(|_| outgoing.set_authority(uri.authority().map(|a| a.as_str())))
+            .and_then(|_| outgoing.set_path_with_query(uri.path_and_query().map(|p| p.as_str())));
+        if set.is_err() {
+            return Err(error(format!("the host refused the URL {}", uri.path()), false));
+        }
+        let outgoing_body = outgoing.body().map_err(|_| error("request body unavailable", false))?;
+        let future = outgoing_handler::handle(outgoing, None).map_err(|code| error(describe(&code), false))?;
+
+        let write_result = write_body(&outgoing_body, &body);
+        let finish_result = OutgoingBody::finish(outgoing_body, None);
+        // Read the response first: when the host refused the request, the body write
+        // fails too, and the response says why.
+        future.subscribe().block();
+        let response = match future.get() {
+            Some(Ok(Ok(response))) => response,
+            Some(Ok(Err(code))) => return Err(error(describe(&code), !body.is_empty())),
+            Some(Err(())) | None => return Err(error("response already taken", false)),
+        };
+        if let Err(message) = write_result {
+            return Err(error(message, true));
+        }
+        if let Err(code) = finish_result {
+            return Err(error(describe(&code), true));
+        }
+        read_response(response)
+    }
+
+    fn now_ms(&self) -> u64 {
+        wasi::clocks::monotonic_clock::now() / 1_000_000
+    }
+
+    fn sleep_ms(&mut self, ms: u64) {
+        wasi::clocks::monotonic_clock::subscribe_duration(ms.saturating_mul(1_000_000)).block();
+    }
+}
+
+fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), String> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let stream = body.write().map_err(|_| "request body stream unavailable".to_string())?;
+    for chunk in bytes.chunks(WRITE_CHUNK) {
+        stream.blocking_write_and_flush(chunk).map_err(|e| format!("sending the request body failed: {e:?}"))?;
+    }
+    Ok(())
+}
+
+fn read_response(response: IncomingResponse) -> Result<HttpResponse, TransportError> {
+    let mut builder = http::Response::builder().status(response.status());
+    for (name, value) in response.headers().entries() {
+        builder = builder.header(name, value);
+    }
+    let incoming = response.consume().map_err(|_| error("response body unavailable", true))?;
+    let stream = incoming.stream().map_err(|_| error("response body stream unavailable", true))?;
+    let mut body = Vec::new();
+    loop {
+        match stream.blocking_read(READ_CHUNK) {
+            Ok(chunk) => {
+                body.extend_from_slice(&chunk);
+                if body.len() > MAX_RESPONSE_BODY {
+                    // Stop reading: the client turns an over-long body into an upstream error.
+                    break;
+                }
+            }
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => {
+                return Err(error(format!("reading the response failed: {}", e.to_debug_string()), true))
+            }
+        }
+    }
+    drop(stream);
+    builder.body(body).map_err(|_| error("the response had an invalid status or header", true))
+}
