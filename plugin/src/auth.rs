@@ -115,17 +115,17 @@ impl TokenSource {
         let parsed = parsed.ok_or_else(|| {
             ConnectorError::upstream("token endpoint answered 200 with a body that is not JSON").with_status(status)
         })?;
-        let token = parsed
-            .get("access_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ConnectorError::upstream("token endpoint answer has no `access_token`").with_status(status))?;
+        let token = parsed.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty()).ok_or_else(|| {
+            ConnectorError::upstream("token endpoint answer has no `access_token`").with_status(status)
+        })?;
         let expires_in = match parsed.get("expires_in") {
             Some(Value::Number(n)) => n.as_u64(),
             Some(Value::String(s)) => s.parse().ok(),
             _ => None,
         }
-        .ok_or_else(|| ConnectorError::upstream("token endpoint answer has no valid `expires_in`").with_status(status))?;
+        .ok_or_else(|| {
+            ConnectorError::upstream("token endpoint answer has no valid `expires_in`").with_status(status)
+        })?;
         if let Some(new_refresh) = parsed.get("refresh_token").and_then(Value::as_str) {
             if !new_refresh.is_empty() && self.refresh_token.is_some() {
                 self.refresh_token = Some(new_refresh.to_string());

@@ -33,7 +33,18 @@ pub struct Action {
 
 /// Every action the connector offers, in catalog order.
 pub fn all() -> impl Iterator<Item = &'static Action> {
-    actions::users::ACTIONS.iter()
+    [
+        actions::users::ACTIONS,
+        actions::authentication::ACTIONS,
+        actions::groups::ACTIONS,
+        actions::guests::ACTIONS,
+        actions::devices::ACTIONS,
+        actions::workbook::ACTIONS,
+        actions::sites::ACTIONS,
+        actions::custom::ACTIONS,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The action with that id.

@@ -58,8 +58,11 @@ impl GraphResponse {
     pub fn into_object(self) -> Result<Map<String, Value>> {
         match self.body {
             Some(Value::Object(object)) => Ok(object),
-            Some(_) => Err(ConnectorError::upstream("Graph answered with JSON that is not an object").with_status(self.status)),
-            None => Err(ConnectorError::upstream("Graph answered with an empty body where an object was expected").with_status(self.status)),
+            Some(_) => {
+                Err(ConnectorError::upstream("Graph answered with JSON that is not an object").with_status(self.status))
+            }
+            None => Err(ConnectorError::upstream("Graph answered with an empty body where an object was expected")
+                .with_status(self.status)),
         }
     }
 
@@ -226,7 +229,13 @@ impl GraphClient {
         Ok(GraphResponse { status, headers, body })
     }
 
-    fn graph_error(&self, status: u16, headers: &[(String, String)], body: &[u8], response: &HttpResponse) -> ConnectorError {
+    fn graph_error(
+        &self,
+        status: u16,
+        headers: &[(String, String)],
+        body: &[u8],
+        response: &HttpResponse,
+    ) -> ConnectorError {
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
         let error = parsed.as_ref().and_then(|v| v.get("error"));
         let graph_code = error.and_then(|e| e.get("code")).and_then(Value::as_str).map(str::to_string);
@@ -277,13 +286,17 @@ impl GraphClient {
             let value = match page.remove("value") {
                 Some(Value::Array(values)) => values,
                 _ => {
-                    return Err(ConnectorError::upstream("Graph answered a list without a `value` array").with_status(status))
+                    return Err(
+                        ConnectorError::upstream("Graph answered a list without a `value` array").with_status(status)
+                    )
                 }
             };
             let next = match page.remove("@odata.nextLink") {
                 Some(Value::String(link)) => Some(link),
                 None | Some(Value::Null) => None,
-                Some(_) => return Err(ConnectorError::upstream("`@odata.nextLink` is not a string").with_status(status)),
+                Some(_) => {
+                    return Err(ConnectorError::upstream("`@odata.nextLink` is not a string").with_status(status))
+                }
             };
             if let Some(Value::String(link)) = page.remove("@odata.deltaLink") {
                 delta_link = Some(link);
@@ -314,7 +327,9 @@ impl GraphClient {
         };
         match (origin(link), origin(&self.config.graph_root)) {
             (Some(a), Some(b)) if a == b => Ok(()),
-            _ => Err(ConnectorError::upstream(format!("Graph returned a next link to another host: {}", path_of(link)))),
+            _ => {
+                Err(ConnectorError::upstream(format!("Graph returned a next link to another host: {}", path_of(link))))
+            }
         }
     }
 }
@@ -359,4 +374,128 @@ fn describe_body(headers: &[(String, String)], body: &[u8]) -> String {
     let kind = header(headers, "content-type").unwrap_or("no content type");
     let text = String::from_utf8_lossy(&body[..body.len().min(80)]).replace(['\r', '\n'], " ");
     format!("{kind}: {}", text.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::transport::scripted::{connected, ScriptedTransport};
+    use serde_json::json;
+
+    fn secret_config() -> serde_json::Value {
+        json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "app-id", "clientSecret": "s3cr3t-value"})
+    }
+
+    #[test]
+    fn token_is_acquired_once_and_reused_across_invocations() {
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "tok-1"}))
+            .respond(200, json!({"id": "a"}))
+            .respond(200, json!({"id": "b"}));
+        let (mut connector, log) = connected(secret_config(), script);
+        connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap();
+        connector.invoke("users.get", r#"{"userId":"b"}"#).unwrap();
+        let sent = log.borrow();
+        assert_eq!(sent.len(), 3);
+        assert_eq!(sent[0].uri(), "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token");
+        let form = String::from_utf8(sent[0].body().clone()).unwrap();
+        assert_eq!(
+            form,
+            "client_id=app-id&client_secret=s3cr3t-value&grant_type=client_credentials&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+        );
+        assert_eq!(sent[2].headers()["authorization"], "Bearer tok-1");
+    }
+
+    #[test]
+    fn a_401_renews_the_token_once_and_retries() {
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"expires_in": 3599, "access_token": "old"}))
+            .respond(401, json!({"error": {"code": "InvalidAuthenticationToken", "message": "expired"}}))
+            .respond(200, json!({"expires_in": 3599, "access_token": "new"}))
+            .respond(200, json!({"id": "a"}));
+        let (mut connector, log) = connected(secret_config(), script);
+        assert_eq!(connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap()["id"], "a");
+        assert_eq!(log.borrow()[3].headers()["authorization"], "Bearer new");
+    }
+
+    #[test]
+    fn a_second_401_is_auth_failed() {
+        let error_body = json!({"error": {"code": "InvalidAuthenticationToken", "message": "nope"}});
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"expires_in": 3599, "access_token": "old"}))
+            .respond(401, error_body.clone())
+            .respond(200, json!({"expires_in": 3599, "access_token": "new"}))
+            .respond(401, error_body);
+        let (mut connector, _) = connected(secret_config(), script);
+        let error = connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap_err();
+        assert_eq!(error.code, crate::ErrorCode::AuthFailed);
+        assert_eq!(error.graph_code.as_deref(), Some("InvalidAuthenticationToken"));
+    }
+
+    #[test]
+    fn invalid_secret_is_auth_failed_with_the_aadsts_code_and_no_secret() {
+        let script = ScriptedTransport::new().respond(
+            401,
+            json!({"error": "invalid_client",
+                   "error_description": "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent is s3cr3t-value.\r\nTrace ID: x\r\nCorrelation ID: y",
+                   "error_codes": [7000215]}),
+        );
+        let (mut connector, _) = connected(secret_config(), script);
+        let error = connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap_err();
+        assert_eq!(error.code, crate::ErrorCode::AuthFailed);
+        assert_eq!(error.status, Some(401));
+        assert_eq!(error.graph_code.as_deref(), Some("AADSTS7000215"));
+        assert!(error.message.starts_with("AADSTS7000215: Invalid client secret provided."));
+        assert!(!error.message.contains("s3cr3t-value") && !error.message.contains("Trace ID"));
+    }
+
+    #[test]
+    fn throttling_waits_for_retry_after_then_succeeds() {
+        let script = ScriptedTransport::new()
+            .respond_with(
+                429,
+                &[("retry-after", "7")],
+                json!({"error": {"code": "TooManyRequests", "message": "slow down"}}),
+            )
+            .respond(200, json!({"id": "a"}));
+        let (mut connector, log) = connected(crate::transport::scripted::token_config(), script);
+        connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap();
+        assert_eq!(log.borrow()[1].headers()["retry-attempt"], "1");
+    }
+
+    #[test]
+    fn html_error_pages_and_non_json_bodies_are_upstream_errors() {
+        let script = ScriptedTransport::new().respond_with(200, &[], serde_json::Value::String("<html>".into()));
+        let (mut connector, _) = connected(crate::transport::scripted::token_config(), script);
+        let error = connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap_err();
+        assert_eq!(error.code, crate::ErrorCode::Upstream);
+    }
+
+    #[test]
+    fn paging_follows_next_links_and_resends_consistency_level() {
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"@odata.count": 5, "value": [{"id": "1"}, {"id": "2"}], "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?$count=true&$skiptoken=p2"}))
+            .respond(200, json!({"value": [{"id": "3"}, {"id": "4"}], "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?$count=true&$skiptoken=p3"}))
+            .respond(200, json!({"value": [{"id": "5"}]}));
+        let (mut connector, log) = connected(crate::transport::scripted::token_config(), script);
+        let output = connector.invoke("users.list", r#"{"count": true, "maxItems": 0}"#).unwrap();
+        assert_eq!(
+            output,
+            json!({"value": [{"id": "1"}, {"id": "2"}, {"id": "3"}, {"id": "4"}, {"id": "5"}], "count": 5})
+        );
+        for request in log.borrow().iter() {
+            assert_eq!(request.headers()["consistencylevel"], "eventual");
+        }
+    }
+
+    #[test]
+    fn a_next_link_to_another_host_is_refused() {
+        let script = ScriptedTransport::new().respond(
+            200,
+            json!({"value": [{"id": "1"}], "@odata.nextLink": "https://evil.example/v1.0/users?$skiptoken=x"}),
+        );
+        let (mut connector, log) = connected(crate::transport::scripted::token_config(), script);
+        let error = connector.invoke("users.list", "{}").unwrap_err();
+        assert_eq!(error.code, crate::ErrorCode::Upstream);
+        assert_eq!(log.borrow().len(), 1);
+    }
 }

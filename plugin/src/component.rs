@@ -31,7 +31,8 @@ struct Component;
 
 impl bindings::Guest for Component {
     fn connect(config: String) -> Result<String, wit::ConnectorError> {
-        CONNECTOR.with(|c| c.borrow_mut().connect(&config, Box::new(WasiTransport)))
+        CONNECTOR
+            .with(|c| c.borrow_mut().connect(&config, Box::new(WasiTransport)))
             .map(|info| info.to_string())
             .map_err(to_wit)
     }
@@ -52,9 +53,7 @@ impl bindings::Guest for Component {
     }
 
     fn invoke(action: String, input: String) -> Result<String, wit::ConnectorError> {
-        CONNECTOR.with(|c| c.borrow_mut().invoke(&action, &input))
-            .map(|output| output.to_string())
-            .map_err(to_wit)
+        CONNECTOR.with(|c| c.borrow_mut().invoke(&action, &input)).map(|output| output.to_string()).map_err(to_wit)
     }
 }
 

@@ -421,8 +421,10 @@ mod tests {
 
     #[test]
     fn every_bad_field_is_named_in_one_error() {
-        let error = ConnectionConfig::parse(r#"{"auth":"clientCredentials","tenantId":"not a tenant","graphBaseUrl":"http://example.com"}"#)
-            .unwrap_err();
+        let error = ConnectionConfig::parse(
+            r#"{"auth":"clientCredentials","tenantId":"not a tenant","graphBaseUrl":"http://example.com"}"#,
+        )
+        .unwrap_err();
         assert_eq!(error.code, crate::error::ErrorCode::InvalidConfig);
         for field in ["clientSecret", "clientId", "tenantId", "graphBaseUrl"] {
             assert!(error.message.contains(field), "{field} missing from {}", error.message);
@@ -431,19 +433,19 @@ mod tests {
 
     #[test]
     fn graph_base_with_version_sets_the_version() {
-        let config =
-            ConnectionConfig::parse(r#"{"auth":"accessToken","accessToken":"t","graphBaseUrl":"http://127.0.0.1:8080/beta"}"#)
-                .unwrap();
+        let config = ConnectionConfig::parse(
+            r#"{"auth":"accessToken","accessToken":"t","graphBaseUrl":"http://127.0.0.1:8080/beta"}"#,
+        )
+        .unwrap();
         assert_eq!(config.graph_root, "http://127.0.0.1:8080");
         assert_eq!(config.api_version, "beta");
     }
 
     #[test]
     fn secrets_do_not_appear_in_debug_or_describe() {
-        let config = ConnectionConfig::parse(
-            r#"{"tenantId":"contoso.com","clientId":"c","clientSecret":"hunter2-secret"}"#,
-        )
-        .unwrap();
+        let config =
+            ConnectionConfig::parse(r#"{"tenantId":"contoso.com","clientId":"c","clientSecret":"hunter2-secret"}"#)
+                .unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));
         assert!(!config.describe().to_string().contains("hunter2"));
     }

@@ -165,9 +165,6 @@ mod tests {
     #[test]
     fn json_form_omits_absent_members() {
         let error = ConnectorError::invalid_input("`userId` is required").with_status(400);
-        assert_eq!(
-            error.to_json(),
-            json!({"code": "invalid-input", "message": "`userId` is required", "status": 400})
-        );
+        assert_eq!(error.to_json(), json!({"code": "invalid-input", "message": "`userId` is required", "status": 400}));
     }
 }

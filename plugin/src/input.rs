@@ -33,8 +33,7 @@ impl<'a> Input<'a> {
 
     /// A required, non-empty string.
     pub fn required_str(&self, name: &str) -> Result<&'a str> {
-        self.optional_str(name)?
-            .ok_or_else(|| ConnectorError::invalid_input(format!("`{name}` is required")))
+        self.optional_str(name)?.ok_or_else(|| ConnectorError::invalid_input(format!("`{name}` is required")))
     }
 
     /// The first present of several names (aliases such as `id`/`userId`).
@@ -103,14 +102,9 @@ impl<'a> Input<'a> {
         let Some(value) = self.optional_str(name)? else {
             return Ok(None);
         };
-        choices
-            .iter()
-            .find(|choice| choice.eq_ignore_ascii_case(value))
-            .copied()
-            .map(Some)
-            .ok_or_else(|| {
-                ConnectorError::invalid_input(format!("`{name}` must be one of {} (got `{value}`)", choices.join(", ")))
-            })
+        choices.iter().find(|choice| choice.eq_ignore_ascii_case(value)).copied().map(Some).ok_or_else(|| {
+            ConnectorError::invalid_input(format!("`{name}` must be one of {} (got `{value}`)", choices.join(", ")))
+        })
     }
 }
 

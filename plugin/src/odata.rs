@@ -14,10 +14,7 @@ fn keep_in_segment(byte: u8) -> bool {
 /// punctuation Graph's own examples print unencoded.
 fn keep_in_query(byte: u8) -> bool {
     byte.is_ascii_alphanumeric()
-        || matches!(
-            byte,
-            b'-' | b'.' | b'_' | b'~' | b'$' | b',' | b'\'' | b'(' | b')' | b':' | b'@' | b'/' | b'*'
-        )
+        || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'$' | b',' | b'\'' | b'(' | b')' | b':' | b'@' | b'/' | b'*')
 }
 
 fn percent_encode(value: &str, keep: fn(u8) -> bool) -> String {
@@ -49,9 +46,7 @@ pub fn encode_query_value(value: &str) -> String {
 
 /// Percent-encodes a form field (application/x-www-form-urlencoded).
 pub fn encode_form_value(value: &str) -> String {
-    percent_encode(value, |byte| {
-        byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
-    })
+    percent_encode(value, |byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~'))
 }
 
 /// Doubles single quotes so the value can sit inside an OData string literal.
@@ -174,10 +169,7 @@ mod tests {
         let mut query = Query::new();
         query.push("$filter", "startswith(displayName,'a&b')");
         query.push("$search", "\"displayName:jo hn\"");
-        assert_eq!(
-            query.encode(),
-            "$filter=startswith(displayName,'a%26b')&$search=%22displayName:jo%20hn%22"
-        );
+        assert_eq!(query.encode(), "$filter=startswith(displayName,'a%26b')&$search=%22displayName:jo%20hn%22");
     }
 
     #[test]

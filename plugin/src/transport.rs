@@ -36,42 +36,64 @@ pub const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
 
 #[cfg(test)]
 pub mod scripted {
-    //! A transport that answers from a script and records what was sent.
+    //! A transport that answers from a script and records what was sent, for native tests.
 
     use super::*;
+    use std::cell::RefCell;
     use std::collections::VecDeque;
+    use std::rc::Rc;
+
+    /// What a scripted transport saw: the requests, in order.
+    pub type SentLog = Rc<RefCell<Vec<HttpRequest>>>;
 
     /// Answers requests in order from canned responses and records them.
     #[derive(Default)]
     pub struct ScriptedTransport {
-        /// Responses still to give, in order.
-        pub responses: VecDeque<Result<HttpResponse, TransportError>>,
-        /// Requests received so far.
-        pub sent: Vec<HttpRequest>,
-        /// Virtual time in milliseconds.
-        pub clock_ms: u64,
+        responses: VecDeque<Result<HttpResponse, TransportError>>,
+        sent: SentLog,
+        clock_ms: u64,
     }
 
     impl ScriptedTransport {
-        /// Queues a JSON response.
-        pub fn respond(&mut self, status: u16, body: serde_json::Value) -> &mut Self {
-            let body = if body.is_null() {
-                Vec::new()
-            } else {
-                body.to_string().into_bytes()
-            };
-            self.responses.push_back(Ok(http::Response::builder()
-                .status(status)
-                .header("content-type", "application/json")
-                .body(body)
-                .expect("valid test response")));
+        /// An empty script.
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// The log of sent requests, shared with the transport.
+        pub fn log(&self) -> SentLog {
+            self.sent.clone()
+        }
+
+        /// Queues a response with a JSON body (`null` = no body) and extra headers.
+        pub fn respond_with(mut self, status: u16, headers: &[(&str, &str)], body: serde_json::Value) -> Self {
+            let mut builder = http::Response::builder().status(status);
+            if !body.is_null() {
+                builder = builder.header("content-type", "application/json");
+            }
+            for (name, value) in headers {
+                builder = builder.header(*name, *value);
+            }
+            let bytes = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
+            self.responses.push_back(Ok(builder.body(bytes).expect("valid test response")));
+            self
+        }
+
+        /// Queues a response with a JSON body (`null` = no body).
+        pub fn respond(self, status: u16, body: serde_json::Value) -> Self {
+            self.respond_with(status, &[], body)
+        }
+
+        /// Queues a transport failure.
+        pub fn fail(mut self, message: &str, maybe_delivered: bool) -> Self {
+            self.responses.push_back(Err(TransportError { message: message.into(), maybe_delivered }));
             self
         }
     }
 
     impl Transport for ScriptedTransport {
         fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-            self.sent.push(request);
+            self.sent.borrow_mut().push(request);
             self.responses.pop_front().unwrap_or_else(|| {
                 Err(TransportError { message: "no scripted response left".into(), maybe_delivered: false })
             })
@@ -84,5 +106,23 @@ pub mod scripted {
         fn sleep_ms(&mut self, ms: u64) {
             self.clock_ms += ms;
         }
+    }
+
+    /// A connected connector over a script, and the log of what it sends.
+    pub fn connected(config: serde_json::Value, script: ScriptedTransport) -> (crate::Connector, SentLog) {
+        let log = script.log();
+        let mut connector = crate::Connector::new();
+        connector.connect(&config.to_string(), Box::new(script)).expect("test config is valid");
+        (connector, log)
+    }
+
+    /// The usual test connection: a fixed access token.
+    pub fn token_config() -> serde_json::Value {
+        serde_json::json!({"auth": "accessToken", "accessToken": "test-token"})
+    }
+
+    /// A sent request's body as JSON.
+    pub fn body_json(request: &HttpRequest) -> serde_json::Value {
+        serde_json::from_slice(request.body()).expect("request body is JSON")
     }
 }

@@ -1,6 +1,14 @@
 //! Action handlers, one module per Graph area, and the shapes they share.
 
+pub mod authentication;
+pub mod bulk;
+pub mod custom;
+pub mod devices;
+pub mod groups;
+pub mod guests;
+pub mod sites;
 pub mod users;
+pub mod workbook;
 
 use crate::client::GraphClient;
 use crate::error::Result;
@@ -42,7 +50,10 @@ impl ListQuery {
                 "`top` must be between 1 and {MAX_PAGE_SIZE}"
             )));
         }
-        let eventual = count || search.is_some() || filter.is_some_and(needs_advanced_query) || (filter.is_some() && orderby.is_some());
+        let eventual = count
+            || search.is_some()
+            || filter.is_some_and(needs_advanced_query)
+            || (filter.is_some() && orderby.is_some());
         let mut query = Query::new();
         query.push_opt("$filter", filter);
         query.push_opt("$search", search.map(odata::search_clause));

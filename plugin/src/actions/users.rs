@@ -15,7 +15,8 @@ pub const ACTIONS: &[Action] = &[
     Action {
         id: "users.create",
         title: "Create user",
-        description: "Creates a work or school account (POST /users), then assigns its manager when `manager` is given.",
+        description:
+            "Creates a work or school account (POST /users), then assigns its manager when `manager` is given.",
         category: "users",
         permissions: &["User.ReadWrite.All"],
         read_only: false,
@@ -160,7 +161,11 @@ fn create(client: &mut GraphClient, input: &Input) -> Result<Value> {
 /// `businessPhones` as strings; `{"businessPhone": "..."}` objects (the connector
 /// documentation's form) are unwrapped.
 fn business_phones(value: &Value) -> Result<Value> {
-    let wrong = || ConnectorError::invalid_input("`businessPhones` must be a list of strings or {\"businessPhone\": string} objects");
+    let wrong = || {
+        ConnectorError::invalid_input(
+            "`businessPhones` must be a list of strings or {\"businessPhone\": string} objects",
+        )
+    };
     let Value::Array(items) = value else {
         return Err(wrong());
     };
@@ -226,4 +231,3 @@ fn list(client: &mut GraphClient, input: &Input) -> Result<Value> {
     let url = client.url("users", &list.query);
     client.list(url, list.eventual, list.max_items)
 }
-

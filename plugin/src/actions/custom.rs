@@ -1,0 +1,6 @@
+//! Custom actions.
+
+use crate::catalog::Action;
+
+/// The custom actions.
+pub const ACTIONS: &[Action] = &[];

@@ -1,0 +1,6 @@
+//! Groups actions.
+
+use crate::catalog::Action;
+
+/// The groups actions.
+pub const ACTIONS: &[Action] = &[];

@@ -1,0 +1,6 @@
+//! Guests actions.
+
+use crate::catalog::Action;
+
+/// The guests actions.
+pub const ACTIONS: &[Action] = &[];

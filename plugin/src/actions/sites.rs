@@ -1,0 +1,6 @@
+//! Sites actions.
+
+use crate::catalog::Action;
+
+/// The sites actions.
+pub const ACTIONS: &[Action] = &[];

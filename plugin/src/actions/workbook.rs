@@ -1,0 +1,6 @@
+//! Workbook actions.
+
+use crate::catalog::Action;
+
+/// The workbook actions.
+pub const ACTIONS: &[Action] = &[];
