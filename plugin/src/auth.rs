@@ -57,8 +57,9 @@ impl TokenSource {
         }
         let (token, expires_in_s) = self.acquire(config, transport)?;
         let lifetime_ms = expires_in_s.saturating_mul(1000);
-        let margin = if lifetime_ms > 2 * RENEW_MARGIN_MS { RENEW_MARGIN_MS } else { lifetime_ms / 2 };
-        self.cached = Some(CachedToken { access_token: token.clone(), renew_at_ms: now + lifetime_ms - margin });
+        // A token with less than the margin left serves the request it was fetched for only.
+        let renew_at_ms = now.saturating_add(lifetime_ms.saturating_sub(RENEW_MARGIN_MS));
+        self.cached = Some(CachedToken { access_token: token.clone(), renew_at_ms });
         Ok(token)
     }
 

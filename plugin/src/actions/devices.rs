@@ -1,6 +1,190 @@
-//! Devices actions.
+//! Devices: read, list, delete, and registered owners (`/devices`).
 
+use super::{entity, reference, resolve_user_id, success, ListQuery};
 use crate::catalog::Action;
+use crate::client::{GraphClient, GraphRequest};
+use crate::error::Result;
+use crate::input::Input;
+use crate::odata::{encode_segment, Query};
+use crate::schema;
+use http::Method;
+use serde_json::{json, Value};
 
-/// The devices actions.
-pub const ACTIONS: &[Action] = &[];
+/// The device actions.
+pub const ACTIONS: &[Action] = &[
+    Action {
+        id: "devices.get",
+        title: "Get device",
+        description: "Reads a device (GET /devices/{id}) by its directory object id, with optional $select.",
+        category: "devices",
+        permissions: &["Device.Read.All"],
+        read_only: true,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "deviceId": schema::string("Directory object id of the device"),
+                    "select": schema::string("Comma-separated properties ($select)"),
+                }),
+                &["deviceId"],
+            )
+        },
+        output_schema: || schema::entity("The device"),
+        run: get,
+    },
+    Action {
+        id: "devices.list",
+        title: "List devices",
+        description: "Lists devices (GET /devices), following pages up to maxItems.",
+        category: "devices",
+        permissions: &["Device.Read.All"],
+        read_only: true,
+        input_schema: || schema::object(Value::Object(schema::list_query_properties()), &[]),
+        output_schema: || schema::list_output("A device"),
+        run: list,
+    },
+    Action {
+        id: "devices.delete",
+        title: "Delete device",
+        description: "Deletes a device (DELETE /devices/{id}) by its directory object id.",
+        category: "devices",
+        permissions: &["Device.ReadWrite.All"],
+        read_only: false,
+        input_schema: || schema::object(json!({"deviceId": device_id_property()}), &["deviceId"]),
+        output_schema: || schema::success_output(&["deviceId"]),
+        run: delete,
+    },
+    Action {
+        id: "devices.add-registered-owner",
+        title: "Add registered owner of a device",
+        description: "Adds a user as a registered owner of a device (POST /devices/{id}/registeredOwners/$ref with \
+                      `{base}/directoryObjects/{userId}`; a userPrincipalName is first resolved to its object id). \
+                      Microsoft documents this call for delegated connections only (Directory.AccessAsUser.All; \
+                      Application: not supported), so an app-only connection may get `forbidden`.",
+        category: "devices",
+        permissions: &["Directory.AccessAsUser.All"],
+        read_only: false,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "deviceId": device_id_property(),
+                    "userId": schema::string("Object id or userPrincipalName of the user to add as owner"),
+                }),
+                &["deviceId", "userId"],
+            )
+        },
+        output_schema: || schema::success_output(&["deviceId", "userId"]),
+        run: add_registered_owner,
+    },
+];
+
+fn device_id_property() -> Value {
+    schema::string("Directory object id of the device (not its deviceId)")
+}
+
+/// The path of a device: `devices/{id}`.
+fn device_path(device: &str) -> String {
+    format!("devices/{}", encode_segment(device))
+}
+
+fn get(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let device = input.required_str("deviceId")?;
+    let mut query = Query::new();
+    query.push_opt("$select", input.optional_str("select")?);
+    let url = client.url(&device_path(device), &query);
+    Ok(entity(client.get_object(url, false)?))
+}
+
+fn list(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let list = ListQuery::read(input)?;
+    let url = client.url("devices", &list.query);
+    client.list(url, list.eventual, list.max_items)
+}
+
+fn delete(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let device = input.required_str("deviceId")?;
+    let url = client.url(&device_path(device), &Query::new());
+    client.send(&GraphRequest::new(Method::DELETE, url))?;
+    Ok(success(&[("deviceId", device)]))
+}
+
+fn add_registered_owner(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let device = input.required_str("deviceId")?;
+    let user = input.required_str("userId")?;
+    let user_id = resolve_user_id(client, user)?;
+    let target = reference(client, "directoryObjects", &user_id);
+    add_reference(client, &format!("{}/registeredOwners", device_path(device)), target)?;
+    Ok(success(&[("deviceId", device), ("userId", user)]))
+}
+
+/// Adds a directory reference: `POST {collection_path}/$ref` with `{"@odata.id": target}`.
+/// `collection_path` must already be built from encoded segments; `target` comes from
+/// [`reference`]. Shared by every "add a reference" action (owners, sponsors).
+pub fn add_reference(client: &mut GraphClient, collection_path: &str, target: String) -> Result<()> {
+    let url = client.url(&format!("{collection_path}/$ref"), &Query::new());
+    client.send(&GraphRequest::new(Method::POST, url).json(json!({"@odata.id": target})))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::transport::scripted::{body_json, connected, token_config, ScriptedTransport};
+    use crate::ErrorCode;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn get_encodes_the_id_and_sends_select() {
+        let script =
+            ScriptedTransport::new().respond(200, json!({"@odata.context": "x", "id": "d/1", "displayName": "Laptop"}));
+        let (mut connector, log) = connected(token_config(), script);
+        let output = connector.invoke("devices.get", r#"{"deviceId":"d/1","select":"displayName"}"#).unwrap();
+        assert_eq!(output, json!({"id": "d/1", "displayName": "Laptop"}));
+        let sent = log.borrow();
+        assert_eq!(sent[0].method(), "GET");
+        assert_eq!(sent[0].uri(), "https://graph.microsoft.com/v1.0/devices/d%2F1?$select=displayName");
+    }
+
+    #[test]
+    fn list_sends_advanced_queries_with_consistency_level() {
+        let script = ScriptedTransport::new().respond(200, json!({"@odata.count": 1, "value": [{"id": "a"}]}));
+        let (mut connector, log) = connected(token_config(), script);
+        let output = connector.invoke("devices.list", r#"{"count": true, "top": "5"}"#).unwrap();
+        assert_eq!(output, json!({"value": [{"id": "a"}], "count": 1}));
+        let sent = log.borrow();
+        assert_eq!(sent[0].uri(), "https://graph.microsoft.com/v1.0/devices?$top=5&$count=true");
+        assert_eq!(sent[0].headers()["consistencylevel"], "eventual");
+    }
+
+    #[test]
+    fn delete_reports_the_device_id() {
+        let script = ScriptedTransport::new().respond(204, Value::Null);
+        let (mut connector, log) = connected(token_config(), script);
+        let output = connector.invoke("devices.delete", r#"{"deviceId":"abc"}"#).unwrap();
+        assert_eq!(output, json!({"success": true, "deviceId": "abc"}));
+        assert_eq!(log.borrow()[0].method(), "DELETE");
+    }
+
+    #[test]
+    fn add_registered_owner_resolves_a_upn_and_references_a_directory_object() {
+        let script = ScriptedTransport::new().respond(200, json!({"id": "u-1"})).respond(204, Value::Null);
+        let (mut connector, log) = connected(token_config(), script);
+        let output = connector
+            .invoke("devices.add-registered-owner", r#"{"deviceId":"dev-1","userId":"adele@contoso.com"}"#)
+            .unwrap();
+        assert_eq!(output, json!({"success": true, "deviceId": "dev-1", "userId": "adele@contoso.com"}));
+        let sent = log.borrow();
+        assert_eq!(sent[0].uri(), "https://graph.microsoft.com/v1.0/users/adele@contoso.com?$select=id");
+        assert_eq!(sent[1].method(), "POST");
+        assert_eq!(sent[1].uri(), "https://graph.microsoft.com/v1.0/devices/dev-1/registeredOwners/$ref");
+        assert_eq!(sent[1].headers()["content-type"], "application/json");
+        assert_eq!(body_json(&sent[1]), json!({"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/u-1"}));
+    }
+
+    #[test]
+    fn missing_ids_are_refused_before_any_request() {
+        let (mut connector, log) = connected(token_config(), ScriptedTransport::new());
+        let error = connector.invoke("devices.add-registered-owner", r#"{"deviceId":"d"}"#).unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidInput);
+        assert_eq!(error.message, "`userId` is required");
+        assert!(log.borrow().is_empty());
+    }
+}

@@ -1,11 +1,13 @@
-//! Users: create, read, update, delete and list (`/users`).
+//! Users: create, read, update, delete and list (`/users`), directory sync (`delta`),
+//! licenses, memberships, owned devices, manager, sign-in sessions and presence.
 
-use super::{entity, reference, resolve_user_id, success, ListQuery};
+use super::bulk::GRAPH_BULK_LIMIT;
+use super::{entity, reference, resolve_user_id, success, ListQuery, DEFAULT_MAX_ITEMS};
 use crate::catalog::Action;
-use crate::client::{GraphClient, GraphRequest};
+use crate::client::{GraphClient, GraphRequest, GraphResponse};
 use crate::error::{ConnectorError, Result};
 use crate::input::Input;
-use crate::odata::{user_segment, Query};
+use crate::odata::{is_guid, user_segment, Query};
 use crate::schema;
 use http::Method;
 use serde_json::{json, Value};
