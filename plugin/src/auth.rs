@@ -1,6 +1,7 @@
 //! Tokens from the Microsoft identity platform (v2.0 token endpoint), cached until
 //! shortly before they expire.
 
+use crate::assertion::{TransportRng, ASSERTION_TYPE};
 use crate::config::{AuthMode, ConnectionConfig};
 use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::odata::encode_form_value;
@@ -65,10 +66,30 @@ impl TokenSource {
 
     fn acquire(&mut self, config: &ConnectionConfig, transport: &mut dyn Transport) -> Result<(String, u64)> {
         let mut form: Vec<(&str, String)> = vec![("client_id", config.client_id.clone())];
+        // Secrets made for this request only, scrubbed from any error text like the configured ones.
+        let mut sent_secrets: Vec<String> = Vec::new();
+        let mut scope = config.scope.clone();
         match &config.auth {
             AuthMode::ClientCredentials { client_secret } => {
                 form.push(("client_secret", client_secret.clone()));
                 form.push(("grant_type", "client_credentials".into()));
+            }
+            AuthMode::Certificate { certificate, algorithm } => {
+                let now_secs = transport.wall_clock_secs();
+                let assertion = certificate.assertion(
+                    *algorithm,
+                    &config.client_id,
+                    &config.token_url,
+                    now_secs,
+                    &mut TransportRng(transport),
+                )?;
+                form.push(("client_assertion_type", ASSERTION_TYPE.into()));
+                form.push(("client_assertion", assertion.clone()));
+                form.push(("grant_type", "client_credentials".into()));
+                if let Some(signature) = assertion.rsplit('.').next() {
+                    sent_secrets.push(signature.to_string());
+                }
+                sent_secrets.push(assertion);
             }
             AuthMode::Password { username, password, client_secret } => {
                 if let Some(secret) = client_secret {
@@ -83,16 +104,23 @@ impl TokenSource {
                     form.push(("client_secret", secret.clone()));
                 }
                 form.push(("grant_type", "refresh_token".into()));
-                form.push(("refresh_token", self.refresh_token.clone().unwrap_or_default()));
+                let refresh_token = self.refresh_token.clone().unwrap_or_default();
+                form.push(("refresh_token", refresh_token.clone()));
+                sent_secrets.push(refresh_token);
+                // Without `offline_access` Microsoft returns no new refresh token, and the one
+                // configured could not be replaced before it dies.
+                if !scope.split(' ').any(|s| s == "offline_access") {
+                    scope.push_str(" offline_access");
+                }
             }
-            AuthMode::Certificate | AuthMode::AccessToken { .. } => {
+            AuthMode::AccessToken { .. } => {
                 return Err(ConnectorError::invalid_config(format!(
                     "auth `{}` cannot acquire tokens",
                     config.auth.name()
                 )))
             }
         }
-        form.push(("scope", config.scope.clone()));
+        form.push(("scope", scope));
         let body = form
             .iter()
             .map(|(name, value)| format!("{name}={}", encode_form_value(value)))
@@ -111,7 +139,8 @@ impl TokenSource {
         let status = response.status().as_u16();
         let parsed: Option<Value> = serde_json::from_slice(response.body()).ok();
         if status != 200 {
-            return Err(token_error(status, parsed.as_ref(), config));
+            let extra: Vec<&str> = sent_secrets.iter().map(String::as_str).collect();
+            return Err(token_error(status, parsed.as_ref(), config, &extra));
         }
         let parsed = parsed.ok_or_else(|| {
             ConnectorError::upstream("token endpoint answered 200 with a body that is not JSON").with_status(status)
@@ -138,7 +167,7 @@ impl TokenSource {
 
 /// Maps a token endpoint failure to `auth-failed` (400/401) or `upstream`, with the
 /// AADSTS code and the first line of Microsoft's description, and never a secret.
-fn token_error(status: u16, body: Option<&Value>, config: &ConnectionConfig) -> ConnectorError {
+fn token_error(status: u16, body: Option<&Value>, config: &ConnectionConfig, extra: &[&str]) -> ConnectorError {
     let description = body.and_then(|b| b.get("error_description")).and_then(Value::as_str).unwrap_or("");
     let first_line = description.lines().next().unwrap_or("").trim();
     let error = body.and_then(|b| b.get("error")).and_then(Value::as_str).unwrap_or("");
@@ -159,14 +188,19 @@ fn token_error(status: u16, body: Option<&Value>, config: &ConnectionConfig) -> 
         format!("token endpoint answered HTTP {status}")
     };
     let code = if status == 400 || status == 401 { ErrorCode::AuthFailed } else { ErrorCode::Upstream };
-    let mut result = ConnectorError::new(code, redact(&message, config)).with_status(status);
+    let mut result = ConnectorError::new(code, redact_all(&message, config, extra)).with_status(status);
     result.graph_code = aadsts;
     result
 }
 
 /// Removes any of the connection's secrets from a text that came from outside.
 pub fn redact(text: &str, config: &ConnectionConfig) -> String {
-    let secrets: Vec<&str> = match &config.auth {
+    redact_all(text, config, &[])
+}
+
+/// [`redact`], plus secrets that are not in the configuration (an assertion, a rotated refresh token).
+fn redact_all(text: &str, config: &ConnectionConfig, extra: &[&str]) -> String {
+    let mut secrets: Vec<&str> = match &config.auth {
         AuthMode::ClientCredentials { client_secret } => vec![client_secret],
         AuthMode::Password { password, client_secret, .. } => {
             let mut all = vec![password.as_str()];
@@ -179,11 +213,332 @@ pub fn redact(text: &str, config: &ConnectionConfig) -> String {
             all
         }
         AuthMode::AccessToken { token } => vec![token],
-        AuthMode::Certificate => vec![],
+        AuthMode::Certificate { certificate, .. } => certificate.secret_texts(),
     };
+    secrets.extend_from_slice(extra);
+    // Longest first, so a whole PEM goes before the lines it is made of.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     let mut out = text.to_string();
     for secret in secrets.into_iter().filter(|s| s.len() >= 4) {
         out = out.replace(secret, "[redacted]");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assertion::test_keys::*;
+    use crate::transport::scripted::{connected, ScriptedTransport, SentLog, SCRIPTED_EPOCH_SECS};
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    use serde_json::json;
+
+    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const CLIENT: &str = "535fb089-9ff3-47b6-9bfb-4f1264799865";
+    const TOKEN_URL: &str = "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token";
+    const USER: &str = "87d349ed-44d7-43e1-9a83-5f2406dee5bd";
+
+    fn certificate_config() -> Value {
+        json!({"auth": "certificate", "tenantId": TENANT, "clientId": CLIENT,
+               "certificatePem": TEST_ONLY_CERTIFICATE_PEM, "privateKeyPem": TEST_ONLY_KEY_PKCS8_PEM})
+    }
+
+    fn refresh_config() -> Value {
+        json!({"auth": "refreshToken", "tenantId": TENANT, "clientId": CLIENT, "refreshToken": "refresh-1"})
+    }
+
+    fn password_config() -> Value {
+        json!({"auth": "password", "tenantId": "contoso.onmicrosoft.com", "clientId": CLIENT,
+               "username": "AdeleV@contoso.onmicrosoft.com", "password": "user-password-1"})
+    }
+
+    fn token(access_token: &str, expires_in: u64) -> Value {
+        json!({"token_type": "Bearer", "expires_in": expires_in, "ext_expires_in": expires_in, "access_token": access_token})
+    }
+
+    fn user() -> Value {
+        json!({"id": USER, "displayName": "Adele Vance"})
+    }
+
+    /// A form body as decoded (name, value) pairs, in order.
+    fn form(log: &SentLog, index: usize) -> Vec<(String, String)> {
+        let decode = |text: &str| {
+            let bytes = text.replace('+', " ").into_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < bytes.len() {
+                if bytes[i] == b'%' {
+                    out.push(u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap(), 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(bytes[i]);
+                    i += 1;
+                }
+            }
+            String::from_utf8(out).unwrap()
+        };
+        let request = &log.borrow()[index];
+        assert_eq!(request.method(), http::Method::POST);
+        assert_eq!(request.headers()["content-type"], "application/x-www-form-urlencoded");
+        let body = String::from_utf8(request.body().clone()).unwrap();
+        body.split('&')
+            .map(|pair| {
+                let (name, value) = pair.split_once('=').unwrap();
+                (decode(name), decode(value))
+            })
+            .collect()
+    }
+
+    fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+        expected.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+    }
+
+    fn run(config: Value, script: ScriptedTransport, invocations: usize) -> (Vec<Result<Value>>, SentLog) {
+        let (mut connector, log) = connected(config, script);
+        let results =
+            (0..invocations).map(|_| connector.invoke("users.get", &json!({"userId": USER}).to_string())).collect();
+        (results, log)
+    }
+
+    #[test]
+    fn certificate_sends_a_signed_assertion_for_the_token_endpoint() {
+        let script = ScriptedTransport::new().respond(200, token("cert-token", 3599)).respond(200, user());
+        let (results, log) = run(certificate_config(), script, 1);
+        assert_eq!(results[0].as_ref().unwrap()["id"], USER);
+        assert_eq!(log.borrow()[0].uri(), TOKEN_URL);
+        let sent = form(&log, 0);
+        let assertion = sent[2].1.clone();
+        assert_eq!(
+            sent,
+            pairs(&[
+                ("client_id", CLIENT),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                ("client_assertion", &assertion),
+                ("grant_type", "client_credentials"),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+        );
+        let parts: Vec<&str> = assertion.split('.').collect();
+        let decode =
+            |part: &str| -> Value { serde_json::from_slice(&Base64UrlUnpadded::decode_vec(part).unwrap()).unwrap() };
+        assert_eq!(decode(parts[0]), json!({"alg": "PS256", "typ": "JWT", "x5t#S256": TEST_ONLY_CERTIFICATE_X5T_S256}));
+        let claims = decode(parts[1]);
+        assert_eq!(claims["aud"], TOKEN_URL);
+        assert_eq!(claims["iss"], CLIENT);
+        assert_eq!(claims["sub"], CLIENT);
+        assert_eq!(claims["nbf"], SCRIPTED_EPOCH_SECS);
+        assert_eq!(claims["iat"], SCRIPTED_EPOCH_SECS);
+        assert_eq!(claims["exp"], SCRIPTED_EPOCH_SECS + 600);
+        assert_eq!(log.borrow()[1].headers()["authorization"], "Bearer cert-token");
+    }
+
+    #[test]
+    fn certificate_with_rs256_uses_the_sha1_thumbprint() {
+        let mut config = certificate_config();
+        config["assertionAlgorithm"] = json!("RS256");
+        let script = ScriptedTransport::new().respond(200, token("cert-token", 3599)).respond(200, user());
+        let (_, log) = run(config, script, 1);
+        let assertion = form(&log, 0)[2].1.clone();
+        let header = Base64UrlUnpadded::decode_vec(assertion.split('.').next().unwrap()).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&header).unwrap(),
+            json!({"alg": "RS256", "typ": "JWT", "x5t": TEST_ONLY_CERTIFICATE_X5T})
+        );
+    }
+
+    #[test]
+    fn each_certificate_token_request_gets_a_new_assertion() {
+        let script = ScriptedTransport::new()
+            .respond(200, token("t1", 1))
+            .respond(200, user())
+            .respond(200, token("t2", 1))
+            .respond(200, user());
+        let (_, log) = run(certificate_config(), script, 2);
+        assert_ne!(form(&log, 0)[2], form(&log, 2)[2]);
+    }
+
+    #[test]
+    fn an_echoed_assertion_is_redacted_from_token_errors() {
+        // The assertion the scripted transport's deterministic randomness produces first.
+        let config = ConnectionConfig::parse(&certificate_config().to_string()).unwrap();
+        let AuthMode::Certificate { certificate, algorithm } = &config.auth else { unreachable!() };
+        let mut probe = ScriptedTransport::new();
+        let assertion = certificate
+            .assertion(
+                *algorithm,
+                CLIENT,
+                TOKEN_URL,
+                SCRIPTED_EPOCH_SECS,
+                &mut crate::assertion::TransportRng(&mut probe),
+            )
+            .unwrap();
+        let signature = assertion.rsplit('.').next().unwrap().to_string();
+        let script = ScriptedTransport::new().respond(
+            400,
+            json!({"error": "invalid_client",
+                   "error_description": format!("AADSTS700027: Client assertion failed signature validation. [Reason - The key was not found., Thumbprint of key used by client: 'X', Found key 'Start=01/01/2025', End=01/01/2027', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{CLIENT}'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments to determine the corresponding service endpoint and https://docs.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0&tabs=http to build a query request URL, such as 'https://graph.microsoft.com/beta/applications/{CLIENT}'] Assertion {assertion} signature {signature}\r\nTrace ID: a\r\nCorrelation ID: b"),
+                   "error_codes": [700027]}),
+        );
+        let (results, _) = run(certificate_config(), script, 1);
+        let error = results[0].as_ref().unwrap_err();
+        assert_eq!(error.code, ErrorCode::AuthFailed);
+        assert_eq!(error.graph_code.as_deref(), Some("AADSTS700027"));
+        assert!(error.message.starts_with("AADSTS700027: Client assertion failed signature validation."));
+        assert!(!error.message.contains(&signature), "{}", error.message);
+        assert!(error.message.contains("Assertion [redacted] signature [redacted]"), "{}", error.message);
+    }
+
+    #[test]
+    fn redact_covers_the_private_key_pem_and_its_lines() {
+        let config = ConnectionConfig::parse(&certificate_config().to_string()).unwrap();
+        let key_line = TEST_ONLY_KEY_PKCS8_PEM.lines().nth(3).unwrap();
+        let text = format!("whole: {TEST_ONLY_KEY_PKCS8_PEM} line: {key_line}");
+        let redacted = redact(&text, &config);
+        assert_eq!(redacted, "whole: [redacted] line: [redacted]");
+    }
+
+    #[test]
+    fn password_grant_sends_the_user_credentials_without_offline_access() {
+        let script = ScriptedTransport::new().respond(200, token("user-token", 3599)).respond(200, user());
+        let (_, log) = run(password_config(), script, 1);
+        assert_eq!(
+            log.borrow()[0].uri(),
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            form(&log, 0),
+            pairs(&[
+                ("client_id", CLIENT),
+                ("grant_type", "password"),
+                ("username", "AdeleV@contoso.onmicrosoft.com"),
+                ("password", "user-password-1"),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+        );
+    }
+
+    #[test]
+    fn mfa_required_for_the_password_grant_is_auth_failed_without_the_password() {
+        let script = ScriptedTransport::new().respond(
+            400,
+            json!({"error": "interaction_required",
+                   "error_description": "AADSTS50076: Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '00000003-0000-0000-c000-000000000000'. user-password-1\r\nTrace ID: a\r\nCorrelation ID: b\r\nTimestamp: 2026-11-25 10:00:00Z",
+                   "error_codes": [50076], "suberror": "basic_action"}),
+        );
+        let (results, _) = run(password_config(), script, 1);
+        let error = results[0].as_ref().unwrap_err();
+        assert_eq!(error.code, ErrorCode::AuthFailed);
+        assert_eq!(error.status, Some(400));
+        assert_eq!(error.graph_code.as_deref(), Some("AADSTS50076"));
+        assert!(error.message.ends_with("'00000003-0000-0000-c000-000000000000'. [redacted]"), "{}", error.message);
+    }
+
+    #[test]
+    fn refresh_token_rotates_across_renewals_and_asks_for_offline_access() {
+        let script = ScriptedTransport::new()
+            .respond(
+                200,
+                json!({"token_type": "Bearer", "expires_in": 1, "access_token": "a1", "refresh_token": "refresh-2"}),
+            )
+            .respond(200, user())
+            .respond(
+                200,
+                json!({"token_type": "Bearer", "expires_in": 1, "access_token": "a2", "refresh_token": "refresh-3"}),
+            )
+            .respond(200, user())
+            .respond(200, json!({"token_type": "Bearer", "expires_in": 1, "access_token": "a3"}))
+            .respond(200, user())
+            .respond(200, json!({"token_type": "Bearer", "expires_in": 1, "access_token": "a4"}))
+            .respond(200, user());
+        let (results, log) = run(refresh_config(), script, 4);
+        assert!(results.iter().all(Result::is_ok));
+        // Answers without a refresh token keep the last one.
+        for (index, refresh) in [(0, "refresh-1"), (2, "refresh-2"), (4, "refresh-3"), (6, "refresh-3")] {
+            assert_eq!(
+                form(&log, index),
+                pairs(&[
+                    ("client_id", CLIENT),
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh),
+                    ("scope", "https://graph.microsoft.com/.default offline_access"),
+                ]),
+                "token request {index}"
+            );
+        }
+        assert_eq!(log.borrow()[7].headers()["authorization"], "Bearer a4");
+    }
+
+    #[test]
+    fn a_401_renews_a_refresh_token_connection_with_the_rotated_token() {
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"expires_in": 3599, "access_token": "a1", "refresh_token": "refresh-2"}))
+            .respond(401, json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token has expired or is not yet valid."}}))
+            .respond(200, json!({"expires_in": 3599, "access_token": "a2", "refresh_token": "refresh-3"}))
+            .respond(200, user());
+        let (results, log) = run(refresh_config(), script, 1);
+        assert!(results[0].is_ok());
+        assert_eq!(form(&log, 2)[2], ("refresh_token".to_string(), "refresh-2".to_string()));
+        assert_eq!(log.borrow()[3].headers()["authorization"], "Bearer a2");
+    }
+
+    #[test]
+    fn an_expired_refresh_token_is_auth_failed_and_never_shown() {
+        let script = ScriptedTransport::new().respond(
+            400,
+            json!({"error": "invalid_grant",
+                   "error_description": "AADSTS700082: The refresh token has expired due to inactivity. refresh-1\r\nTrace ID: a",
+                   "error_codes": [700082]}),
+        );
+        let (results, _) = run(refresh_config(), script, 1);
+        let error = results[0].as_ref().unwrap_err();
+        assert_eq!(error.graph_code.as_deref(), Some("AADSTS700082"));
+        assert_eq!(error.message, "AADSTS700082: The refresh token has expired due to inactivity. [redacted]");
+    }
+
+    #[test]
+    fn tokens_are_renewed_five_minutes_before_they_expire() {
+        let config = ConnectionConfig::parse(&password_config().to_string()).unwrap();
+        let mut transport = ScriptedTransport::new().respond(200, token("t1", 3600)).respond(200, token("t2", 3600));
+        let log = transport.log();
+        let mut source = TokenSource::new(&config);
+        assert_eq!(source.token(&config, &mut transport).unwrap(), "t1");
+        transport.sleep_ms((3600 - 300) * 1000 - 1);
+        assert_eq!(source.token(&config, &mut transport).unwrap(), "t1");
+        assert_eq!(log.borrow().len(), 1);
+        transport.sleep_ms(1);
+        assert_eq!(source.token(&config, &mut transport).unwrap(), "t2");
+        assert_eq!(log.borrow().len(), 2);
+    }
+
+    #[test]
+    fn token_endpoint_errors_carry_the_aadsts_code_and_first_line() {
+        let cases = [
+            (401, "invalid_client", 7000222, "AADSTS7000222: The provided client secret keys for app '535fb089-9ff3-47b6-9bfb-4f1264799865' are expired."),
+            (400, "invalid_request", 90002, "AADSTS90002: Tenant '72f988bf-86f1-41af-91ab-2d7cd011db47' not found."),
+            (400, "invalid_grant", 65001, "AADSTS65001: The user or administrator has not consented to use the application with ID '535fb089-9ff3-47b6-9bfb-4f1264799865'."),
+        ];
+        for (status, error, code, line) in cases {
+            let script = ScriptedTransport::new().respond(
+                status,
+                json!({"error": error, "error_description": format!("{line}\r\nTrace ID: t\r\nCorrelation ID: c"), "error_codes": [code]}),
+            );
+            let (results, _) = run(password_config(), script, 1);
+            let result = results[0].as_ref().unwrap_err();
+            assert_eq!(result.code, ErrorCode::AuthFailed);
+            assert_eq!(result.status, Some(status));
+            assert_eq!(result.graph_code, Some(format!("AADSTS{code}")));
+            assert_eq!(result.message, line);
+        }
+    }
+
+    #[test]
+    fn an_unavailable_token_endpoint_is_upstream() {
+        let script = ScriptedTransport::new().respond(
+            503,
+            json!({"error": "temporarily_unavailable", "error_description": "AADSTS90033: A transient error has occurred. Please try again.\r\nTrace ID: t", "error_codes": [90033]}),
+        );
+        let (results, _) = run(password_config(), script, 1);
+        let error = results[0].as_ref().unwrap_err();
+        assert_eq!((error.code, error.graph_code.as_deref()), (ErrorCode::Upstream, Some("AADSTS90033")));
+    }
 }

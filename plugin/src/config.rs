@@ -1,5 +1,6 @@
 //! Connection settings: the `connect` configuration of ACTIONS.md, validated up front.
 
+use crate::assertion::{AssertionAlgorithm, ClientCertificate};
 use crate::error::{ConnectorError, Result};
 use serde_json::{json, Map, Value};
 
@@ -11,8 +12,13 @@ pub enum AuthMode {
         /// The application's client secret.
         client_secret: String,
     },
-    /// App-only: a signed client assertion from a certificate (not yet supported).
-    Certificate,
+    /// App-only: a client assertion signed with a certificate's private key.
+    Certificate {
+        /// The certificate and its key, checked to belong together.
+        certificate: Box<ClientCertificate>,
+        /// `PS256` (default) or `RS256`.
+        algorithm: AssertionAlgorithm,
+    },
     /// Delegated: resource owner password credentials.
     Password {
         /// The user's sign-in name.
@@ -41,7 +47,7 @@ impl AuthMode {
     pub fn name(&self) -> &'static str {
         match self {
             AuthMode::ClientCredentials { .. } => "clientCredentials",
-            AuthMode::Certificate => "certificate",
+            AuthMode::Certificate { .. } => "certificate",
             AuthMode::Password { .. } => "password",
             AuthMode::RefreshToken { .. } => "refreshToken",
             AuthMode::AccessToken { .. } => "accessToken",
@@ -191,6 +197,9 @@ impl ConnectionConfig {
         let password = text("password");
         let refresh_token = text("refreshToken");
         let access_token = text("accessToken");
+        let certificate_pem = text("certificatePem");
+        let private_key_pem = text("privateKeyPem");
+        let assertion_algorithm = text("assertionAlgorithm");
         let scope = text("scope");
         let cloud_name = text("cloud");
         let login_base = text("loginBaseUrl");
@@ -211,12 +220,33 @@ impl ConnectionConfig {
                 client_secret.clone().map(|client_secret| AuthMode::ClientCredentials { client_secret })
             }
             "certificate" => {
-                problems.push("auth `certificate` is not supported by this version of the connector".into());
-                None
+                require(&certificate_pem, "certificatePem", problems);
+                require(&private_key_pem, "privateKeyPem", problems);
+                let algorithm = match assertion_algorithm.as_deref() {
+                    None => Some(AssertionAlgorithm::Ps256),
+                    Some(name) => AssertionAlgorithm::parse(name).or_else(|| {
+                        problems.push(format!("`assertionAlgorithm` must be PS256 or RS256 (got `{name}`)"));
+                        None
+                    }),
+                };
+                let certificate = match (&certificate_pem, &private_key_pem) {
+                    (Some(certificate), Some(key)) => ClientCertificate::from_pem(certificate, key, problems),
+                    _ => None,
+                };
+                certificate.zip(algorithm).map(|(certificate, algorithm)| AuthMode::Certificate {
+                    certificate: Box::new(certificate),
+                    algorithm,
+                })
             }
             "password" => {
                 require(&username, "username", problems);
                 require(&password, "password", problems);
+                if password.as_deref().is_some_and(|p| p.trim() != p) {
+                    problems.push(
+                        "`password` has leading or trailing whitespace, which the password grant does not support"
+                            .into(),
+                    );
+                }
                 match (username.clone(), password.clone()) {
                     (Some(username), Some(password)) => {
                         Some(AuthMode::Password { username, password, client_secret: client_secret.clone() })
@@ -253,6 +283,8 @@ impl ConnectionConfig {
         if let Some(tenant) = &tenant_id {
             if !is_tenant_id(tenant) {
                 problems.push("`tenantId` must be a GUID or a domain name".into());
+            } else if let Some(problem) = tenant_alias_problem(tenant, &auth_name) {
+                problems.push(problem);
             }
         }
 
@@ -380,6 +412,19 @@ fn split_version(url: &str) -> (String, Option<String>) {
     (url.to_string(), None)
 }
 
+/// The multi-tenant aliases a grant cannot use: app-only tokens are issued by one specific
+/// tenant, and the password grant refuses `common` and `consumers` (graph-api-notes §8).
+fn tenant_alias_problem(tenant: &str, auth_name: &str) -> Option<String> {
+    let refused: &[&str] = match auth_name {
+        "clientCredentials" | "certificate" => &["common", "organizations", "consumers"],
+        "password" => &["common", "consumers"],
+        _ => &[],
+    };
+    refused.contains(&tenant).then(|| {
+        format!("`tenantId` `{tenant}` cannot be used with auth `{auth_name}`; give the directory's GUID or domain")
+    })
+}
+
 /// A tenant is a GUID, or a domain name (`contoso.onmicrosoft.com`), or one of
 /// the multi-tenant aliases.
 fn is_tenant_id(value: &str) -> bool {
@@ -429,6 +474,98 @@ mod tests {
         for field in ["clientSecret", "clientId", "tenantId", "graphBaseUrl"] {
             assert!(error.message.contains(field), "{field} missing from {}", error.message);
         }
+    }
+
+    fn problems_of(config: Value) -> String {
+        let error = ConnectionConfig::parse(&config.to_string()).unwrap_err();
+        assert_eq!(error.code, crate::error::ErrorCode::InvalidConfig);
+        error.message
+    }
+
+    #[test]
+    fn certificate_config_reads_both_pems_and_defaults_to_ps256() {
+        use crate::assertion::test_keys::*;
+        let config = ConnectionConfig::parse(
+            &json!({"auth": "certificate", "tenantId": "contoso.onmicrosoft.com", "clientId": "c",
+                    "certificatePem": TEST_ONLY_CERTIFICATE_PEM, "privateKeyPem": TEST_ONLY_KEY_PKCS1_PEM})
+            .to_string(),
+        )
+        .unwrap();
+        let AuthMode::Certificate { certificate, algorithm } = &config.auth else { panic!("not certificate") };
+        assert_eq!(*algorithm, AssertionAlgorithm::Ps256);
+        assert_eq!(certificate.thumbprint_sha256(), TEST_ONLY_CERTIFICATE_X5T_S256);
+        assert_eq!(config.describe()["auth"], "certificate");
+        assert!(!format!("{config:?}").contains("PRIVATE"));
+        assert!(!config.describe().to_string().contains("PRIVATE"));
+    }
+
+    #[test]
+    fn certificate_config_names_every_missing_or_bad_field() {
+        let message = problems_of(json!({"auth": "certificate", "tenantId": "common", "assertionAlgorithm": "ES256"}));
+        for expected in [
+            "`certificatePem` is required for auth `certificate`",
+            "`privateKeyPem` is required for auth `certificate`",
+            "`assertionAlgorithm` must be PS256 or RS256 (got `ES256`)",
+            "`clientId` is required for auth `certificate`",
+            "`tenantId` `common` cannot be used with auth `certificate`",
+        ] {
+            assert!(message.contains(expected), "{expected} missing from {message}");
+        }
+    }
+
+    #[test]
+    fn certificate_config_names_malformed_and_mismatched_pems() {
+        use crate::assertion::test_keys::*;
+        let message = problems_of(json!({"auth": "certificate", "tenantId": "contoso.com", "clientId": "c",
+                                         "certificatePem": "MIIC...", "privateKeyPem": TEST_ONLY_KEY_PKCS8_PEM,
+                                         "graphBaseUrl": "http://graph.example"}));
+        assert!(message.contains("`certificatePem` must be PEM text with a `CERTIFICATE` block"), "{message}");
+        assert!(message.contains("`graphBaseUrl` must use https"), "{message}");
+        assert!(!message.contains("privateKeyPem"), "{message}");
+        let message = problems_of(json!({"auth": "certificate", "tenantId": "contoso.com", "clientId": "c",
+                                         "certificatePem": TEST_ONLY_CERTIFICATE_PEM,
+                                         "privateKeyPem": TEST_ONLY_OTHER_KEY_PEM}));
+        assert!(message.contains("`privateKeyPem` is not the private key of the certificate in `certificatePem`"));
+        assert!(!message.contains("BEGIN"), "the key must not be echoed: {message}");
+    }
+
+    #[test]
+    fn password_config_names_every_problem() {
+        let message = problems_of(json!({"auth": "password", "tenantId": "consumers", "clientId": "c",
+                                         "password": " padded ", "tokenUrl": "ftp://login.example/token"}));
+        for expected in [
+            "`username` is required for auth `password`",
+            "`password` has leading or trailing whitespace",
+            "`tenantId` `consumers` cannot be used with auth `password`",
+            "`tokenUrl` must use https",
+        ] {
+            assert!(message.contains(expected), "{expected} missing from {message}");
+        }
+        assert!(!message.contains("padded"), "{message}");
+    }
+
+    #[test]
+    fn refresh_token_config_requires_the_token_and_accepts_common() {
+        let message =
+            problems_of(json!({"auth": "refreshToken", "tenantId": "common", "clientId": "c", "refreshToken": ""}));
+        assert_eq!(message, "invalid connection settings: `refreshToken` must not be empty; `refreshToken` is required for auth `refreshToken`");
+        let config = ConnectionConfig::parse(
+            r#"{"auth":"refreshToken","tenantId":"common","clientId":"c","refreshToken":"r","clientSecret":"s"}"#,
+        )
+        .unwrap();
+        assert!(config.auth.is_delegated());
+        assert_eq!(config.token_url, "https://login.microsoftonline.com/common/oauth2/v2.0/token");
+    }
+
+    #[test]
+    fn app_only_auth_needs_a_specific_tenant() {
+        let message = problems_of(json!({"tenantId": "organizations", "clientId": "c", "clientSecret": "s"}));
+        assert!(message.contains("`tenantId` `organizations` cannot be used with auth `clientCredentials`"));
+        let config = ConnectionConfig::parse(
+            r#"{"auth":"password","tenantId":"organizations","clientId":"c","username":"u","password":"p","loginBaseUrl":"http://localhost:8080"}"#,
+        )
+        .unwrap();
+        assert_eq!(config.token_url, "http://localhost:8080/organizations/oauth2/v2.0/token");
     }
 
     #[test]

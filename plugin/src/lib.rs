@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod actions;
+pub mod assertion;
 pub mod auth;
 pub mod catalog;
 pub mod client;

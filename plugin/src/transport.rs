@@ -29,6 +29,12 @@ pub trait Transport {
 
     /// Waits for the given number of milliseconds.
     fn sleep_ms(&mut self, ms: u64);
+
+    /// Seconds since the Unix epoch on the wall clock (for the `nbf`/`exp` of client assertions).
+    fn wall_clock_secs(&self) -> u64;
+
+    /// `n` bytes from a cryptographically secure random source.
+    fn random_bytes(&mut self, n: usize) -> Vec<u8>;
 }
 
 /// The largest response body the plugin reads (bytes); larger ones are an `upstream` error.
@@ -52,7 +58,11 @@ pub mod scripted {
         responses: VecDeque<Result<HttpResponse, TransportError>>,
         sent: SentLog,
         clock_ms: u64,
+        random_counter: u64,
     }
+
+    /// The scripted wall clock at monotonic time zero: 2025-11-24T16:00:00Z.
+    pub const SCRIPTED_EPOCH_SECS: u64 = 1_764_000_000;
 
     impl ScriptedTransport {
         /// An empty script.
@@ -105,6 +115,20 @@ pub mod scripted {
 
         fn sleep_ms(&mut self, ms: u64) {
             self.clock_ms += ms;
+        }
+
+        fn wall_clock_secs(&self) -> u64 {
+            SCRIPTED_EPOCH_SECS + self.clock_ms / 1000
+        }
+
+        /// Deterministic, distinct on every call: good for tests, worthless as randomness.
+        fn random_bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    self.random_counter += 1;
+                    (self.random_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8
+                })
+                .collect()
         }
     }
 

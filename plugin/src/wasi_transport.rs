@@ -1,4 +1,4 @@
-//! The transport of the component: `wasi:http/outgoing-handler` and `wasi:clocks`.
+//! The transport of the component: `wasi:http/outgoing-handler`, `wasi:clocks` and `wasi:random`.
 
 use crate::transport::{HttpRequest, HttpResponse, Transport, TransportError, MAX_RESPONSE_BODY};
 use wasi::http::outgoing_handler;
@@ -88,6 +88,14 @@ impl Transport for WasiTransport {
 
     fn sleep_ms(&mut self, ms: u64) {
         wasi::clocks::monotonic_clock::subscribe_duration(ms.saturating_mul(1_000_000)).block();
+    }
+
+    fn wall_clock_secs(&self) -> u64 {
+        wasi::clocks::wall_clock::now().seconds
+    }
+
+    fn random_bytes(&mut self, n: usize) -> Vec<u8> {
+        wasi::random::random::get_random_bytes(n as u64)
     }
 }
 

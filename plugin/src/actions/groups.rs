@@ -1,6 +1,907 @@
-//! Groups actions.
+//! Groups: create, read, update, delete and list (`/groups`), and their members and owners.
 
+use super::bulk::{BulkOutcome, GRAPH_BULK_LIMIT};
+use super::{entity, reference, resolve_user_id, success, ListQuery};
 use crate::catalog::Action;
+use crate::client::{GraphClient, GraphRequest};
+use crate::error::{ConnectorError, Result};
+use crate::input::Input;
+use crate::odata::{encode_segment, Query};
+use crate::schema;
+use http::Method;
+use serde_json::{json, Map, Value};
 
-/// The groups actions.
-pub const ACTIONS: &[Action] = &[];
+/// The group actions.
+pub const ACTIONS: &[Action] = &[
+    Action {
+        id: "groups.create",
+        title: "Create group",
+        description: "Creates a security, Microsoft 365 (Unified) or dynamic-membership group (POST /groups). \
+            Owners and members are bound in the create body, at most 20 of them (owners first); the rest are \
+            added afterwards and reported under `addedAfterCreation`. Binding users also needs User.Read.All, \
+            adding the overflow GroupMember.ReadWrite.All.",
+        category: "groups",
+        permissions: &["Group.Create"],
+        read_only: false,
+        input_schema: create_input,
+        output_schema: || {
+            schema::entity("The created group, plus `addedAfterCreation` when owners or members were added after it")
+        },
+        run: create,
+    },
+    Action {
+        id: "groups.get",
+        title: "Get group",
+        description: "Reads a group (GET /groups/{id}) with an optional $select.",
+        category: "groups",
+        permissions: &["GroupMember.Read.All"],
+        read_only: true,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "groupId": schema::string("Object id of the group"),
+                    "select": schema::string("Comma-separated properties ($select)"),
+                }),
+                &["groupId"],
+            )
+        },
+        output_schema: || schema::entity("The group"),
+        run: get,
+    },
+    Action {
+        id: "groups.update",
+        title: "Update group",
+        description: "Updates properties of a group (PATCH /groups/{id}) from `jsonBody`.",
+        category: "groups",
+        permissions: &["Group.ReadWrite.All"],
+        read_only: false,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "groupId": schema::string("Object id of the group"),
+                    "jsonBody": schema::entity("The group properties to change"),
+                }),
+                &["groupId", "jsonBody"],
+            )
+        },
+        output_schema: || schema::success_output(&["groupId"]),
+        run: update,
+    },
+    Action {
+        id: "groups.delete",
+        title: "Delete group",
+        description: "Deletes a group (DELETE /groups/{id}); a Microsoft 365 group stays restorable for 30 days.",
+        category: "groups",
+        permissions: &["Group.ReadWrite.All"],
+        read_only: false,
+        input_schema: group_id_input,
+        output_schema: || schema::success_output(&["groupId"]),
+        run: delete,
+    },
+    Action {
+        id: "groups.list",
+        title: "List groups",
+        description: "Lists groups (GET /groups), following pages up to maxItems.",
+        category: "groups",
+        permissions: &["GroupMember.Read.All"],
+        read_only: true,
+        input_schema: || schema::object(Value::Object(schema::list_query_properties()), &[]),
+        output_schema: || schema::list_output("A group"),
+        run: list,
+    },
+    Action {
+        id: "groups.list-members",
+        title: "List group members",
+        description: "Lists a group's direct members (GET /groups/{id}/members), optionally only one kind \
+            (/members/microsoft.graph.{type}); follows every page unless maxItems is given.",
+        category: "groups",
+        permissions: &["GroupMember.Read.All"],
+        read_only: true,
+        input_schema: list_members_input,
+        output_schema: || schema::list_output("A member (user, group, device, servicePrincipal, ...) with @odata.type"),
+        run: list_members,
+    },
+    Action {
+        id: "groups.add-members",
+        title: "Add group members",
+        description: "Adds users or devices to a group (PATCH /groups/{id} with members@odata.bind, 20 a request). \
+            A request Graph refuses is retried member by member, so only the culprits fail; existing members \
+            are reported under `alreadyMember`. Adding devices also needs Device.ReadWrite.All.",
+        category: "groups",
+        permissions: &["GroupMember.ReadWrite.All"],
+        read_only: false,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "groupId": schema::string("Object id of the group"),
+                    "directoryObject": schema::choice("Kind of the members (default Users); user ids may be userPrincipalNames", MEMBER_KINDS),
+                    "members": schema::strings("Object ids of the users or devices to add"),
+                }),
+                &["groupId", "members"],
+            )
+        },
+        output_schema: BulkOutcome::schema,
+        run: add_members,
+    },
+    Action {
+        id: "groups.remove-members",
+        title: "Remove group members",
+        description: "Removes members from a group (DELETE /groups/{id}/members/{memberId}/$ref for each); \
+            ids that were not members are reported under `notMember`.",
+        category: "groups",
+        permissions: &["GroupMember.ReadWrite.All"],
+        read_only: false,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "groupId": schema::string("Object id of the group"),
+                    "memberIds": schema::strings("Object ids (or userPrincipalNames) of the members to remove"),
+                }),
+                &["groupId", "memberIds"],
+            )
+        },
+        output_schema: BulkOutcome::schema,
+        run: remove_members,
+    },
+    Action {
+        id: "groups.list-owners",
+        title: "List group owners",
+        description: "Lists a group's owners (GET /groups/{id}/owners), following pages up to maxItems.",
+        category: "groups",
+        permissions: &["GroupMember.Read.All"],
+        read_only: true,
+        input_schema: || {
+            let mut properties = schema::list_query_properties();
+            properties.insert("groupId".into(), schema::string("Object id of the group"));
+            schema::object(Value::Object(properties), &["groupId"])
+        },
+        output_schema: || schema::list_output("An owner (user or servicePrincipal) with @odata.type"),
+        run: list_owners,
+    },
+    Action {
+        id: "groups.add-owners",
+        title: "Add group owners",
+        description: "Adds owners to a group (POST /groups/{id}/owners/$ref for each); existing owners are \
+            reported under `alreadyMember`.",
+        category: "groups",
+        permissions: &["Group.ReadWrite.All"],
+        read_only: false,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "groupId": schema::string("Object id of the group"),
+                    "ownerIds": schema::strings("Object ids (or userPrincipalNames) of the owners to add"),
+                }),
+                &["groupId", "ownerIds"],
+            )
+        },
+        output_schema: BulkOutcome::schema,
+        run: add_owners,
+    },
+];
+
+/// The `directoryObject` values of `groups.add-members`.
+const MEMBER_KINDS: &[&str] = &["Users", "Devices"];
+/// The OData casts `groups.list-members` can narrow the members to.
+const MEMBER_TYPES: &[&str] = &["user", "group", "device", "servicePrincipal"];
+/// The `groupTypes` Graph lets a client create.
+const GROUP_TYPES: &[&str] = &["Unified", "DynamicMembership"];
+/// Longest `displayName` of a group.
+const MAX_DISPLAY_NAME: usize = 256;
+/// Longest `mailNickname` of a group.
+const MAX_MAIL_NICKNAME: usize = 64;
+/// Characters every version of Graph's group documentation forbids in a `mailNickname`
+/// (the pages disagree on `.`, `/`, `\`, `'` and `"`, which are left to Graph).
+const FORBIDDEN_IN_MAIL_NICKNAME: &[char] = &['@', '(', ')', '[', ']', ';', ':', '<', '>', ',', ' '];
+
+fn group_id_input() -> Value {
+    schema::object(json!({"groupId": schema::string("Object id of the group")}), &["groupId"])
+}
+
+fn create_input() -> Value {
+    schema::open_object(
+        json!({
+            "displayName": schema::string("Name of the group (at most 256 characters)"),
+            "mailNickname": schema::string("Mail alias (at most 64 ASCII characters, no spaces or @ ( ) [ ] ; : < > ,)"),
+            "description": schema::string("Description of the group"),
+            "groupTypes": {"type": "array", "items": {"type": "string", "enum": GROUP_TYPES},
+                "description": "[] for a security group, [\"Unified\"] for a Microsoft 365 group; add \"DynamicMembership\" for rule-based membership"},
+            "mailEnabled": schema::boolean("True for Microsoft 365 groups, false for security groups"),
+            "securityEnabled": schema::boolean("True for security groups"),
+            "owners": schema::strings("Object ids or userPrincipalNames of the owners"),
+            "members": schema::strings("Object ids or userPrincipalNames of the members (not for dynamic groups)"),
+            "membershipRule": schema::string("Dynamic membership rule, e.g. user.department -eq \"Marketing\""),
+            "membershipRuleProcessingState": schema::choice("Whether the rule is evaluated (default On for dynamic groups)", &["On", "Paused"]),
+            "visibility": schema::string("Public, Private or HiddenMembership"),
+            "isAssignableToRole": schema::boolean("True for a group that can be assigned Entra roles (needs RoleManagement.ReadWrite.Directory)"),
+        }),
+        &["displayName", "mailNickname", "mailEnabled", "securityEnabled"],
+    )
+}
+
+fn list_members_input() -> Value {
+    let mut properties = schema::list_query_properties();
+    properties.insert("groupId".into(), schema::string("Object id of the group"));
+    properties.insert("type".into(), schema::choice("Only members of this kind (OData cast)", MEMBER_TYPES));
+    properties.insert("maxItems".into(), schema::whole_number("Stop after this many items (default 0 = all)"));
+    schema::object(Value::Object(properties), &["groupId"])
+}
+
+/// The path of a group: `groups/{id}`, the id encoded as one segment.
+fn group_path(group_id: &str) -> String {
+    format!("groups/{}", encode_segment(group_id))
+}
+
+/// A directory object named by the caller and the object id Graph knows it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The id as the caller gave it (reported back in bulk outputs).
+    pub given: String,
+    /// The object id (a userPrincipalName resolved to its id).
+    pub object_id: String,
+}
+
+/// A list of ids: a JSON array of non-empty strings (or one string), without duplicates.
+fn id_list(input: &Input, name: &str) -> Result<Option<Vec<String>>> {
+    let wrong = || ConnectorError::invalid_input(format!("`{name}` must be a list of non-empty id strings"));
+    let items: Vec<&Value> = match input.get(name) {
+        None => return Ok(None),
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(single @ Value::String(_)) => vec![single],
+        Some(_) => return Err(wrong()),
+    };
+    let mut ids: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Value::String(id) if !id.trim().is_empty() => {
+                let id = id.trim().to_string();
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            _ => return Err(wrong()),
+        }
+    }
+    Ok(Some(ids))
+}
+
+/// A required, non-empty list of ids.
+fn required_id_list(input: &Input, name: &str) -> Result<Vec<String>> {
+    match id_list(input, name)? {
+        Some(ids) if !ids.is_empty() => Ok(ids),
+        _ => Err(ConnectorError::invalid_input(format!("`{name}` is required and must name at least one id"))),
+    }
+}
+
+/// A required boolean (`true`/`false`, or their strings).
+fn required_bool(input: &Input, name: &str) -> Result<bool> {
+    input.optional_bool(name)?.ok_or_else(|| ConnectorError::invalid_input(format!("`{name}` is required")))
+}
+
+/// Resolves ids for a bulk action: user principal names become object ids; one that cannot
+/// be resolved is recorded as failed and left out.
+fn resolve_targets(client: &mut GraphClient, ids: Vec<String>, users: bool, outcome: &mut BulkOutcome) -> Vec<Target> {
+    let mut targets = Vec::with_capacity(ids.len());
+    for given in ids {
+        let resolved = if users { resolve_user_id(client, &given) } else { Ok(given.clone()) };
+        match resolved {
+            Ok(object_id) => targets.push(Target { given, object_id }),
+            Err(error) => outcome.failed.push((given, error)),
+        }
+    }
+    targets
+}
+
+/// Resolves every id, failing on the first that cannot be resolved (nothing was written yet).
+fn resolve_all(client: &mut GraphClient, ids: Vec<String>) -> Result<Vec<Target>> {
+    ids.into_iter().map(|given| resolve_user_id(client, &given).map(|object_id| Target { given, object_id })).collect()
+}
+
+/// True when Graph refused a reference because it is already there ("One or more added object
+/// references already exist for the following modified properties: 'members'."). Graph gives
+/// this only the generic code `Request_BadRequest`, so the message is what tells it apart.
+fn is_already_present(error: &ConnectorError) -> bool {
+    error.status == Some(400) && error.message.to_ascii_lowercase().contains("references already exist")
+}
+
+/// Records the result of adding one member or owner.
+fn record_addition(outcome: &mut BulkOutcome, target: &Target, result: Result<()>) {
+    match result {
+        Ok(()) => outcome.succeeded.push(target.given.clone()),
+        Err(error) if is_already_present(&error) => outcome.already_member.push(target.given.clone()),
+        Err(error) => outcome.failed.push((target.given.clone(), error)),
+    }
+}
+
+/// `PATCH /groups/{id}` binding the given directory objects as members.
+fn bind_members(client: &mut GraphClient, group_id: &str, targets: &[Target]) -> Result<()> {
+    let links: Vec<Value> =
+        targets.iter().map(|t| json!(reference(client, "directoryObjects", &t.object_id))).collect();
+    let url = client.url(&group_path(group_id), &Query::new());
+    client.send(&GraphRequest::new(Method::PATCH, url).json(json!({"members@odata.bind": links})))?;
+    Ok(())
+}
+
+/// Adds members with `members@odata.bind`, [`GRAPH_BULK_LIMIT`] a request. Graph applies a
+/// request all or nothing, so a chunk it refuses (400, or 404 for an object that does not
+/// exist) is retried one member at a time to find the culprits; members already in the
+/// group land in `already_member`.
+pub fn add_members_in_chunks(client: &mut GraphClient, group_id: &str, targets: &[Target], outcome: &mut BulkOutcome) {
+    for chunk in targets.chunks(GRAPH_BULK_LIMIT) {
+        match bind_members(client, group_id, chunk) {
+            Ok(()) => outcome.succeeded.extend(chunk.iter().map(|t| t.given.clone())),
+            Err(error) => match chunk {
+                [single] => record_addition(outcome, single, Err(error)),
+                _ if matches!(error.status, Some(400) | Some(404)) => {
+                    for target in chunk {
+                        let result = bind_members(client, group_id, std::slice::from_ref(target));
+                        record_addition(outcome, target, result);
+                    }
+                }
+                _ => outcome.failed.extend(chunk.iter().map(|t| (t.given.clone(), error.clone()))),
+            },
+        }
+    }
+}
+
+/// Adds owners one by one with `POST /groups/{id}/owners/$ref`; owners already there land
+/// in `already_member`.
+pub fn add_owners_by_ref(client: &mut GraphClient, group_id: &str, targets: &[Target], outcome: &mut BulkOutcome) {
+    let url = client.url(&format!("{}/owners/$ref", group_path(group_id)), &Query::new());
+    for target in targets {
+        let body = json!({"@odata.id": reference(client, "directoryObjects", &target.object_id)});
+        let result = client.send(&GraphRequest::new(Method::POST, url.clone()).json(body)).map(|_| ());
+        record_addition(outcome, target, result);
+    }
+}
+
+/// The checked create body: Graph's required members, the group kind's rules, and no
+/// `owners`/`members` (they become `@odata.bind` lists).
+fn create_body(input: &Input) -> Result<Map<String, Value>> {
+    let display_name = input.required_str("displayName")?;
+    if display_name.chars().count() > MAX_DISPLAY_NAME {
+        return Err(ConnectorError::invalid_input(format!(
+            "`displayName` is longer than {MAX_DISPLAY_NAME} characters"
+        )));
+    }
+    let nickname = input.required_str("mailNickname")?;
+    if nickname.chars().count() > MAX_MAIL_NICKNAME
+        || nickname.chars().any(|c| !c.is_ascii() || c.is_ascii_control() || FORBIDDEN_IN_MAIL_NICKNAME.contains(&c))
+    {
+        return Err(ConnectorError::invalid_input(format!(
+            "`mailNickname` must be at most {MAX_MAIL_NICKNAME} ASCII characters without spaces or any of @ ( ) [ ] ; : < > ,"
+        )));
+    }
+    let mail_enabled = required_bool(input, "mailEnabled")?;
+    let security_enabled = required_bool(input, "securityEnabled")?;
+    let group_types = group_types(input)?;
+    let unified = group_types.contains(&"Unified");
+    let dynamic = group_types.contains(&"DynamicMembership");
+    if unified && !mail_enabled {
+        return Err(ConnectorError::invalid_input("`mailEnabled` must be true for a Microsoft 365 (Unified) group"));
+    }
+    if !unified && (mail_enabled || !security_enabled) {
+        return Err(ConnectorError::invalid_input(
+            "without \"Unified\" in `groupTypes` the group is a security group: `mailEnabled` must be false and \
+             `securityEnabled` true (Graph cannot create mail-enabled security groups or distribution lists)",
+        ));
+    }
+    let rule = input.optional_str("membershipRule")?;
+    let state = input.optional_choice("membershipRuleProcessingState", &["On", "Paused"])?;
+    if dynamic && rule.is_none() {
+        return Err(ConnectorError::invalid_input("`membershipRule` is required for a DynamicMembership group"));
+    }
+    if !dynamic && (rule.is_some() || state.is_some()) {
+        return Err(ConnectorError::invalid_input(
+            "`membershipRule` and `membershipRuleProcessingState` need \"DynamicMembership\" in `groupTypes`",
+        ));
+    }
+    let mut body = input.object().clone();
+    body.remove("owners");
+    body.remove("members");
+    body.insert("mailEnabled".into(), json!(mail_enabled));
+    body.insert("securityEnabled".into(), json!(security_enabled));
+    if input.get("groupTypes").is_some() {
+        body.insert("groupTypes".into(), json!(group_types));
+    }
+    if dynamic {
+        body.insert("membershipRuleProcessingState".into(), json!(state.unwrap_or("On")));
+    }
+    if let Some(assignable) = input.optional_bool("isAssignableToRole")? {
+        body.insert("isAssignableToRole".into(), json!(assignable));
+    }
+    Ok(body)
+}
+
+/// `groupTypes` in Graph's spelling (`[]` when absent).
+fn group_types(input: &Input) -> Result<Vec<&'static str>> {
+    let wrong = || ConnectorError::invalid_input(format!("`groupTypes` must be a list of {}", GROUP_TYPES.join(", ")));
+    let items = match input.get("groupTypes") {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(wrong()),
+    };
+    let mut types = Vec::new();
+    for item in items {
+        let name = item.as_str().ok_or_else(wrong)?;
+        let canonical = GROUP_TYPES.iter().find(|t| t.eq_ignore_ascii_case(name)).copied().ok_or_else(wrong)?;
+        if !types.contains(&canonical) {
+            types.push(canonical);
+        }
+    }
+    Ok(types)
+}
+
+fn create(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let mut body = create_body(input)?;
+    let owners = id_list(input, "owners")?.unwrap_or_default();
+    let members = id_list(input, "members")?.unwrap_or_default();
+    let dynamic = body
+        .get("groupTypes")
+        .and_then(Value::as_array)
+        .is_some_and(|types| types.iter().any(|t| t == "DynamicMembership"));
+    if dynamic && !members.is_empty() {
+        return Err(ConnectorError::invalid_input(
+            "`members` cannot be given for a DynamicMembership group: its members come from `membershipRule`",
+        ));
+    }
+    let owners = resolve_all(client, owners)?;
+    let members = resolve_all(client, members)?;
+    // Graph binds at most 20 relationships in the create body, owners and members together;
+    // owners go first so that the group is never created without its owners.
+    let owners_in_body = owners.len().min(GRAPH_BULK_LIMIT);
+    let members_in_body = members.len().min(GRAPH_BULK_LIMIT - owners_in_body);
+    let (owners_now, owners_later) = owners.split_at(owners_in_body);
+    let (members_now, members_later) = members.split_at(members_in_body);
+    for (name, bound) in [("owners@odata.bind", owners_now), ("members@odata.bind", members_now)] {
+        if !bound.is_empty() {
+            let links: Vec<Value> =
+                bound.iter().map(|t| json!(reference(client, "directoryObjects", &t.object_id))).collect();
+            body.insert(name.into(), Value::Array(links));
+        }
+    }
+    let url = client.url("groups", &Query::new());
+    let created = client.send(&GraphRequest::new(Method::POST, url).json(Value::Object(body)))?.into_object()?;
+    if owners_later.is_empty() && members_later.is_empty() {
+        return Ok(entity(created));
+    }
+    let group_id = created
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ConnectorError::upstream("Graph created the group but returned no `id`"))?
+        .to_string();
+    let mut later = Map::new();
+    if !owners_later.is_empty() {
+        let mut outcome = BulkOutcome::new();
+        add_owners_by_ref(client, &group_id, owners_later, &mut outcome);
+        later.insert("owners".into(), outcome.to_json());
+    }
+    if !members_later.is_empty() {
+        let mut outcome = BulkOutcome::new();
+        add_members_in_chunks(client, &group_id, members_later, &mut outcome);
+        later.insert("members".into(), outcome.to_json());
+    }
+    let mut output = created;
+    output.insert("addedAfterCreation".into(), Value::Object(later));
+    Ok(entity(output))
+}
+
+fn get(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let group_id = input.required_str("groupId")?;
+    let mut query = Query::new();
+    query.push_opt("$select", input.optional_str("select")?);
+    let url = client.url(&group_path(group_id), &query);
+    Ok(entity(client.get_object(url, false)?))
+}
+
+fn update(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let group_id = input.required_str("groupId")?;
+    let body = input.required_object("jsonBody")?;
+    if body.is_empty() {
+        return Err(ConnectorError::invalid_input("`jsonBody` must name at least one property to change"));
+    }
+    let url = client.url(&group_path(group_id), &Query::new());
+    client.send(&GraphRequest::new(Method::PATCH, url).json(Value::Object(body.clone())))?;
+    Ok(success(&[("groupId", group_id)]))
+}
+
+fn delete(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let group_id = input.required_str("groupId")?;
+    let url = client.url(&group_path(group_id), &Query::new());
+    client.send(&GraphRequest::new(Method::DELETE, url))?;
+    Ok(success(&[("groupId", group_id)]))
+}
+
+fn list(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let list = ListQuery::read(input)?;
+    let url = client.url("groups", &list.query);
+    client.list(url, list.eventual, list.max_items)
+}
+
+fn list_members(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let group_id = input.required_str("groupId")?;
+    let member_type = input.optional_choice("type", MEMBER_TYPES)?;
+    let mut list = ListQuery::read(input)?;
+    if input.optional_u64("maxItems")?.is_none() {
+        // Members have no 1000-item ceiling: without maxItems every page is read. ListQuery's
+        // default (1000) is above one page, so it put no `$top` in the query either.
+        list.max_items = 0;
+    }
+    let mut path = format!("{}/members", group_path(group_id));
+    if let Some(member_type) = member_type {
+        path.push_str("/microsoft.graph.");
+        path.push_str(member_type);
+        // A cast combined with other options is an advanced query; a plain cast is not.
+        // (`count` and `search` already made the ListQuery an advanced one.)
+        if !list.eventual && (list.query.has("$filter") || list.query.has("$orderby")) {
+            list.eventual = true;
+            list.query.push("$count", "true");
+        }
+    }
+    let url = client.url(&path, &list.query);
+    client.list(url, list.eventual, list.max_items)
+}
+
+fn list_owners(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let group_id = input.required_str("groupId")?;
+    let list = ListQuery::read(input)?;
+    let url = client.url(&format!("{}/owners", group_path(group_id)), &list.query);
+    client.list(url, list.eventual, list.max_items)
+}
+
+fn add_members(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let group_id = input.required_str("groupId")?;
+    let kind = input.optional_choice("directoryObject", MEMBER_KINDS)?.unwrap_or("Users");
+    let ids = required_id_list(input, "members")?;
+    let mut outcome = BulkOutcome::new();
+    let targets = resolve_targets(client, ids, kind == "Users", &mut outcome);
+    add_members_in_chunks(client, group_id, &targets, &mut outcome);
+    Ok(outcome.to_json())
+}
+
+fn remove_members(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let group_id = input.required_str("groupId")?;
+    let ids = required_id_list(input, "memberIds")?;
+    let mut outcome = BulkOutcome::new();
+    for target in resolve_targets(client, ids, true, &mut outcome) {
+        let path = format!("{}/members/{}/$ref", group_path(group_id), encode_segment(&target.object_id));
+        let url = client.url(&path, &Query::new());
+        match client.send(&GraphRequest::new(Method::DELETE, url)) {
+            Ok(_) => outcome.succeeded.push(target.given),
+            Err(error) if error.status == Some(404) => outcome.not_member.push(target.given),
+            Err(error) => outcome.failed.push((target.given, error)),
+        }
+    }
+    Ok(outcome.to_json())
+}
+
+fn add_owners(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let group_id = input.required_str("groupId")?;
+    let ids = required_id_list(input, "ownerIds")?;
+    let mut outcome = BulkOutcome::new();
+    let targets = resolve_targets(client, ids, true, &mut outcome);
+    add_owners_by_ref(client, group_id, &targets, &mut outcome);
+    Ok(outcome.to_json())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::transport::scripted::{body_json, connected, token_config, ScriptedTransport, SentLog};
+    use serde_json::{json, Value};
+
+    const GROUP: &str = "02bd9fd6-8f93-4758-87c3-1fb73740a315";
+    const BASE: &str = "https://graph.microsoft.com/v1.0";
+
+    fn graph_error(code: &str, message: &str) -> Value {
+        json!({"error": {"code": code, "message": message,
+            "innerError": {"request-id": "7f3b1c0e-5f0a-4d1c-9d55-1a2b3c4d5e6f", "date": "2024-05-02T10:00:00"}}})
+    }
+
+    fn already_member() -> Value {
+        graph_error(
+            "Request_BadRequest",
+            "One or more added object references already exist for the following modified properties: 'members'.",
+        )
+    }
+
+    fn member_id(n: usize) -> String {
+        format!("00000000-0000-0000-0000-{n:012}")
+    }
+
+    fn directory_object(id: &str) -> Value {
+        json!(format!("{BASE}/directoryObjects/{id}"))
+    }
+
+    fn sent(log: &SentLog) -> Vec<(String, String, Option<String>, Value)> {
+        log.borrow()
+            .iter()
+            .map(|request| {
+                let consistency =
+                    request.headers().get("consistencylevel").map(|v| v.to_str().unwrap_or_default().to_string());
+                let body = if request.body().is_empty() { Value::Null } else { body_json(request) };
+                (request.method().to_string(), request.uri().to_string(), consistency, body)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn add_members_retries_a_refused_chunk_member_by_member() {
+        let ids: Vec<String> = (1..=45).map(member_id).collect();
+        let mut script = ScriptedTransport::new().respond(204, Value::Null).respond(
+            400,
+            graph_error("Request_BadRequest", "Invalid object identifier '00000000-0000-0000-0000-000000000025'."),
+        );
+        for n in 21..=40 {
+            script = match n {
+                25 => script.respond(404, graph_error("Request_ResourceNotFound", "Resource does not exist.")),
+                33 => script.respond(400, already_member()),
+                _ => script.respond(204, Value::Null),
+            };
+        }
+        script = script.respond(204, Value::Null);
+        let (mut connector, log) = connected(token_config(), script);
+        let output = connector
+            .invoke(
+                "groups.add-members",
+                &json!({"groupId": GROUP, "directoryObject": "Users", "members": ids}).to_string(),
+            )
+            .unwrap();
+
+        let requests = sent(&log);
+        assert_eq!(requests.len(), 1 + 1 + 20 + 1);
+        for (method, url, consistency, _) in &requests {
+            assert_eq!(
+                (method.as_str(), url.as_str(), consistency),
+                ("PATCH", &*format!("{BASE}/groups/{GROUP}"), &None)
+            );
+        }
+        let bind = |range: std::ops::RangeInclusive<usize>| json!({"members@odata.bind": range.map(|n| directory_object(&member_id(n))).collect::<Vec<_>>()});
+        assert_eq!(requests[0].3, bind(1..=20));
+        assert_eq!(requests[1].3, bind(21..=40));
+        assert_eq!(requests[2].3, bind(21..=21));
+        assert_eq!(requests[21].3, bind(40..=40));
+        assert_eq!(requests[22].3, bind(41..=45));
+
+        let succeeded: Vec<String> = (1..=45).filter(|n| *n != 25 && *n != 33).map(member_id).collect();
+        assert_eq!(output["success"], json!(false));
+        assert_eq!(output["succeeded"], json!(succeeded));
+        assert_eq!(output["alreadyMember"], json!([member_id(33)]));
+        assert_eq!(output["failed"][0]["id"], json!(member_id(25)));
+        assert_eq!(output["failed"][0]["error"]["code"], json!("not-found"));
+        assert_eq!(output["failed"].as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn add_members_resolves_user_principal_names_and_refuses_other_kinds() {
+        let script = ScriptedTransport::new().respond(200, json!({"id": member_id(7)})).respond(400, already_member());
+        let (mut connector, log) = connected(token_config(), script);
+        let output = connector
+            .invoke("groups.add-members", &json!({"groupId": GROUP, "members": ["o'neil@contoso.com"]}).to_string())
+            .unwrap();
+        let requests = sent(&log);
+        assert_eq!(requests[0].1, format!("{BASE}/users/o%27neil@contoso.com?$select=id"));
+        assert_eq!(requests[1].3, json!({"members@odata.bind": [directory_object(&member_id(7))]}));
+        assert_eq!(
+            output,
+            json!({"success": true, "succeeded": [], "failed": [], "alreadyMember": ["o'neil@contoso.com"]})
+        );
+
+        let (mut connector, log) = connected(token_config(), ScriptedTransport::new());
+        let error = connector
+            .invoke(
+                "groups.add-members",
+                &json!({"groupId": GROUP, "directoryObject": "Groups", "members": ["x"]}).to_string(),
+            )
+            .unwrap_err();
+        assert_eq!(error.code.as_str(), "invalid-input");
+        assert!(error.message.contains("`directoryObject`"), "{}", error.message);
+        let error =
+            connector.invoke("groups.add-members", &json!({"groupId": GROUP, "members": []}).to_string()).unwrap_err();
+        assert!(error.message.contains("`members`"), "{}", error.message);
+        assert!(log.borrow().is_empty());
+    }
+
+    #[test]
+    fn create_binds_twenty_references_owners_first_and_adds_the_rest_afterwards() {
+        let owners: Vec<String> = (1..=22).map(member_id).collect();
+        let members: Vec<String> = (101..=103).map(member_id).collect();
+        let created = json!({"@odata.context": "ctx", "id": GROUP, "displayName": "Big team"});
+        let script = ScriptedTransport::new()
+            .respond(201, created)
+            .respond(204, Value::Null)
+            .respond(400, graph_error("Request_BadRequest", "One or more added object references already exist for the following modified properties: 'owners'."))
+            .respond(204, Value::Null);
+        let (mut connector, log) = connected(token_config(), script);
+        let input = json!({"displayName": "Big team", "mailNickname": "bigteam", "mailEnabled": false,
+            "securityEnabled": true, "groupTypes": [], "owners": owners, "members": members});
+        let output = connector.invoke("groups.create", &input.to_string()).unwrap();
+
+        let requests = sent(&log);
+        assert_eq!(requests.len(), 4);
+        assert_eq!((requests[0].0.as_str(), requests[0].1.as_str()), ("POST", &*format!("{BASE}/groups")));
+        let bound_owners: Vec<Value> = (1..=20).map(|n| directory_object(&member_id(n))).collect();
+        assert_eq!(
+            requests[0].3,
+            json!({"displayName": "Big team", "mailNickname": "bigteam", "mailEnabled": false,
+                "securityEnabled": true, "groupTypes": [], "owners@odata.bind": bound_owners})
+        );
+        assert_eq!(
+            (requests[1].0.as_str(), requests[1].1.as_str()),
+            ("POST", &*format!("{BASE}/groups/{GROUP}/owners/$ref"))
+        );
+        assert_eq!(requests[1].3, json!({"@odata.id": directory_object(&member_id(21))}));
+        assert_eq!(requests[2].3, json!({"@odata.id": directory_object(&member_id(22))}));
+        assert_eq!((requests[3].0.as_str(), requests[3].1.as_str()), ("PATCH", &*format!("{BASE}/groups/{GROUP}")));
+        let later_members: Vec<Value> = (101..=103).map(|n| directory_object(&member_id(n))).collect();
+        assert_eq!(requests[3].3, json!({"members@odata.bind": later_members}));
+
+        assert_eq!(output.get("@odata.context"), None);
+        assert_eq!(output["id"], json!(GROUP));
+        assert_eq!(
+            output["addedAfterCreation"],
+            json!({
+                "owners": {"success": true, "succeeded": [member_id(21)], "failed": [], "alreadyMember": [member_id(22)]},
+                "members": {"success": true, "succeeded": members, "failed": []},
+            })
+        );
+    }
+
+    #[test]
+    fn create_fills_the_twenty_slots_with_owners_then_members() {
+        let script = ScriptedTransport::new().respond(201, json!({"id": GROUP})).respond(204, Value::Null);
+        let (mut connector, log) = connected(token_config(), script);
+        let owners: Vec<String> = (1..=3).map(member_id).collect();
+        let members: Vec<String> = (101..=120).map(member_id).collect();
+        let input = json!({"displayName": "Team", "mailNickname": "team", "mailEnabled": true,
+            "securityEnabled": false, "groupTypes": ["Unified"], "owners": owners, "members": members});
+        connector.invoke("groups.create", &input.to_string()).unwrap();
+        let requests = sent(&log);
+        assert_eq!(requests[0].3["owners@odata.bind"].as_array().map(Vec::len), Some(3));
+        assert_eq!(requests[0].3["members@odata.bind"].as_array().map(Vec::len), Some(17));
+        let later: Vec<Value> = (118..=120).map(|n| directory_object(&member_id(n))).collect();
+        assert_eq!(requests[1].3, json!({"members@odata.bind": later}));
+    }
+
+    #[test]
+    fn create_checks_the_group_kind_before_sending() {
+        let cases = [
+            (json!({"mailNickname": "a", "mailEnabled": false, "securityEnabled": true}), "`displayName`"),
+            (
+                json!({"displayName": "A", "mailNickname": "a b", "mailEnabled": false, "securityEnabled": true}),
+                "`mailNickname`",
+            ),
+            (json!({"displayName": "A", "mailNickname": "a", "securityEnabled": true}), "`mailEnabled`"),
+            (
+                json!({"displayName": "A", "mailNickname": "a", "mailEnabled": false, "securityEnabled": "maybe"}),
+                "`securityEnabled`",
+            ),
+            (
+                json!({"displayName": "A", "mailNickname": "a", "mailEnabled": true, "securityEnabled": true}),
+                "security group",
+            ),
+            (
+                json!({"displayName": "A", "mailNickname": "a", "mailEnabled": false, "securityEnabled": false, "groupTypes": ["Unified"]}),
+                "`mailEnabled`",
+            ),
+            (
+                json!({"displayName": "A", "mailNickname": "a", "mailEnabled": false, "securityEnabled": true, "groupTypes": ["DynamicMembership"]}),
+                "`membershipRule`",
+            ),
+            (
+                json!({"displayName": "A", "mailNickname": "a", "mailEnabled": false, "securityEnabled": true, "membershipRule": "x"}),
+                "DynamicMembership",
+            ),
+            (
+                json!({"displayName": "A", "mailNickname": "a", "mailEnabled": false, "securityEnabled": true, "groupTypes": ["Distribution"]}),
+                "`groupTypes`",
+            ),
+            (
+                json!({"displayName": "A", "mailNickname": "a", "mailEnabled": false, "securityEnabled": true,
+                "groupTypes": ["DynamicMembership"], "membershipRule": "x", "members": ["m"]}),
+                "`members`",
+            ),
+        ];
+        for (input, field) in cases {
+            let (mut connector, log) = connected(token_config(), ScriptedTransport::new());
+            let error = connector.invoke("groups.create", &input.to_string()).unwrap_err();
+            assert_eq!(error.code.as_str(), "invalid-input", "{input}");
+            assert!(error.message.contains(field), "{input}: {}", error.message);
+            assert!(log.borrow().is_empty(), "{input}");
+        }
+    }
+
+    #[test]
+    fn create_dynamic_group_defaults_the_rule_processing_to_on() {
+        let script = ScriptedTransport::new().respond(201, json!({"id": GROUP}));
+        let (mut connector, log) = connected(token_config(), script);
+        let input = json!({"displayName": "Marketing", "mailNickname": "marketing", "mailEnabled": "false",
+            "securityEnabled": "true", "groupTypes": ["dynamicmembership"], "membershipRule": "user.department -eq \"Marketing\""});
+        connector.invoke("groups.create", &input.to_string()).unwrap();
+        assert_eq!(
+            sent(&log)[0].3,
+            json!({"displayName": "Marketing", "mailNickname": "marketing", "mailEnabled": false, "securityEnabled": true,
+                "groupTypes": ["DynamicMembership"], "membershipRule": "user.department -eq \"Marketing\"",
+                "membershipRuleProcessingState": "On"})
+        );
+    }
+
+    #[test]
+    fn list_members_sends_consistency_only_when_a_cast_is_combined() {
+        let page = json!({"value": []});
+        let script = ScriptedTransport::new()
+            .respond(200, page.clone())
+            .respond(200, page.clone())
+            .respond(200, page.clone())
+            .respond(200, page);
+        let (mut connector, log) = connected(token_config(), script);
+        connector.invoke("groups.list-members", &json!({"groupId": GROUP, "type": "user"}).to_string()).unwrap();
+        connector
+            .invoke(
+                "groups.list-members",
+                &json!({"groupId": GROUP, "type": "device", "filter": "accountEnabled eq true"}).to_string(),
+            )
+            .unwrap();
+        connector.invoke("groups.list-members", &json!({"groupId": GROUP, "count": true}).to_string()).unwrap();
+        connector
+            .invoke(
+                "groups.list-members",
+                &json!({"groupId": GROUP, "type": "group", "count": false, "maxItems": ""}).to_string(),
+            )
+            .unwrap();
+        let requests = sent(&log);
+        assert_eq!(requests[0].1, format!("{BASE}/groups/{GROUP}/members/microsoft.graph.user"));
+        assert_eq!(requests[0].2, None);
+        assert_eq!(
+            requests[1].1,
+            format!(
+                "{BASE}/groups/{GROUP}/members/microsoft.graph.device?$filter=accountEnabled%20eq%20true&$count=true"
+            )
+        );
+        assert_eq!(requests[1].2.as_deref(), Some("eventual"));
+        assert_eq!(requests[2].1, format!("{BASE}/groups/{GROUP}/members?$count=true"));
+        assert_eq!(requests[2].2.as_deref(), Some("eventual"));
+        assert_eq!(requests[3].1, format!("{BASE}/groups/{GROUP}/members/microsoft.graph.group"));
+        assert_eq!(requests[3].2, None);
+    }
+
+    #[test]
+    fn list_members_reads_every_page_without_max_items() {
+        let link = |n: u32| format!("{BASE}/groups/{GROUP}/members?$skiptoken=page{n}");
+        let item = |n: u32| json!({"@odata.type": "#microsoft.graph.user", "id": member_id(n as usize)});
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"value": [item(1)], "@odata.nextLink": link(2)}))
+            .respond(200, json!({"value": [item(2)], "@odata.nextLink": link(3)}))
+            .respond(200, json!({"value": [item(3)]}));
+        let (mut connector, log) = connected(token_config(), script);
+        let output = connector.invoke("groups.list-members", &json!({"groupId": GROUP}).to_string()).unwrap();
+        assert_eq!(output, json!({"value": [item(1), item(2), item(3)]}));
+        assert_eq!(sent(&log)[0].1, format!("{BASE}/groups/{GROUP}/members"));
+        assert_eq!(sent(&log)[2].1, link(3));
+    }
+
+    #[test]
+    fn remove_members_reports_non_members_and_encodes_ids() {
+        let script = ScriptedTransport::new()
+            .respond(204, Value::Null)
+            .respond(404, graph_error("Request_ResourceNotFound", "Resource does not exist."))
+            .respond(
+                403,
+                graph_error("Authorization_RequestDenied", "Insufficient privileges to complete the operation."),
+            );
+        let (mut connector, log) = connected(token_config(), script);
+        let output = connector
+            .invoke("groups.remove-members", &json!({"groupId": "g/1", "memberIds": ["a", "b?c", "d"]}).to_string())
+            .unwrap();
+        let requests = sent(&log);
+        assert_eq!(
+            (requests[0].0.as_str(), requests[0].1.as_str()),
+            ("DELETE", &*format!("{BASE}/groups/g%2F1/members/a/$ref"))
+        );
+        assert_eq!(requests[1].1, format!("{BASE}/groups/g%2F1/members/b%3Fc/$ref"));
+        assert_eq!(output["succeeded"], json!(["a"]));
+        assert_eq!(output["notMember"], json!(["b?c"]));
+        assert_eq!(output["failed"][0]["id"], json!("d"));
+        assert_eq!(output["failed"][0]["error"]["code"], json!("forbidden"));
+        assert_eq!(output["success"], json!(false));
+    }
+}

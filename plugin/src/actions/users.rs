@@ -88,6 +88,205 @@ pub const ACTIONS: &[Action] = &[
         output_schema: || schema::list_output("A user"),
         run: list,
     },
+    Action {
+        id: "users.delta",
+        title: "Sync users (delta)",
+        description: "Directory sync of users (GET /users/delta): a first call reads every user across pages and \
+                      ends with a `deltaLink`; passing that `deltaLink` later returns only what changed since. A \
+                      `nextLink` from an output cut by `maxItems` can be passed as `deltaLink` to resume.",
+        category: "users",
+        permissions: &["User.Read.All"],
+        read_only: true,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "deltaLink": schema::string("The deltaLink (or nextLink) of an earlier output; omit for a full sync"),
+                    "select": schema::string("Comma-separated properties ($select) of a full sync; a deltaLink carries its own"),
+                    "maxItems": schema::whole_number("Stop after this many items (default 1000, 0 = all)"),
+                }),
+                &[],
+            )
+        },
+        output_schema: delta_output,
+        run: delta,
+    },
+    Action {
+        id: "users.assign-licenses",
+        title: "Assign licenses",
+        description:
+            "Adds and removes license subscriptions of a user (POST /users/{id}/assignLicense); returns the user.",
+        category: "users",
+        permissions: &["LicenseAssignment.ReadWrite.All"],
+        read_only: false,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "userId": schema::string("Object id or userPrincipalName"),
+                    "addLicenses": {
+                        "type": "array",
+                        "description": "Licenses to add: {skuId, disabledPlans?} objects (a bare skuId string is accepted too)",
+                        "items": {"oneOf": [
+                            {"type": "string"},
+                            {"type": "object", "properties": {
+                                "skuId": schema::string("SKU id (GUID)"),
+                                "disabledPlans": schema::strings("Service plan ids (GUIDs) to leave disabled"),
+                            }, "required": ["skuId"]},
+                        ]},
+                    },
+                    "removeLicenses": schema::strings("SKU ids (GUIDs) to remove"),
+                }),
+                &["userId"],
+            )
+        },
+        output_schema: || schema::entity("The user"),
+        run: assign_licenses,
+    },
+    Action {
+        id: "users.list-licenses",
+        title: "List license details",
+        description: "Lists the licenses assigned to a user with their service plans (GET /users/{id}/licenseDetails).",
+        category: "users",
+        permissions: &["LicenseAssignment.Read.All"],
+        read_only: true,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "userId": schema::string("Object id or userPrincipalName"),
+                    "maxItems": schema::whole_number("Stop after this many items (default 1000, 0 = all)"),
+                }),
+                &["userId"],
+            )
+        },
+        output_schema: || schema::list_output("A licenseDetails object"),
+        run: list_licenses,
+    },
+    Action {
+        id: "users.list-memberships",
+        title: "List memberships",
+        description: "Lists the groups, directory roles and administrative units a user is a direct member of \
+                      (GET /users/{id}/memberOf), optionally only one `type` (OData cast).",
+        category: "users",
+        permissions: &["Directory.Read.All"],
+        read_only: true,
+        input_schema: || {
+            let mut properties = schema::list_query_properties();
+            properties.insert("userId".into(), schema::string("Object id or userPrincipalName"));
+            properties
+                .insert("type".into(), schema::choice("Only memberships of this kind (OData cast)", MEMBERSHIP_TYPES));
+            schema::object(Value::Object(properties), &["userId"])
+        },
+        output_schema: || schema::list_output("A group, directoryRole or administrativeUnit, with @odata.type"),
+        run: list_memberships,
+    },
+    Action {
+        id: "users.get-member-groups",
+        title: "Get member groups",
+        description: "Returns the ids of every group the user is a member of, directly or transitively \
+                      (POST /users/{id}/getMemberGroups).",
+        category: "users",
+        permissions: &["User.Read.All", "GroupMember.Read.All"],
+        read_only: true,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "userId": schema::string("Object id or userPrincipalName"),
+                    "securityEnabledOnly": schema::boolean("Only security-enabled groups (default true)"),
+                }),
+                &["userId"],
+            )
+        },
+        output_schema: group_ids_output,
+        run: get_member_groups,
+    },
+    Action {
+        id: "users.check-member-groups",
+        title: "Check member groups",
+        description: "Returns which of the given groups the user is a member of, directly or transitively \
+                      (POST /users/{id}/checkMemberGroups, 20 ids a call).",
+        category: "users",
+        permissions: &["User.Read.All", "GroupMember.Read.All"],
+        read_only: true,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "userId": schema::string("Object id or userPrincipalName"),
+                    "groupIds": schema::strings("Group object ids (GUIDs) to check"),
+                }),
+                &["userId", "groupIds"],
+            )
+        },
+        output_schema: group_ids_output,
+        run: check_member_groups,
+    },
+    Action {
+        id: "users.list-owned-devices",
+        title: "List owned devices",
+        description: "Lists the devices a user owns (GET /users/{id}/ownedDevices).",
+        category: "users",
+        permissions: &["User.Read.All"],
+        read_only: true,
+        input_schema: || {
+            let mut properties = schema::list_query_properties();
+            properties.insert("userId".into(), schema::string("Object id or userPrincipalName"));
+            schema::object(Value::Object(properties), &["userId"])
+        },
+        output_schema: || schema::list_output("A device"),
+        run: list_owned_devices,
+    },
+    Action {
+        id: "users.assign-manager",
+        title: "Assign manager",
+        description:
+            "Sets a user's manager (PUT /users/{id}/manager/$ref); userPrincipalNames are resolved to object ids.",
+        category: "users",
+        permissions: &["User.ReadWrite.All"],
+        read_only: false,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "userId": schema::string("Object id or userPrincipalName of the user"),
+                    "managerId": schema::string("Object id or userPrincipalName of the manager"),
+                }),
+                &["userId", "managerId"],
+            )
+        },
+        output_schema: || schema::success_output(&["userId", "managerId"]),
+        run: assign_manager_action,
+    },
+    Action {
+        id: "users.get-manager",
+        title: "Get manager",
+        description: "Reads a user's manager (GET /users/{id}/manager); a user without manager is not-found.",
+        category: "users",
+        permissions: &["User.Read.All"],
+        read_only: true,
+        input_schema: user_id_input,
+        output_schema: || schema::entity("The manager (a user or an organizational contact)"),
+        run: get_manager,
+    },
+    Action {
+        id: "users.revoke-sessions",
+        title: "Revoke sign-in sessions",
+        description: "Invalidates a user's refresh tokens and session cookies (POST /users/{id}/revokeSignInSessions).",
+        category: "users",
+        permissions: &["User.RevokeSessions.All"],
+        read_only: false,
+        input_schema: user_id_input,
+        output_schema: || schema::success_output(&["userId"]),
+        run: revoke_sessions,
+    },
+    Action {
+        id: "users.get-presence",
+        title: "Get presence",
+        description: "Reads a user's Teams presence (GET /users/{id}/presence); a userPrincipalName is first \
+                      resolved to the object id Graph requires (which also needs User.ReadBasic.All).",
+        category: "users",
+        permissions: &["Presence.Read.All"],
+        read_only: true,
+        input_schema: user_id_input,
+        output_schema: || schema::entity("The presence: {id, availability, activity}"),
+        run: get_presence,
+    },
 ];
 
 fn user_id_input() -> Value {
@@ -232,4 +431,447 @@ fn list(client: &mut GraphClient, input: &Input) -> Result<Value> {
     let list = ListQuery::read(input)?;
     let url = client.url("users", &list.query);
     client.list(url, list.eventual, list.max_items)
+}
+
+/// The OData casts `users.list-memberships` accepts as `type`.
+const MEMBERSHIP_TYPES: &[&str] = &["group", "directoryRole", "administrativeUnit"];
+
+fn delta_output() -> Value {
+    let mut output = schema::list_output("A user, or `{id, @removed}` for a deleted one");
+    output["properties"]["deltaLink"] =
+        schema::string("Pass back as `deltaLink` to get only the changes since this sync (present on the last page)");
+    output
+}
+
+fn group_ids_output() -> Value {
+    schema::object(json!({"value": schema::strings("Group object ids")}), &["value"])
+}
+
+/// The URL of a path below a user: `users/{id}/{tail}`.
+fn user_url(client: &GraphClient, user: &str, tail: &str, query: &Query) -> String {
+    client.url(&format!("{}/{tail}", user_segment(user)), query)
+}
+
+fn delta(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let delta_link = input.optional_str("deltaLink")?;
+    let select = input.optional_str("select")?;
+    let max_items = input.optional_u64("maxItems")?.unwrap_or(DEFAULT_MAX_ITEMS);
+    let url =
+        match delta_link {
+            Some(_) if select.is_some() => return Err(ConnectorError::invalid_input(
+                "`select` cannot be combined with `deltaLink`: the link already carries the query of the first sync",
+            )),
+            Some(link) => checked_delta_link(client, link)?,
+            None => {
+                let mut query = Query::new();
+                query.push_opt("$select", select);
+                client.url("users/delta", &query)
+            }
+        };
+    client.list(url, false, max_items)
+}
+
+/// A `deltaLink` (or `nextLink`) from the caller is sent with the connection's token, so it
+/// must point at this connection's `/users/delta` and nowhere else.
+fn checked_delta_link(client: &GraphClient, link: &str) -> Result<String> {
+    let expected = format!("{}/users/delta", client.config().graph_base());
+    let (base, query) = link.split_once('?').unwrap_or((link, ""));
+    let well_formed = link.parse::<http::Uri>().is_ok() && !link.contains('#');
+    if !well_formed || !base.eq_ignore_ascii_case(&expected) {
+        return Err(ConnectorError::invalid_input(format!(
+            "`deltaLink` must be a deltaLink or nextLink returned by users.delta (a URL starting with {expected})"
+        )));
+    }
+    if query.is_empty() {
+        return Err(ConnectorError::invalid_input("`deltaLink` has no $deltatoken or $skiptoken"));
+    }
+    Ok(link.to_string())
+}
+
+fn assign_licenses(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let user = input.required_str("userId")?;
+    let add = licenses_to_add(input.get("addLicenses"))?;
+    let remove = guid_list(input.get("removeLicenses"), "removeLicenses")?;
+    if add.is_empty() && remove.is_empty() {
+        return Err(ConnectorError::invalid_input("`addLicenses` or `removeLicenses` must name at least one license"));
+    }
+    // Graph refuses the call when either array is missing, so both are always sent.
+    let body = json!({"addLicenses": add, "removeLicenses": remove});
+    let url = user_url(client, user, "assignLicense", &Query::new());
+    Ok(entity(client.send(&GraphRequest::new(Method::POST, url).json(body))?.into_object()?))
+}
+
+/// `addLicenses` as Graph's `assignedLicense` objects, `disabledPlans` always present.
+fn licenses_to_add(value: Option<&Value>) -> Result<Vec<Value>> {
+    let items = array_of(value, "addLicenses")?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let field = format!("addLicenses[{index}]");
+            let (sku, disabled) = match item {
+                Value::String(sku) => (sku.as_str(), Vec::new()),
+                Value::Object(license) => {
+                    let sku = match license.get("skuId") {
+                        Some(Value::String(sku)) => sku.as_str(),
+                        _ => return Err(ConnectorError::invalid_input(format!("`{field}.skuId` is required"))),
+                    };
+                    (sku, guid_list(license.get("disabledPlans"), &format!("{field}.disabledPlans"))?)
+                }
+                _ => {
+                    return Err(ConnectorError::invalid_input(format!(
+                        "`{field}` must be a {{\"skuId\", \"disabledPlans\"?}} object or a skuId string"
+                    )))
+                }
+            };
+            let sku = checked_guid(sku, &format!("{field}.skuId"))?;
+            Ok(json!({"disabledPlans": disabled, "skuId": sku}))
+        })
+        .collect()
+}
+
+/// The members of an optional array field (absent or null = none).
+fn array_of<'a>(value: Option<&'a Value>, field: &str) -> Result<&'a [Value]> {
+    match value {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Array(items)) => Ok(items),
+        Some(_) => Err(ConnectorError::invalid_input(format!("`{field}` must be a list"))),
+    }
+}
+
+/// An optional list of GUID strings; the error names the offending element.
+fn guid_list(value: Option<&Value>, field: &str) -> Result<Vec<String>> {
+    array_of(value, field)?
+        .iter()
+        .enumerate()
+        .map(|(index, item)| match item {
+            Value::String(id) => checked_guid(id, &format!("{field}[{index}]")),
+            _ => Err(ConnectorError::invalid_input(format!("`{field}[{index}]` must be a string"))),
+        })
+        .collect()
+}
+
+fn checked_guid(value: &str, field: &str) -> Result<String> {
+    let value = value.trim();
+    if is_guid(value) {
+        Ok(value.to_string())
+    } else {
+        Err(ConnectorError::invalid_input(format!("`{field}` must be a GUID (got `{value}`)")))
+    }
+}
+
+fn list_licenses(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let user = input.required_str("userId")?;
+    let max_items = input.optional_u64("maxItems")?.unwrap_or(DEFAULT_MAX_ITEMS);
+    let url = user_url(client, user, "licenseDetails", &Query::new());
+    client.list(url, false, max_items)
+}
+
+fn list_memberships(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let user = input.required_str("userId")?;
+    let cast = input.optional_choice("type", MEMBERSHIP_TYPES)?;
+    let tail = match cast {
+        Some(kind) => format!("memberOf/microsoft.graph.{kind}"),
+        None => "memberOf".to_string(),
+    };
+    list_relationship(client, input, user, &tail)
+}
+
+fn list_owned_devices(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let user = input.required_str("userId")?;
+    list_relationship(client, input, user, "ownedDevices")
+}
+
+/// Lists a directory relationship of a user. On relationships, `$filter` and `$orderby` are
+/// advanced queries (ConsistencyLevel plus `$count=true`), on top of what [`ListQuery`] decides;
+/// a plain OData cast is sent without them, as Microsoft's examples do.
+fn list_relationship(client: &mut GraphClient, input: &Input, user: &str, tail: &str) -> Result<Value> {
+    let mut list = ListQuery::read(input)?;
+    if !list.eventual && (list.query.has("$filter") || list.query.has("$orderby")) {
+        list.eventual = true;
+        list.query.push("$count", "true");
+    }
+    let url = user_url(client, user, tail, &list.query);
+    client.list(url, list.eventual, list.max_items)
+}
+
+fn get_member_groups(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let user = input.required_str("userId")?;
+    // Older Graph pages allowed only `true` for users; it is the safe default.
+    let security_enabled_only = input.optional_bool("securityEnabledOnly")?.unwrap_or(true);
+    let url = user_url(client, user, "getMemberGroups", &Query::new());
+    let response = client.send(&GraphRequest::new(Method::POST, url).json(json!({
+        "securityEnabledOnly": security_enabled_only
+    })))?;
+    Ok(json!({"value": string_values(response)?}))
+}
+
+fn check_member_groups(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let user = input.required_str("userId")?;
+    let mut group_ids = guid_list(input.get("groupIds"), "groupIds")?;
+    if group_ids.is_empty() {
+        return Err(ConnectorError::invalid_input("`groupIds` must name at least one group"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    group_ids.retain(|id| seen.insert(id.to_ascii_lowercase()));
+    let url = user_url(client, user, "checkMemberGroups", &Query::new());
+    let mut matched = Vec::new();
+    for chunk in group_ids.chunks(GRAPH_BULK_LIMIT) {
+        let request = GraphRequest::new(Method::POST, url.clone()).json(json!({"groupIds": chunk}));
+        matched.extend(string_values(client.send(&request)?)?);
+    }
+    Ok(json!({"value": matched}))
+}
+
+/// The `value` of a `Collection(Edm.String)` answer (getMemberGroups, checkMemberGroups).
+fn string_values(response: GraphResponse) -> Result<Vec<Value>> {
+    let status = response.status;
+    match response.into_object()?.remove("value") {
+        Some(Value::Array(values)) if values.iter().all(Value::is_string) => Ok(values),
+        _ => Err(ConnectorError::upstream("Graph answered without a `value` list of ids").with_status(status)),
+    }
+}
+
+fn assign_manager_action(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let user = input.required_str("userId")?;
+    let manager = input.required_str("managerId")?;
+    assign_manager(client, user, manager)?;
+    Ok(success(&[("userId", user), ("managerId", manager)]))
+}
+
+fn get_manager(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let user = input.required_str("userId")?.to_string();
+    get_user_entity(client, &user, "manager")
+}
+
+fn get_presence(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    // Presence is addressed by object id only.
+    let user = resolve_user_id(client, input.required_str("userId")?)?;
+    get_user_entity(client, &user, "presence")
+}
+
+/// `GET /users/{id}/{tail}`, answered with one object.
+fn get_user_entity(client: &mut GraphClient, user: &str, tail: &str) -> Result<Value> {
+    let url = user_url(client, user, tail, &Query::new());
+    Ok(entity(client.get_object(url, false)?))
+}
+
+fn revoke_sessions(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let user = input.required_str("userId")?;
+    let url = user_url(client, user, "revokeSignInSessions", &Query::new());
+    let response = client.send(&GraphRequest::new(Method::POST, url))?;
+    // Graph documents 204 but answers 200 `{"value": true}` (a known issue); both succeed.
+    let revoked = match &response.body {
+        None => true,
+        Some(body) => body.get("value").and_then(Value::as_bool).unwrap_or(true),
+    };
+    if !revoked {
+        return Err(ConnectorError::upstream("Graph answered that the sign-in sessions were not revoked")
+            .with_status(response.status));
+    }
+    Ok(success(&[("userId", user)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::transport::scripted::{body_json, connected, token_config, ScriptedTransport};
+    use crate::ErrorCode;
+    use serde_json::{json, Value};
+
+    const USER: &str = "87d349ed-44d7-43e1-9a83-5f2406dee5bd";
+
+    fn run(
+        script: ScriptedTransport,
+        action: &str,
+        input: Value,
+    ) -> (Result<Value, crate::ConnectorError>, Vec<http::Request<Vec<u8>>>) {
+        let (mut connector, log) = connected(token_config(), script);
+        let result = connector.invoke(action, &input.to_string());
+        let sent = log.borrow().clone();
+        (result, sent)
+    }
+
+    fn guid(n: usize) -> String {
+        format!("00000000-0000-0000-0000-{n:012}")
+    }
+
+    #[test]
+    fn delta_follows_pages_to_the_delta_link_then_syncs_from_it() {
+        let next = "https://graph.microsoft.com/v1.0/users/delta?$skiptoken=page2";
+        let delta_link = "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=tok1";
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"value": [{"id": "1"}], "@odata.nextLink": next}))
+            .respond(200, json!({"value": [{"id": "2"}], "@odata.deltaLink": delta_link}))
+            .respond(200, json!({"value": [{"id": "1", "@removed": {"reason": "changed"}}], "@odata.deltaLink": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=tok2"}));
+        let (mut connector, log) = connected(token_config(), script);
+        let first = connector.invoke("users.delta", r#"{"select": "displayName,mail"}"#).unwrap();
+        assert_eq!(first, json!({"value": [{"id": "1"}, {"id": "2"}], "deltaLink": delta_link}));
+        let second = connector.invoke("users.delta", &json!({"deltaLink": delta_link}).to_string()).unwrap();
+        assert_eq!(second["deltaLink"], "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=tok2");
+        let sent = log.borrow();
+        let urls: Vec<String> = sent.iter().map(|r| r.uri().to_string()).collect();
+        assert_eq!(urls, ["https://graph.microsoft.com/v1.0/users/delta?$select=displayName,mail", next, delta_link]);
+        assert!(sent.iter().all(|r| r.method() == http::Method::GET && r.headers().get("consistencylevel").is_none()));
+    }
+
+    #[test]
+    fn delta_links_to_other_hosts_or_paths_are_refused_before_any_request() {
+        for link in [
+            "https://evil.example/v1.0/users/delta?$deltatoken=x",
+            "https://graph.microsoft.com/v1.0/groups/delta?$deltatoken=x",
+            "https://graph.microsoft.com/v1.0/users/delta",
+            "not a url",
+        ] {
+            let (result, sent) = run(ScriptedTransport::new(), "users.delta", json!({"deltaLink": link}));
+            let error = result.unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidInput, "{link}");
+            assert!(error.message.contains("`deltaLink`"), "{link}");
+            assert!(sent.is_empty());
+        }
+        let (result, _) = run(
+            ScriptedTransport::new(),
+            "users.delta",
+            json!({"deltaLink": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x", "select": "id"}),
+        );
+        assert!(result.unwrap_err().message.contains("`select`"));
+    }
+
+    #[test]
+    fn assign_licenses_always_sends_both_arrays() {
+        let sku = "45715bb8-13f9-4bf6-927f-ef96c102d394";
+        let script = ScriptedTransport::new().respond(200, json!({"@odata.context": "x", "id": USER}));
+        let (result, sent) =
+            run(script, "users.assign-licenses", json!({"userId": USER, "addLicenses": [{"skuId": sku}]}));
+        assert_eq!(result.unwrap(), json!({"id": USER}));
+        assert_eq!(sent[0].uri(), format!("https://graph.microsoft.com/v1.0/users/{USER}/assignLicense").as_str());
+        assert_eq!(
+            body_json(&sent[0]),
+            json!({"addLicenses": [{"disabledPlans": [], "skuId": sku}], "removeLicenses": []})
+        );
+    }
+
+    #[test]
+    fn assign_licenses_names_the_bad_guid_and_sends_nothing() {
+        let cases = [
+            (json!({"userId": USER, "addLicenses": [{"skuId": "E5"}]}), "`addLicenses[0].skuId`"),
+            (
+                json!({"userId": USER, "addLicenses": [{"skuId": USER, "disabledPlans": ["x"]}]}),
+                "`addLicenses[0].disabledPlans[0]`",
+            ),
+            (json!({"userId": USER, "removeLicenses": [USER, "nope"]}), "`removeLicenses[1]`"),
+            (json!({"userId": USER, "removeLicenses": []}), "at least one license"),
+        ];
+        for (input, named) in cases {
+            let (result, sent) = run(ScriptedTransport::new(), "users.assign-licenses", input);
+            let error = result.unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidInput);
+            assert!(error.message.contains(named), "{}", error.message);
+            assert!(sent.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_plain_membership_cast_is_sent_without_consistency_level() {
+        let script = ScriptedTransport::new().respond(200, json!({"value": []}));
+        let (result, sent) = run(script, "users.list-memberships", json!({"userId": USER, "type": "directoryRole"}));
+        assert_eq!(result.unwrap(), json!({"value": []}));
+        assert_eq!(
+            sent[0].uri(),
+            format!("https://graph.microsoft.com/v1.0/users/{USER}/memberOf/microsoft.graph.directoryRole").as_str()
+        );
+        assert!(sent[0].headers().get("consistencylevel").is_none());
+    }
+
+    #[test]
+    fn filtering_a_relationship_is_an_advanced_query() {
+        let script = ScriptedTransport::new().respond(200, json!({"@odata.count": 1, "value": [{"id": "g"}]}));
+        let (result, sent) = run(
+            script,
+            "users.list-memberships",
+            json!({"userId": USER, "type": "group", "filter": "startswith(displayName,'a')"}),
+        );
+        assert_eq!(result.unwrap(), json!({"value": [{"id": "g"}], "count": 1}));
+        let url = sent[0].uri().to_string();
+        assert!(url.contains("/memberOf/microsoft.graph.group?") && url.ends_with("&$count=true"), "{url}");
+        assert_eq!(sent[0].headers()["consistencylevel"], "eventual");
+    }
+
+    #[test]
+    fn unknown_membership_types_are_refused() {
+        let (result, sent) =
+            run(ScriptedTransport::new(), "users.list-memberships", json!({"userId": USER, "type": "user"}));
+        assert!(result.unwrap_err().message.contains("`type`"));
+        assert!(sent.is_empty());
+    }
+
+    #[test]
+    fn check_member_groups_sends_twenty_ids_a_call_and_merges_the_matches() {
+        let ids: Vec<String> = (0..45).map(guid).collect();
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"value": [guid(3)]}))
+            .respond(200, json!({"value": []}))
+            .respond(200, json!({"value": [guid(40), guid(44)]}));
+        let (result, sent) = run(script, "users.check-member-groups", json!({"userId": USER, "groupIds": ids}));
+        assert_eq!(result.unwrap(), json!({"value": [guid(3), guid(40), guid(44)]}));
+        let sizes: Vec<usize> = sent.iter().map(|r| body_json(r)["groupIds"].as_array().map_or(0, Vec::len)).collect();
+        assert_eq!(sizes, [20, 20, 5]);
+        assert_eq!(body_json(&sent[2])["groupIds"][0], guid(40));
+    }
+
+    #[test]
+    fn check_member_groups_needs_guid_group_ids() {
+        let (result, sent) = run(
+            ScriptedTransport::new(),
+            "users.check-member-groups",
+            json!({"userId": USER, "groupIds": [guid(1), 7]}),
+        );
+        assert_eq!(result.unwrap_err().message, "`groupIds[1]` must be a string");
+        assert!(sent.is_empty());
+    }
+
+    #[test]
+    fn get_member_groups_defaults_to_security_groups() {
+        let script = ScriptedTransport::new().respond(200, json!({"@odata.context": "c", "value": [guid(1)]}));
+        let (result, sent) = run(script, "users.get-member-groups", json!({"userId": "adele@contoso.com"}));
+        assert_eq!(result.unwrap(), json!({"value": [guid(1)]}));
+        assert_eq!(sent[0].uri(), "https://graph.microsoft.com/v1.0/users/adele@contoso.com/getMemberGroups");
+        assert_eq!(body_json(&sent[0]), json!({"securityEnabledOnly": true}));
+    }
+
+    #[test]
+    fn presence_of_a_upn_is_read_by_object_id() {
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"id": USER}))
+            .respond(200, json!({"id": USER, "availability": "Available", "activity": "Available"}));
+        let (result, sent) = run(script, "users.get-presence", json!({"userId": "adele@contoso.com"}));
+        assert_eq!(result.unwrap()["availability"], "Available");
+        assert_eq!(sent[0].uri(), "https://graph.microsoft.com/v1.0/users/adele@contoso.com?$select=id");
+        assert_eq!(sent[1].uri(), format!("https://graph.microsoft.com/v1.0/users/{USER}/presence").as_str());
+    }
+
+    #[test]
+    fn revoke_sessions_reports_success_with_the_user_id() {
+        let script = ScriptedTransport::new().respond(200, json!({"@odata.context": "c", "value": true}));
+        let (result, sent) = run(script, "users.revoke-sessions", json!({"userId": USER}));
+        assert_eq!(result.unwrap(), json!({"success": true, "userId": USER}));
+        assert_eq!(sent[0].method(), http::Method::POST);
+        assert!(sent[0].body().is_empty());
+        let script = ScriptedTransport::new().respond(200, json!({"value": false}));
+        let (result, _) = run(script, "users.revoke-sessions", json!({"userId": USER}));
+        assert_eq!(result.unwrap_err().code, ErrorCode::Upstream);
+    }
+
+    #[test]
+    fn assign_manager_puts_a_users_reference() {
+        let manager = "6ea91a8d-e32e-41a1-b7bd-d2d185eed0e0";
+        let script = ScriptedTransport::new().respond(204, Value::Null);
+        let (result, sent) = run(script, "users.assign-manager", json!({"userId": USER, "managerId": manager}));
+        assert_eq!(result.unwrap(), json!({"success": true, "userId": USER, "managerId": manager}));
+        assert_eq!(sent[0].method(), http::Method::PUT);
+        assert_eq!(sent[0].uri(), format!("https://graph.microsoft.com/v1.0/users/{USER}/manager/$ref").as_str());
+        assert_eq!(
+            body_json(&sent[0]),
+            json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/users/{manager}")})
+        );
+    }
 }

@@ -1,0 +1,99 @@
+//! The host's error type: what can go wrong around a component, as opposed to the typed
+//! errors a component returns itself ([`crate::ConnectorError`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Convenience alias for results whose error is a [`HostError`].
+pub type Result<T, E = HostError> = std::result::Result<T, E>;
+
+/// A failure of the host or of the sandbox around a component.
+///
+/// A failure during a call (trap, deadline, memory limit) drops the instance that
+/// raised it: later calls on it return [`HostError::InstanceFailed`].
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The component bytes could not be read.
+    #[error("could not read the component {path}: {source}")]
+    ReadComponent {
+        /// The file named with `--component`.
+        path: PathBuf,
+        /// Why reading failed.
+        source: std::io::Error,
+    },
+
+    /// Wasmtime could not compile the component, or the engine could not be configured.
+    #[error("could not compile the component: {reason}")]
+    Compile {
+        /// Wasmtime's explanation.
+        reason: String,
+    },
+
+    /// The component imports something the host does not provide, or does not export
+    /// the `connector` world.
+    #[error("the component does not fit the connector world: {reason}")]
+    Link {
+        /// Wasmtime's explanation.
+        reason: String,
+    },
+
+    /// Creating a new instance failed (for example its start-up code trapped).
+    #[error("could not instantiate the component: {reason}")]
+    Instantiate {
+        /// Wasmtime's explanation.
+        reason: String,
+    },
+
+    /// The component trapped (a panic, an unreachable, an out-of-bounds access).
+    #[error("the component trapped during `{call}`: {reason}{}", stderr_suffix(stderr))]
+    Trap {
+        /// The export being called: `connect`, `list-actions` or `invoke <action>`.
+        call: String,
+        /// Wasmtime's description of the trap.
+        reason: String,
+        /// What the component wrote to stderr, usually its panic message.
+        stderr: String,
+    },
+
+    /// The call ran longer than the invocation deadline.
+    #[error("deadline exceeded: `{call}` ran longer than {}ms", deadline.as_millis())]
+    DeadlineExceeded {
+        /// The export being called.
+        call: String,
+        /// The deadline that applied.
+        deadline: Duration,
+    },
+
+    /// The component tried to grow its memory beyond the cap.
+    #[error("memory limit exceeded: `{call}` asked for {requested_bytes} bytes, the cap is {limit_bytes}")]
+    MemoryLimit {
+        /// The export being called.
+        call: String,
+        /// The cap on linear memory per instance.
+        limit_bytes: usize,
+        /// The size the component asked to grow to.
+        requested_bytes: usize,
+    },
+
+    /// An earlier call on this instance failed, so the instance was dropped.
+    #[error("the instance was dropped after an earlier failure and cannot be called again")]
+    InstanceFailed,
+
+    /// A `--allow-host` value is not `HOST` or `HOST:PORT`.
+    #[error("invalid allowed host `{pattern}`: {reason}")]
+    InvalidHostPattern {
+        /// The value as given.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    let stderr = stderr.trim();
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!("\ncomponent stderr:\n{stderr}")
+    }
+}

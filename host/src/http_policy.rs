@@ -1,0 +1,304 @@
+//! What happens to each outgoing HTTP request of a component.
+//!
+//! Every request first meets the allowlist ([`AllowedHosts`]); a refused request fails
+//! with `HttpRequestDenied` before any network, and the component reports a typed
+//! `transport` error. An allowed request then goes where the instance's [`Route`] says:
+//! to the network (live) or to a replay session that answers it from a fixture.
+
+use crate::error::HostError;
+use crate::matcher::{split_host_port, ActualRequest};
+use crate::replay::ReplaySession;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use std::fmt;
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// The hosts of each national cloud, keyed by the `cloud` member of the connection
+/// settings (`global` when absent): the identity endpoint, then the Graph endpoint.
+pub const CLOUD_HOSTS: &[(&str, &[&str])] = &[
+    ("global", &["login.microsoftonline.com", "graph.microsoft.com"]),
+    ("usgov", &["login.microsoftonline.us", "graph.microsoft.us"]),
+    ("usgovDod", &["login.microsoftonline.us", "dod-graph.microsoft.us"]),
+    ("china", &["login.chinacloudapi.cn", "microsoftgraph.chinacloudapi.cn"]),
+];
+
+/// One allowed destination: a host name, and optionally the only port allowed on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    host: String,
+    port: Option<u16>,
+}
+
+impl HostPattern {
+    /// A pattern for `host` (compared case-insensitively), on `port` or on any port.
+    pub fn new(host: &str, port: Option<u16>) -> Self {
+        Self { host: host.to_ascii_lowercase(), port }
+    }
+
+    /// Whether a request to `host` on `port` fits this pattern.
+    pub fn permits(&self, host: &str, port: u16) -> bool {
+        self.host.eq_ignore_ascii_case(host) && self.port.is_none_or(|allowed| allowed == port)
+    }
+}
+
+impl FromStr for HostPattern {
+    type Err = HostError;
+
+    /// Parses `HOST` or `HOST:PORT` (IPv6 hosts in brackets: `[::1]:8080`).
+    fn from_str(pattern: &str) -> Result<Self, Self::Err> {
+        let invalid =
+            |reason: &str| HostError::InvalidHostPattern { pattern: pattern.to_string(), reason: reason.to_string() };
+        if pattern.contains("://") || pattern.contains('/') {
+            return Err(invalid("give a host name, not a URL"));
+        }
+        let (host, port) = split_host_port(pattern.trim()).map_err(|reason| invalid(&reason))?;
+        if host.is_empty() {
+            return Err(invalid("the host is empty"));
+        }
+        Ok(Self::new(host, port))
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.port {
+            Some(port) => write!(f, "{}:{port}", self.host),
+            None => f.write_str(&self.host),
+        }
+    }
+}
+
+/// The destinations an instance may send requests to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedHosts {
+    patterns: Vec<HostPattern>,
+}
+
+impl AllowedHosts {
+    /// Allows nothing.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Allows the given patterns.
+    pub fn from_patterns(patterns: impl IntoIterator<Item = HostPattern>) -> Self {
+        Self { patterns: patterns.into_iter().collect() }
+    }
+
+    /// Adds one allowed destination.
+    pub fn allow(&mut self, pattern: HostPattern) {
+        if !self.patterns.contains(&pattern) {
+            self.patterns.push(pattern);
+        }
+    }
+
+    /// Adds every destination of `other`.
+    pub fn extend(&mut self, other: &AllowedHosts) {
+        for pattern in &other.patterns {
+            self.allow(pattern.clone());
+        }
+    }
+
+    /// The hosts of a national cloud (see [`CLOUD_HOSTS`]), or `None` for an unknown name.
+    pub fn for_cloud(cloud: &str) -> Option<Self> {
+        CLOUD_HOSTS
+            .iter()
+            .find(|(name, _)| *name == cloud)
+            .map(|(_, hosts)| Self::from_patterns(hosts.iter().map(|host| HostPattern::new(host, None))))
+    }
+
+    /// The hosts of the cloud named in connection settings (JSON text): `global` when
+    /// `cloud` is absent, nothing when the settings are not JSON or name an unknown cloud
+    /// (the component then refuses them anyway).
+    pub fn for_connection(config: &str) -> Self {
+        let cloud = match serde_json::from_str::<serde_json::Value>(config) {
+            Ok(settings) => match settings.get("cloud") {
+                None | Some(serde_json::Value::Null) => "global".to_string(),
+                Some(serde_json::Value::String(cloud)) => cloud.clone(),
+                Some(_) => return Self::none(),
+            },
+            Err(_) => return Self::none(),
+        };
+        Self::for_cloud(&cloud).unwrap_or_default()
+    }
+
+    /// Whether a request to this URI may leave the sandbox.
+    pub fn permits(&self, uri: &http::Uri) -> bool {
+        let Some(host) = uri.host() else {
+            return false;
+        };
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("http") => 80,
+            _ => 443,
+        });
+        self.patterns.iter().any(|pattern| pattern.permits(host, port))
+    }
+
+    /// The allowed patterns.
+    pub fn patterns(&self) -> &[HostPattern] {
+        &self.patterns
+    }
+}
+
+/// Where allowed requests go.
+#[derive(Clone)]
+pub enum Route {
+    /// To the network, through Wasmtime's default HTTP client (HTTP and HTTPS).
+    Live,
+    /// To a replay session that answers from a fixture, without any network.
+    Replay(Arc<Mutex<ReplaySession>>),
+}
+
+/// The outgoing-HTTP policy of one instance: the [`WasiHttpHooks`] its store uses.
+pub struct OutboundHttp {
+    /// Allowed whatever the connection says (`--allow-host`, fixture hosts in replay).
+    extra_hosts: AllowedHosts,
+    /// Allowed because of the connection settings given to `connect`.
+    connection_hosts: AllowedHosts,
+    route: Route,
+}
+
+impl OutboundHttp {
+    /// A policy allowing `extra_hosts` (plus, after [`Self::connect_with`], the hosts of
+    /// the configured cloud) and sending allowed requests along `route`.
+    pub fn new(extra_hosts: AllowedHosts, route: Route) -> Self {
+        Self { extra_hosts, connection_hosts: AllowedHosts::none(), route }
+    }
+
+    /// Allows the hosts of the cloud that connection settings (JSON text) name.
+    pub fn connect_with(&mut self, config: &str) {
+        self.connection_hosts = AllowedHosts::for_connection(config);
+    }
+
+    /// Whether a request to this URI may leave the sandbox.
+    pub fn permits(&self, uri: &http::Uri) -> bool {
+        self.connection_hosts.permits(uri) || self.extra_hosts.permits(uri)
+    }
+}
+
+/// The boxed future [`WasiHttpHooks::send_request`] returns.
+type SendFuture = Box<
+    dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>), Error>>
+        + Send,
+>;
+
+impl WasiHttpHooks for OutboundHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_errors: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> SendFuture {
+        if !self.permits(request.uri()) {
+            if let Route::Replay(session) = &self.route {
+                if let Ok(mut session) = session.lock() {
+                    session.note_refused(request.method().as_str(), &request.uri().to_string());
+                }
+            }
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        match &self.route {
+            Route::Live => Box::new(async move {
+                let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+                Ok((
+                    response.map(BodyExt::boxed_unsync),
+                    Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
+                ))
+            }),
+            Route::Replay(session) => {
+                let session = session.clone();
+                Box::new(async move {
+                    let actual = collect_request(request).await?;
+                    let answer = session
+                        .lock()
+                        .map_err(|_| Error::InternalError(Some("replay session poisoned".into())))?
+                        .answer(actual);
+                    let canned = answer.ok_or(Error::HttpRequestDenied)?;
+                    let mut response = http::Response::builder().status(canned.status);
+                    for (name, value) in &canned.headers {
+                        response = response.header(name, value);
+                    }
+                    let body = Full::new(Bytes::from(canned.body)).map_err(|never| match never {}).boxed_unsync();
+                    let response = response
+                        .body(body)
+                        .map_err(|error| Error::InternalError(Some(format!("fixture response: {error}"))))?;
+                    Ok((response, Box::new(async { Ok(()) }) as Box<dyn Future<Output = Result<(), Error>> + Send>))
+                })
+            }
+        }
+    }
+}
+
+/// Reads a whole outgoing request into an [`ActualRequest`].
+async fn collect_request(request: http::Request<WasiBody>) -> Result<ActualRequest, Error> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let headers = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| *name != http::header::HOST)
+        .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .collect();
+    Ok(ActualRequest {
+        method: parts.method.as_str().to_string(),
+        url: parts.uri.to_string(),
+        headers,
+        body: body.to_vec(),
+    })
+}
+
+/// A response replay sends back, ready for the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadyResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(text: &str) -> http::Uri {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_global_cloud_is_the_default() {
+        let allowed = AllowedHosts::for_connection(r#"{"auth":"accessToken"}"#);
+        assert!(allowed.permits(&uri("https://graph.microsoft.com/v1.0/me")));
+        assert!(allowed.permits(&uri("https://LOGIN.microsoftonline.com/t/oauth2/v2.0/token")));
+        assert!(!allowed.permits(&uri("https://graph.microsoft.us/v1.0/me")));
+    }
+
+    #[test]
+    fn national_clouds_allow_their_own_hosts() {
+        let dod = AllowedHosts::for_connection(r#"{"cloud":"usgovDod"}"#);
+        assert!(dod.permits(&uri("https://dod-graph.microsoft.us/v1.0/me")));
+        assert!(!dod.permits(&uri("https://graph.microsoft.com/v1.0/me")));
+        let china = AllowedHosts::for_connection(r#"{"cloud":"china"}"#);
+        assert!(china.permits(&uri("https://microsoftgraph.chinacloudapi.cn/v1.0/me")));
+        assert!(AllowedHosts::for_connection(r#"{"cloud":"mars"}"#).patterns().is_empty());
+    }
+
+    #[test]
+    fn ports_restrict_only_when_given() {
+        let local: HostPattern = "127.0.0.1:8080".parse().unwrap();
+        assert!(local.permits("127.0.0.1", 8080));
+        assert!(!local.permits("127.0.0.1", 8081));
+        let any_port: HostPattern = "Example.COM".parse().unwrap();
+        assert!(any_port.permits("example.com", 8443));
+        let v6: HostPattern = "[::1]:9000".parse().unwrap();
+        assert_eq!(v6.to_string(), "[::1]:9000");
+        let allowed = AllowedHosts::from_patterns([v6]);
+        assert!(allowed.permits(&uri("http://[::1]:9000/x")));
+        assert!("https://example.com".parse::<HostPattern>().is_err());
+        assert!("example.com:http".parse::<HostPattern>().is_err());
+    }
+}

@@ -1,0 +1,269 @@
+//! `connector-host`: list a connector's actions, invoke one live, replay fixtures, or
+//! walk through the bundled demo scenario.
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Parser, Subcommand};
+use connector_host::http_policy::{OutboundHttp, Route};
+use connector_host::replay::{paused_runtime, replay_fixture, replay_paths, ReplayOptions};
+use connector_host::report::render_walkthrough;
+use connector_host::{clock::TimeSource, fixture::Fixture, AllowedHosts, HostPattern, Limits, Runtime};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The demo scenario, relative to the workspace root.
+const DEMO_FIXTURE: &str = "fixtures/scenarios/onboarding.json";
+
+/// Wasmtime reference host for connector components.
+#[derive(Parser)]
+#[command(name = "connector-host", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the actions the component offers.
+    Actions {
+        #[command(flatten)]
+        component: ComponentArgs,
+        /// Print the descriptors as a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one action against the real service.
+    Invoke {
+        #[command(flatten)]
+        component: ComponentArgs,
+        #[command(flatten)]
+        network: NetworkArgs,
+        /// Connection settings: a JSON file (or inline JSON text).
+        #[arg(long, value_name = "FILE")]
+        config: String,
+        /// The action id, e.g. `users.get`.
+        #[arg(long, value_name = "ID")]
+        action: String,
+        /// The action input: JSON text, or `@FILE` to read it from a file.
+        #[arg(long, value_name = "JSON|@FILE", default_value = "{}")]
+        input: String,
+        /// How long the call may take, in milliseconds.
+        #[arg(long, value_name = "N")]
+        timeout_ms: Option<u64>,
+    },
+    /// Replay fixtures (files, or folders searched for *.json) without any network.
+    Replay {
+        #[command(flatten)]
+        component: ComponentArgs,
+        #[command(flatten)]
+        network: NetworkArgs,
+        /// Fixture files or folders.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Replay the onboarding scenario and show each step as it happens.
+    Demo {
+        #[command(flatten)]
+        component: ComponentArgs,
+        /// The scenario to walk through.
+        #[arg(value_name = "FILE")]
+        fixture: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct ComponentArgs {
+    /// Load this component instead of the embedded Graph connector.
+    #[arg(long, value_name = "FILE")]
+    component: Option<PathBuf>,
+    /// Memory cap per instance, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = Limits::DEFAULT_MEMORY_BYTES / (1024 * 1024))]
+    memory_mib: usize,
+}
+
+#[derive(Args)]
+struct NetworkArgs {
+    /// Also allow requests to HOST or HOST:PORT (repeatable).
+    #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
+    allow_hosts: Vec<String>,
+}
+
+impl ComponentArgs {
+    fn runtime(&self, deadline: Option<Duration>) -> anyhow::Result<Runtime> {
+        let limits = Limits {
+            memory_bytes: self.memory_mib.saturating_mul(1024 * 1024),
+            invocation_deadline: deadline.unwrap_or(Limits::DEFAULT_INVOCATION_DEADLINE),
+        };
+        Ok(match &self.component {
+            Some(path) => Runtime::from_file(path, limits)?,
+            None => Runtime::embedded(limits)?,
+        })
+    }
+}
+
+impl NetworkArgs {
+    fn allowed_hosts(&self) -> anyhow::Result<AllowedHosts> {
+        let patterns =
+            self.allow_hosts.iter().map(|pattern| pattern.parse::<HostPattern>()).collect::<Result<Vec<_>, _>>()?;
+        Ok(AllowedHosts::from_patterns(patterns))
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Actions { component, json } => list_actions(&component, json),
+        Command::Invoke { component, network, config, action, input, timeout_ms } => {
+            invoke(&component, &network, &config, &action, &input, timeout_ms)
+        }
+        Command::Replay { component, network, paths } => {
+            let runtime = component.runtime(None)?;
+            let options = ReplayOptions { allowed_hosts: network.allowed_hosts()? };
+            let report = replay_paths(&runtime, &paths, &options);
+            emit(&report.render());
+            Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Demo { component, fixture } => demo(&component, fixture),
+    }
+}
+
+fn live_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn list_actions(component: &ComponentArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let runtime = component.runtime(None)?;
+    let actions = live_runtime()?.block_on(async {
+        let outbound = OutboundHttp::new(AllowedHosts::none(), Route::Live);
+        let mut instance = runtime.instantiate(outbound, TimeSource::Real).await?;
+        instance.list_actions().await
+    })?;
+    if json {
+        let descriptors: Vec<_> = actions.iter().map(|action| action.to_json()).collect();
+        emit(&format!("{}\n", serde_json::to_string_pretty(&descriptors)?));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<[String; 5]> = actions
+        .iter()
+        .map(|action| {
+            [
+                action.id.clone(),
+                action.category.clone(),
+                if action.read_only { "yes" } else { "no" }.to_string(),
+                action.permissions.join(", "),
+                action.title.clone(),
+            ]
+        })
+        .collect();
+    let header = ["ID", "CATEGORY", "READ-ONLY", "PERMISSIONS", "TITLE"].map(String::from);
+    let mut widths = header.clone().map(|cell| cell.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut table = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        table.push_str(line.join("  ").trim_end());
+        table.push('\n');
+    }
+    emit(&table);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn invoke(
+    component: &ComponentArgs,
+    network: &NetworkArgs,
+    config: &str,
+    action: &str,
+    input: &str,
+    timeout_ms: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    let config =
+        json_argument(config, JsonSource::FileUnlessInline).context("reading the connection settings (--config)")?;
+    let input = json_argument(input, JsonSource::InlineUnlessAt).context("reading the action input (--input)")?;
+    let runtime = component.runtime(timeout_ms.map(Duration::from_millis))?;
+    let outbound = OutboundHttp::new(network.allowed_hosts()?, Route::Live);
+    let result = live_runtime()?.block_on(async {
+        let mut instance = runtime.instantiate(outbound, TimeSource::Real).await?;
+        match instance.connect(&config).await? {
+            Err(error) => Ok(Err(error)),
+            Ok(_) => instance.invoke(action, &input).await,
+        }
+    });
+    match result? {
+        Ok(output) => {
+            let pretty = serde_json::from_str::<serde_json::Value>(&output)
+                .ok()
+                .and_then(|value| serde_json::to_string_pretty(&value).ok())
+                .unwrap_or(output);
+            emit(&format!("{pretty}\n"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("{}", serde_json::to_string_pretty(&error.to_json())?);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Where a JSON argument comes from.
+enum JsonSource {
+    /// A file name, unless the text itself is a JSON object.
+    FileUnlessInline,
+    /// JSON text, unless it starts with `@` (then the rest is a file name).
+    InlineUnlessAt,
+}
+
+fn json_argument(argument: &str, source: JsonSource) -> anyhow::Result<String> {
+    let file = match source {
+        JsonSource::FileUnlessInline if argument.trim_start().starts_with('{') => None,
+        JsonSource::FileUnlessInline => Some(argument),
+        JsonSource::InlineUnlessAt => argument.strip_prefix('@'),
+    };
+    let text = match file {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
+        None => argument.to_string(),
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).context("not valid JSON")?;
+    if !value.is_object() {
+        bail!("expected a JSON object, found {value}");
+    }
+    Ok(value.to_string())
+}
+
+fn demo(component: &ComponentArgs, fixture: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let path = match fixture {
+        Some(path) => path,
+        None => {
+            let relative = Path::new(DEMO_FIXTURE);
+            if relative.exists() {
+                relative.to_path_buf()
+            } else {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(DEMO_FIXTURE)
+            }
+        }
+    };
+    let fixture = Fixture::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    let runtime = component.runtime(None)?;
+    let mut outcome = paused_runtime()?.block_on(replay_fixture(&runtime, &fixture, &ReplayOptions::default()));
+    outcome.path = Some(path);
+    emit(&render_walkthrough(&outcome));
+    Ok(if outcome.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Writes to stdout, ignoring a closed pipe (`connector-host actions | head`).
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}

@@ -1,0 +1,589 @@
+//! Replaying fixtures: each fixture gets a fresh instance on a current-thread tokio
+//! runtime whose time is paused, so the component's waits jump ahead instead of
+//! sleeping. Its outgoing requests are answered by a [`ReplaySession`] from the fixture,
+//! in order, and every difference is collected into a [`FixtureOutcome`].
+
+use crate::clock::TimeSource;
+use crate::fixture::{BodyMatch, CannedResponse, Exchange, Expectation, Fixture, Scenario, Step};
+use crate::http_policy::{AllowedHosts, HostPattern, OutboundHttp, ReadyResponse, Route};
+use crate::matcher::{json_differences, quote, quote_text, request_differences, ActualRequest};
+use crate::report::{Difference, FixtureOutcome, ReplayReport, RequestOutcome, RequestRecord, StepRecord, StepResult};
+use crate::runtime::{ConnectorError, Runtime};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Options of a replay run.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayOptions {
+    /// Hosts allowed besides the connection's cloud and the hosts the fixture addresses
+    /// (`--allow-host`).
+    pub allowed_hosts: AllowedHosts,
+}
+
+/// A refused request (expected exchange, method, url), the position of its difference,
+/// and how many times it came in a row.
+type RefusalKey = ((Option<usize>, String, String), usize, usize);
+
+/// Answers one fixture's requests, in order, and remembers every difference.
+///
+/// Exchanges are consumed in the order listed across all steps; a step may only use its
+/// own exchanges (the ones of the first step are also open to `connect`). A request that
+/// does not match the next exchange is refused (`HttpRequestDenied`) and reported with
+/// the expected and the actual request side by side; exchanges left over at the end of
+/// a step are reported as missing.
+#[derive(Debug)]
+pub struct ReplaySession {
+    exchanges: Vec<Exchange>,
+    /// Index one past the last exchange of each step.
+    step_ends: Vec<usize>,
+    next: usize,
+    open_until: usize,
+    context: String,
+    requests_in_phase: usize,
+    differences: Vec<Difference>,
+    records: Vec<RequestRecord>,
+    /// The last refused request (expected exchange, method, url), where its difference
+    /// sits and how often it came, so retries do not repeat the report.
+    last_refusal: Option<RefusalKey>,
+    reported_exchanges: Vec<usize>,
+}
+
+impl ReplaySession {
+    /// A session over the exchanges of every step of `fixture`.
+    pub fn new(fixture: &Fixture) -> Self {
+        let mut exchanges = Vec::new();
+        let mut step_ends = Vec::new();
+        for step in fixture.steps() {
+            exchanges.extend(step.exchanges.iter().cloned());
+            step_ends.push(exchanges.len());
+        }
+        Self {
+            exchanges,
+            step_ends,
+            next: 0,
+            open_until: 0,
+            context: "connect".to_string(),
+            requests_in_phase: 0,
+            differences: Vec::new(),
+            records: Vec::new(),
+            last_refusal: None,
+            reported_exchanges: Vec::new(),
+        }
+    }
+
+    /// Starts the `connect` phase: it may use the first step's exchanges.
+    pub fn begin_connect(&mut self) {
+        self.begin_phase("connect".to_string(), self.step_ends.first().copied().unwrap_or(0));
+    }
+
+    /// Starts step `index` (zero-based) running `action`.
+    pub fn begin_step(&mut self, index: usize, action: &str) {
+        let end = self.step_ends.get(index).copied().unwrap_or(self.exchanges.len());
+        self.begin_phase(format!("step {} ({action})", index + 1), end);
+    }
+
+    fn begin_phase(&mut self, context: String, open_until: usize) {
+        self.context = context;
+        self.open_until = open_until;
+        self.requests_in_phase = 0;
+        self.last_refusal = None;
+    }
+
+    /// Ends the current phase and returns the requests it made. At the end of a step,
+    /// exchanges of that step the component never asked for are reported as missing.
+    pub fn end_phase(&mut self, check_missing: bool) -> Vec<RequestRecord> {
+        if check_missing {
+            while self.next < self.open_until {
+                let index = self.next;
+                self.next += 1;
+                if self.reported_exchanges.contains(&index) {
+                    continue;
+                }
+                let expected = &self.exchanges[index].request;
+                let mut details = vec![format!(
+                    "the fixture lists request {} ({} {}) but the component never sent it",
+                    index + 1,
+                    expected.method,
+                    expected.url
+                )];
+                details.extend(side_by_side(Some(&self.exchanges[index]), None));
+                self.differences.push(Difference::new(self.context.clone(), "missing request").with_details(details));
+            }
+        }
+        std::mem::take(&mut self.records)
+    }
+
+    /// Notes a request the allowlist refused before it reached the session.
+    pub fn note_refused(&mut self, method: &str, url: &str) {
+        self.records.push(RequestRecord {
+            method: method.to_string(),
+            url: url.to_string(),
+            outcome: RequestOutcome::Refused("host not allowed".to_string()),
+        });
+    }
+
+    /// Answers a request from the fixture, or records why it cannot and returns `None`.
+    pub fn answer(&mut self, actual: ActualRequest) -> Option<ReadyResponse> {
+        self.requests_in_phase += 1;
+        let ordinal = self.requests_in_phase;
+        if self.next >= self.open_until {
+            self.refuse(&actual, "not in the fixture");
+            let context = self.context.clone();
+            self.report(None, &actual, || {
+                Difference::new(context, format!("extra request {ordinal}: the fixture lists no further request here"))
+                    .with_details(side_by_side(None, Some(&actual)))
+            });
+            return None;
+        }
+        let index = self.next;
+        let exchange = &self.exchanges[index];
+        let differences = request_differences(&exchange.request, &actual);
+        if differences.is_empty() {
+            self.next += 1;
+            let response = ready_response(&exchange.response);
+            self.records.push(RequestRecord {
+                method: actual.method,
+                url: actual.url,
+                outcome: RequestOutcome::Answered(response.status),
+            });
+            return Some(response);
+        }
+        let mut details: Vec<String> = differences.into_iter().map(|d| format!("- {d}")).collect();
+        details.extend(side_by_side(Some(exchange), Some(&actual)));
+        let difference = Difference::new(
+            self.context.clone(),
+            format!("request {ordinal} does not match request {} of the fixture", index + 1),
+        )
+        .with_details(details);
+        self.reported_exchanges.push(index);
+        self.refuse(&actual, "does not match the fixture");
+        self.report(Some(index), &actual, || difference);
+        None
+    }
+
+    /// Records a refused request's difference, or, when the component repeats the
+    /// request it was just refused (a retry), counts the repeat on the earlier report.
+    fn report(&mut self, exchange: Option<usize>, actual: &ActualRequest, difference: impl FnOnce() -> Difference) {
+        let key = (exchange, actual.method.clone(), actual.url.clone());
+        if let Some((last_key, position, count)) = &mut self.last_refusal {
+            if *last_key == key {
+                *count += 1;
+                let line = format!("sent {count} times in a row (the component retried the refused request)");
+                let details = &mut self.differences[*position].details;
+                match details.last_mut() {
+                    Some(last) if last.starts_with("sent ") => *last = line,
+                    _ => details.push(line),
+                }
+                return;
+            }
+        }
+        self.differences.push(difference());
+        self.last_refusal = Some((key, self.differences.len() - 1, 1));
+    }
+
+    fn refuse(&mut self, actual: &ActualRequest, why: &str) {
+        self.records.push(RequestRecord {
+            method: actual.method.clone(),
+            url: actual.url.clone(),
+            outcome: RequestOutcome::Refused(why.to_string()),
+        });
+    }
+
+    /// Takes the differences found so far.
+    pub fn take_differences(&mut self) -> Vec<Difference> {
+        self.last_refusal = None;
+        std::mem::take(&mut self.differences)
+    }
+}
+
+/// The wire form of a fixture response: a JSON body is serialized (and labelled
+/// `application/json` unless the fixture sets a content type), a string is sent as-is.
+fn ready_response(response: &CannedResponse) -> ReadyResponse {
+    let mut headers = response.headers.clone();
+    let body = match &response.body {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(text)) => text.clone().into_bytes(),
+        Some(json) => {
+            if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
+                headers.push(("content-type".to_string(), "application/json".to_string()));
+            }
+            json.to_string().into_bytes()
+        }
+    };
+    ReadyResponse { status: response.status, headers, body }
+}
+
+/// Expected and actual request, field by field, labels aligned.
+fn side_by_side(expected: Option<&Exchange>, actual: Option<&ActualRequest>) -> Vec<String> {
+    let mut lines = Vec::new();
+    let expected = expected.map(|exchange| &exchange.request);
+    lines.push(format!(
+        "expected: {}",
+        expected.map_or("(no further request)".to_string(), |request| format!("{} {}", request.method, request.url))
+    ));
+    lines.push(format!(
+        "actual:   {}",
+        actual.map_or("(never sent)".to_string(), |request| format!("{} {}", request.method, request.url))
+    ));
+    let mut header_names: Vec<&str> =
+        expected.map(|request| request.headers.iter().map(|(name, _)| name.as_str()).collect()).unwrap_or_default();
+    if !header_names.iter().any(|name| name.eq_ignore_ascii_case("content-type")) {
+        header_names.push("content-type");
+    }
+    for name in header_names {
+        let expected_value = expected.and_then(|request| {
+            request
+                .headers
+                .iter()
+                .find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value.clone())
+        });
+        let actual_value = actual.map(|request| request.header_values(name).collect::<Vec<_>>().join(", "));
+        if expected_value.is_none() && actual_value.as_deref().is_none_or(str::is_empty) {
+            continue;
+        }
+        lines.push(format!("header {name}:"));
+        lines.push(format!("  expected: {}", expected_value.unwrap_or_else(|| "(not checked)".to_string())));
+        if let Some(actual_value) = actual_value {
+            lines.push(format!("  actual:   {}", if actual_value.is_empty() { "(absent)" } else { &actual_value }));
+        }
+    }
+    let expected_body = expected.and_then(|request| request.body.as_ref());
+    let actual_body = actual.filter(|request| !request.body.is_empty());
+    if expected_body.is_some() || actual_body.is_some() {
+        lines.push("body:".to_string());
+        lines.push(format!(
+            "  expected: {}",
+            expected_body.map_or("(not checked)".to_string(), |body| {
+                let mode = match expected.map(|request| request.body_match) {
+                    Some(BodyMatch::Subset) => " (subset)",
+                    _ => "",
+                };
+                format!("{}{mode}", quote(body))
+            })
+        ));
+        if let Some(actual) = actual {
+            let text = String::from_utf8_lossy(&actual.body);
+            lines.push(format!(
+                "  actual:   {}",
+                if text.is_empty() { "(none)".to_string() } else { quote_text(&text) }
+            ));
+        }
+    }
+    lines
+}
+
+/// Replays one parsed fixture on a fresh instance. Must run on a tokio runtime; for
+/// virtual time, a current-thread runtime with time paused (see [`replay_file`]).
+pub async fn replay_fixture(runtime: &Runtime, fixture: &Fixture, options: &ReplayOptions) -> FixtureOutcome {
+    let started = tokio::time::Instant::now();
+    let session = Arc::new(Mutex::new(ReplaySession::new(fixture)));
+    let mut allowed = options.allowed_hosts.clone();
+    for host in fixture.exchange_hosts() {
+        if let Ok(pattern) = host.parse::<HostPattern>() {
+            allowed.allow(pattern);
+        }
+    }
+    let outbound = OutboundHttp::new(allowed, Route::Replay(session.clone()));
+    let mut differences = Vec::new();
+    let mut records = Vec::new();
+
+    match runtime.instantiate(outbound, TimeSource::Virtual).await {
+        Err(error) => differences.push(Difference::new("fixture", error.to_string())),
+        Ok(mut instance) => {
+            lock(&session).begin_connect();
+            let connected = instance.connect(&fixture.connection.to_string()).await;
+            let _ = lock(&session).end_phase(false);
+            differences.extend(lock(&session).take_differences());
+            let connected = match (&fixture.scenario, connected) {
+                (_, Err(error)) => {
+                    differences.push(Difference::new("connect", error.to_string()));
+                    false
+                }
+                (Scenario::ConnectError(expected), Ok(Ok(description))) => {
+                    differences.push(
+                        Difference::new("connect", "succeeded, but the fixture expects an error").with_details(vec![
+                            format!("expected error: {}", quote(expected)),
+                            format!("actual result:  {description}"),
+                        ]),
+                    );
+                    false
+                }
+                (Scenario::ConnectError(expected), Ok(Err(error))) => {
+                    let details = json_differences(expected, &error.to_json(), BodyMatch::Subset);
+                    if !details.is_empty() {
+                        differences.push(
+                            Difference::new("connect", "the error differs from the fixture's")
+                                .with_details(with_actual(details, &error.to_json())),
+                        );
+                    }
+                    false
+                }
+                (Scenario::Steps(_), Ok(Err(error))) => {
+                    differences.push(
+                        Difference::new("connect", format!("failed: {error}"))
+                            .with_details(vec![format!("error: {}", quote(&error.to_json()))]),
+                    );
+                    false
+                }
+                (Scenario::Steps(_), Ok(Ok(_))) => true,
+            };
+            if connected {
+                for (index, step) in fixture.steps().iter().enumerate() {
+                    lock(&session).begin_step(index, &step.action);
+                    let result = run_step(&mut instance, step).await;
+                    let requests = lock(&session).end_phase(true);
+                    let context = format!("step {} ({})", index + 1, step.action);
+                    let stop = matches!(result, StepResult::HostFailure(_));
+                    differences.extend(lock(&session).take_differences());
+                    differences.extend(check_step(&context, &step.expect, &result));
+                    records.push(StepRecord {
+                        action: step.action.clone(),
+                        input: step.input.clone(),
+                        requests,
+                        result: Some(result),
+                    });
+                    if stop {
+                        break;
+                    }
+                }
+            }
+            differences.extend(lock(&session).take_differences());
+        }
+    }
+    for step in fixture.steps().iter().skip(records.len()) {
+        records.push(StepRecord {
+            action: step.action.clone(),
+            input: step.input.clone(),
+            requests: Vec::new(),
+            result: None,
+        });
+    }
+    FixtureOutcome {
+        name: fixture.name.clone(),
+        path: None,
+        differences,
+        virtual_time: started.elapsed(),
+        steps: records,
+    }
+}
+
+fn lock(session: &Mutex<ReplaySession>) -> std::sync::MutexGuard<'_, ReplaySession> {
+    session.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn run_step(instance: &mut crate::runtime::Instance, step: &Step) -> StepResult {
+    match instance.invoke(&step.action, &step.input.to_string()).await {
+        Ok(Ok(output)) => match serde_json::from_str(&output) {
+            Ok(output) => StepResult::Output(output),
+            Err(error) => StepResult::HostFailure(format!("the output is not JSON ({error}): {}", quote_text(&output))),
+        },
+        Ok(Err(error)) => StepResult::Error(ConnectorError::to_json(&error)),
+        Err(error) => StepResult::HostFailure(error.to_string()),
+    }
+}
+
+fn check_step(context: &str, expect: &Expectation, result: &StepResult) -> Vec<Difference> {
+    let difference =
+        |summary: &str, details: Vec<String>| vec![Difference::new(context, summary).with_details(details)];
+    match (expect, result) {
+        (_, StepResult::HostFailure(message)) => difference("the host failed", vec![message.clone()]),
+        (Expectation::Output(expected), StepResult::Output(actual)) => {
+            let details = json_differences(expected, actual, BodyMatch::Subset);
+            if details.is_empty() {
+                Vec::new()
+            } else {
+                difference("the output differs from the fixture's", with_actual(details, actual))
+            }
+        }
+        (Expectation::Error(expected), StepResult::Error(actual)) => {
+            let details = json_differences(expected, actual, BodyMatch::Subset);
+            if details.is_empty() {
+                Vec::new()
+            } else {
+                difference("the error differs from the fixture's", with_actual(details, actual))
+            }
+        }
+        (Expectation::Output(expected), StepResult::Error(actual)) => difference(
+            "failed, but the fixture expects an output",
+            vec![format!("expected output: {}", quote(expected)), format!("actual error:    {}", quote(actual))],
+        ),
+        (Expectation::Error(expected), StepResult::Output(actual)) => difference(
+            "succeeded, but the fixture expects an error",
+            vec![format!("expected error: {}", quote(expected)), format!("actual output:  {}", quote(actual))],
+        ),
+    }
+}
+
+fn with_actual(mut details: Vec<String>, actual: &Value) -> Vec<String> {
+    details.push(format!("actual: {}", quote(actual)));
+    details
+}
+
+/// Reads and replays one fixture file on its own current-thread runtime with paused
+/// time. A file that cannot be read or parsed is a failed outcome naming the problem.
+pub fn replay_file(runtime: &Runtime, path: &Path, options: &ReplayOptions) -> FixtureOutcome {
+    let fixture = match Fixture::load(path) {
+        Ok(fixture) => fixture,
+        Err(error) => {
+            return FixtureOutcome::broken(
+                path.display().to_string(),
+                Some(path.to_path_buf()),
+                format!("not a valid fixture: {error}"),
+            );
+        }
+    };
+    let mut outcome = match paused_runtime() {
+        Ok(tokio) => tokio.block_on(replay_fixture(runtime, &fixture, options)),
+        Err(error) => {
+            FixtureOutcome::broken(fixture.name.clone(), None, format!("could not start a tokio runtime: {error}"))
+        }
+    };
+    outcome.path = Some(path.to_path_buf());
+    outcome
+}
+
+/// A current-thread tokio runtime whose clock starts paused, so sleeps complete at once
+/// and advance virtual time.
+pub fn paused_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build()
+}
+
+/// Every `*.json` file under `paths` (folders are walked recursively, in name order);
+/// a path that names a file is taken as is.
+pub fn collect_fixture_files(paths: &[PathBuf]) -> Vec<Result<PathBuf, (PathBuf, std::io::Error)>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut files);
+        } else if path.exists() {
+            files.push(Ok(path.clone()));
+        } else {
+            files
+                .push(Err((path.clone(), std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"))));
+        }
+    }
+    files
+}
+
+fn walk(folder: &Path, files: &mut Vec<Result<PathBuf, (PathBuf, std::io::Error)>>) {
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(error) => {
+            files.push(Err((folder.to_path_buf(), error)));
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect();
+    paths.sort();
+    for path in paths {
+        if path.is_dir() {
+            walk(&path, files);
+        } else if path.extension().is_some_and(|extension| extension == "json") {
+            files.push(Ok(path));
+        }
+    }
+}
+
+/// Replays every fixture under `paths`, several at a time, and reports them in order.
+pub fn replay_paths(runtime: &Runtime, paths: &[PathBuf], options: &ReplayOptions) -> ReplayReport {
+    let files = collect_fixture_files(paths);
+    let outcomes: Vec<Mutex<Option<FixtureOutcome>>> = files.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(1, |count| count.get()).min(files.len()).max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(file) = files.get(index) else {
+                    break;
+                };
+                let outcome = match file {
+                    Ok(path) => replay_file(runtime, path, options),
+                    Err((path, error)) => FixtureOutcome::broken(
+                        path.display().to_string(),
+                        Some(path.clone()),
+                        format!("could not read: {error}"),
+                    ),
+                };
+                *outcomes[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(outcome);
+            });
+        }
+    });
+    ReplayReport {
+        outcomes: outcomes
+            .into_iter()
+            .filter_map(|slot| slot.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Fixture {
+        Fixture::parse(
+            r#"{"name":"two steps","connection":{},"steps":[
+              {"action":"a","input":{},"exchanges":[
+                {"request":{"method":"GET","url":"https://graph.microsoft.com/v1.0/me"},
+                 "response":{"status":200,"body":{"id":"1"}}}],
+               "expect":{"output":{}}},
+              {"action":"b","input":{},"exchanges":[
+                {"request":{"method":"GET","url":"https://graph.microsoft.com/v1.0/users"},
+                 "response":{"status":200,"headers":{"Content-Type":"text/plain"},"body":"plain"}}],
+               "expect":{"output":{}}}]}"#,
+        )
+        .unwrap()
+    }
+
+    fn get(url: &str) -> ActualRequest {
+        ActualRequest { method: "GET".into(), url: url.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn json_bodies_are_labelled_and_text_bodies_sent_as_they_are() {
+        let mut session = ReplaySession::new(&fixture());
+        session.begin_step(0, "a");
+        let json = session.answer(get("https://graph.microsoft.com/v1.0/me")).unwrap();
+        assert_eq!(json.body, br#"{"id":"1"}"#);
+        assert!(json.headers.contains(&("content-type".into(), "application/json".into())));
+        session.end_phase(true);
+        session.begin_step(1, "b");
+        let text = session.answer(get("https://graph.microsoft.com/v1.0/users")).unwrap();
+        assert_eq!(text.body, b"plain");
+        assert_eq!(text.headers, vec![("Content-Type".into(), "text/plain".into())]);
+        assert!(session.take_differences().is_empty());
+    }
+
+    #[test]
+    fn a_step_cannot_use_the_next_steps_exchanges() {
+        let mut session = ReplaySession::new(&fixture());
+        session.begin_step(0, "a");
+        assert!(session.answer(get("https://graph.microsoft.com/v1.0/me")).is_some());
+        assert!(session.answer(get("https://graph.microsoft.com/v1.0/users")).is_none());
+        session.end_phase(true);
+        let differences = session.take_differences();
+        assert_eq!(differences.len(), 1);
+        assert_eq!(differences[0].context, "step 1 (a)");
+        assert!(differences[0].summary.starts_with("extra request 2"));
+    }
+
+    #[test]
+    fn a_mismatch_is_not_reported_again_as_missing() {
+        let mut session = ReplaySession::new(&fixture());
+        session.begin_step(0, "a");
+        assert!(session.answer(get("https://graph.microsoft.com/beta/me")).is_none());
+        assert!(session.answer(get("https://graph.microsoft.com/beta/me")).is_none());
+        session.end_phase(true);
+        let differences = session.take_differences();
+        assert_eq!(differences.len(), 1, "{differences:#?}");
+        assert!(differences[0].details.contains(&"- url path: expected /v1.0/me, found /beta/me".to_string()));
+        assert_eq!(
+            differences[0].details.last().unwrap(),
+            "sent 2 times in a row (the component retried the refused request)"
+        );
+    }
+}

@@ -1,0 +1,526 @@
+//! The Wasmtime side: one [`Runtime`] compiles and links the component once; each
+//! connection gets its own [`Instance`] (a store plus an instance of the component),
+//! reused across that connection's calls and dropped on the first trap or limit breach.
+//!
+//! The sandbox grants nothing but outgoing HTTP through [`OutboundHttp`]: the whole of
+//! WASI p2 is linked so ordinary components instantiate, but there are no preopened
+//! directories, no environment, no arguments, no sockets and no name lookups; stdout is
+//! discarded and stderr is kept in a small buffer for trap reports.
+
+use crate::bindings;
+use crate::clock::{TimeSource, VirtualMonotonicClock, VirtualWallClock};
+use crate::error::{HostError, Result};
+use crate::http_policy::OutboundHttp;
+use serde_json::{json, Value};
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// The Graph connector component, built by `build.rs` and embedded in the binary.
+pub static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("GRAPH_CONNECTOR_WASM"));
+
+/// How often the epoch advances; the granularity of invocation deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// How much of the component's stderr is kept for trap reports.
+const STDERR_CAPACITY: usize = 64 * 1024;
+
+/// Limits applied to every instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most linear memory one instance may use, in bytes.
+    pub memory_bytes: usize,
+    /// How long one call (`connect`, `list-actions`, `invoke`) may run.
+    pub invocation_deadline: Duration,
+}
+
+impl Limits {
+    /// 64 MiB: far above what a connector needs to page through Graph results, low
+    /// enough that a runaway component cannot hurt the host.
+    pub const DEFAULT_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+    /// 30 s: longer than any single Graph call plus its retries should take.
+    pub const DEFAULT_INVOCATION_DEADLINE: Duration = Duration::from_secs(30);
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { memory_bytes: Self::DEFAULT_MEMORY_BYTES, invocation_deadline: Self::DEFAULT_INVOCATION_DEADLINE }
+    }
+}
+
+/// A compiled, linked component ready to be instantiated; cheap to clone and share
+/// between threads.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+    limits: Limits,
+}
+
+struct RuntimeInner {
+    pre: bindings::ConnectorPre<HostState>,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// Compiles the component embedded in this binary.
+    pub fn embedded(limits: Limits) -> Result<Self> {
+        Self::new(EMBEDDED_COMPONENT, limits)
+    }
+
+    /// Reads and compiles the component in `path`.
+    pub fn from_file(path: &Path, limits: Limits) -> Result<Self> {
+        let bytes =
+            std::fs::read(path).map_err(|source| HostError::ReadComponent { path: path.to_path_buf(), source })?;
+        Self::new(&bytes, limits)
+    }
+
+    /// Compiles a component and links it against the sandbox.
+    pub fn new(component: &[u8], limits: Limits) -> Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true).epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|error| HostError::Compile { reason: format!("{error:#}") })?;
+        let component =
+            Component::new(&engine, component).map_err(|error| HostError::Compile { reason: format!("{error:#}") })?;
+
+        let link_error = |error: wasmtime::Error| HostError::Link { reason: format!("{error:#}") };
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link_error)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link_error)?;
+        let pre = linker.instantiate_pre(&component).map_err(link_error)?;
+        let pre = bindings::ConnectorPre::new(pre).map_err(link_error)?;
+
+        Ok(Self { inner: Arc::new(RuntimeInner { pre, _ticker: EpochTicker::start(&engine) }), limits })
+    }
+
+    /// The limits every instance gets.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The same compiled component, giving its instances other limits.
+    pub fn with_limits(&self, limits: Limits) -> Self {
+        Self { inner: self.inner.clone(), limits }
+    }
+
+    /// Creates a fresh instance whose outgoing requests follow `outbound` and whose
+    /// clocks follow `time`. Must run inside a tokio runtime.
+    pub async fn instantiate(&self, outbound: OutboundHttp, time: TimeSource) -> Result<Instance> {
+        let limits = self.limits;
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let mut wasi = WasiCtx::builder();
+        wasi.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        if time == TimeSource::Virtual {
+            wasi.monotonic_clock(VirtualMonotonicClock::new()).wall_clock(VirtualWallClock::new());
+        }
+        let state = HostState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            outbound,
+            memory: MemoryCap::new(limits.memory_bytes),
+        };
+        let mut store = Store::new(self.inner.pre.engine(), state);
+        store.limiter(|state| &mut state.memory);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(deadline_ticks(limits.invocation_deadline));
+        let connector = self
+            .inner
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|error| HostError::Instantiate { reason: format!("{error:#}") })?;
+        Ok(Instance {
+            store,
+            connector,
+            deadline: limits.invocation_deadline,
+            memory_bytes: limits.memory_bytes,
+            wall_clock_deadline: time == TimeSource::Real,
+            stderr,
+            failed: false,
+        })
+    }
+}
+
+fn deadline_ticks(deadline: Duration) -> u64 {
+    (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
+}
+
+/// Advances the engine's epoch from a background thread until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let engine = engine.weak();
+        let stopped = stop.clone();
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .expect("spawning the epoch ticker thread");
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The data of each store.
+struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    outbound: OutboundHttp,
+    memory: MemoryCap,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
+    }
+}
+
+/// Caps linear memory and turns a breach into a trap carrying [`MemoryLimitReached`],
+/// so it is reported as [`HostError::MemoryLimit`] rather than as a generic trap.
+struct MemoryCap {
+    limit: usize,
+}
+
+impl MemoryCap {
+    fn new(limit: usize) -> Self {
+        Self { limit }
+    }
+}
+
+/// The trap payload of a memory growth past the cap.
+#[derive(Debug)]
+struct MemoryLimitReached {
+    requested: usize,
+}
+
+impl std::fmt::Display for MemoryLimitReached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "memory growth to {} bytes refused", self.requested)
+    }
+}
+
+impl std::error::Error for MemoryLimitReached {}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            return Err(wasmtime::Error::new(MemoryLimitReached { requested: desired }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// The kind of failure a connector reports; mirrors `error-code` in the WIT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The `connect` configuration is missing a field or has a malformed one.
+    InvalidConfig,
+    /// The action input is missing a field, has a wrong type or an invalid value.
+    InvalidInput,
+    /// No action with that id exists in this connector.
+    UnknownAction,
+    /// `invoke` was called before a successful `connect`.
+    NotConnected,
+    /// The identity provider refused to issue a token, or the service refused it.
+    AuthFailed,
+    /// The caller lacks permission (403).
+    Forbidden,
+    /// The addressed object does not exist (404).
+    NotFound,
+    /// The request conflicts with the current state (409, 412).
+    Conflict,
+    /// The service throttled the request and retries did not get through (429).
+    Throttled,
+    /// The service failed or answered with something undocumented.
+    Upstream,
+    /// The request never got an answer (refused by the sandbox, DNS, TLS, connection).
+    Transport,
+    /// A defect of the connector itself.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The WIT (kebab-case) name, e.g. `not-found`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidConfig => "invalid-config",
+            Self::InvalidInput => "invalid-input",
+            Self::UnknownAction => "unknown-action",
+            Self::NotConnected => "not-connected",
+            Self::AuthFailed => "auth-failed",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not-found",
+            Self::Conflict => "conflict",
+            Self::Throttled => "throttled",
+            Self::Upstream => "upstream",
+            Self::Transport => "transport",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<bindings::connector::plugin::types::ErrorCode> for ErrorCode {
+    fn from(code: bindings::connector::plugin::types::ErrorCode) -> Self {
+        use bindings::connector::plugin::types::ErrorCode as Wit;
+        match code {
+            Wit::InvalidConfig => Self::InvalidConfig,
+            Wit::InvalidInput => Self::InvalidInput,
+            Wit::UnknownAction => Self::UnknownAction,
+            Wit::NotConnected => Self::NotConnected,
+            Wit::AuthFailed => Self::AuthFailed,
+            Wit::Forbidden => Self::Forbidden,
+            Wit::NotFound => Self::NotFound,
+            Wit::Conflict => Self::Conflict,
+            Wit::Throttled => Self::Throttled,
+            Wit::Upstream => Self::Upstream,
+            Wit::Transport => Self::Transport,
+            Wit::Internal => Self::Internal,
+        }
+    }
+}
+
+/// A typed error returned by the component (`connector-error` in the WIT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorError {
+    /// The kind of failure.
+    pub code: ErrorCode,
+    /// A readable explanation.
+    pub message: String,
+    /// The HTTP status the service answered with, if any.
+    pub status: Option<u16>,
+    /// The service's own error code.
+    pub graph_code: Option<String>,
+    /// The service's request id.
+    pub request_id: Option<String>,
+    /// How long the service asked to wait before retrying, in milliseconds.
+    pub retry_after_ms: Option<u64>,
+}
+
+impl ConnectorError {
+    /// The error as JSON with camelCase keys (`code`, `message`, `status`, `graphCode`,
+    /// `requestId`, `retryAfterMs`); absent values are `null`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "code": self.code.as_str(),
+            "message": self.message,
+            "status": self.status,
+            "graphCode": self.graph_code,
+            "requestId": self.request_id,
+            "retryAfterMs": self.retry_after_ms,
+        })
+    }
+}
+
+impl std::fmt::Display for ConnectorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ConnectorError {}
+
+impl From<bindings::connector::plugin::types::ConnectorError> for ConnectorError {
+    fn from(error: bindings::connector::plugin::types::ConnectorError) -> Self {
+        Self {
+            code: error.code.into(),
+            message: error.message,
+            status: error.status,
+            graph_code: error.graph_code,
+            request_id: error.request_id,
+            retry_after_ms: error.retry_after_ms,
+        }
+    }
+}
+
+/// One action the component offers (`action-descriptor` in the WIT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionDescriptor {
+    /// Stable identifier, e.g. `users.get`.
+    pub id: String,
+    /// A short human title.
+    pub title: String,
+    /// What the action does.
+    pub description: String,
+    /// The group the action belongs to, e.g. `users`.
+    pub category: String,
+    /// JSON Schema text of the input.
+    pub input_schema: String,
+    /// JSON Schema text of the output.
+    pub output_schema: String,
+    /// Least-privileged permissions the action needs.
+    pub permissions: Vec<String>,
+    /// True when the action changes nothing.
+    pub read_only: bool,
+}
+
+impl ActionDescriptor {
+    /// The descriptor as JSON with camelCase keys; schemas are parsed (kept as text when
+    /// they are not valid JSON).
+    pub fn to_json(&self) -> Value {
+        let schema = |text: &str| serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()));
+        json!({
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "category": self.category,
+            "inputSchema": schema(&self.input_schema),
+            "outputSchema": schema(&self.output_schema),
+            "permissions": self.permissions,
+            "readOnly": self.read_only,
+        })
+    }
+}
+
+impl From<bindings::connector::plugin::types::ActionDescriptor> for ActionDescriptor {
+    fn from(descriptor: bindings::connector::plugin::types::ActionDescriptor) -> Self {
+        Self {
+            id: descriptor.id,
+            title: descriptor.title,
+            description: descriptor.description,
+            category: descriptor.category,
+            input_schema: descriptor.input_schema,
+            output_schema: descriptor.output_schema,
+            permissions: descriptor.permissions,
+            read_only: descriptor.read_only,
+        }
+    }
+}
+
+/// What a call returned: the component's own result, whose error is typed.
+pub type CallResult<T> = std::result::Result<T, ConnectorError>;
+
+/// Awaits a call, also stopping it after `deadline` of tokio time when
+/// `wall_clock_deadline` (the epoch deadline only counts time spent running wasm).
+async fn within_deadline<T>(
+    deadline: Duration,
+    wall_clock_deadline: bool,
+    running: impl Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    if !wall_clock_deadline {
+        return running.await;
+    }
+    match tokio::time::timeout(deadline, running).await {
+        Ok(outcome) => outcome,
+        Err(_elapsed) => Err(wasmtime::Error::new(Trap::Interrupt)),
+    }
+}
+
+/// One instance of the component, serving one connection.
+pub struct Instance {
+    store: Store<HostState>,
+    connector: bindings::Connector,
+    deadline: Duration,
+    memory_bytes: usize,
+    /// Live calls also stop at the deadline while waiting on the network; replay's time
+    /// is virtual, so there only the epoch deadline (real time spent running) applies.
+    wall_clock_deadline: bool,
+    stderr: MemoryOutputPipe,
+    failed: bool,
+}
+
+impl Instance {
+    /// Calls `connect` with connection settings (JSON text). The hosts of the cloud they
+    /// name become reachable for this instance.
+    pub async fn connect(&mut self, config: &str) -> Result<CallResult<String>> {
+        self.begin()?;
+        self.store.data_mut().outbound.connect_with(config);
+        let running = self.connector.call_connect(&mut self.store, config);
+        let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await;
+        Ok(self.finish("connect", outcome)?.map_err(ConnectorError::from))
+    }
+
+    /// Calls `list-actions`.
+    pub async fn list_actions(&mut self) -> Result<Vec<ActionDescriptor>> {
+        self.begin()?;
+        let running = self.connector.call_list_actions(&mut self.store);
+        let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await;
+        let actions = self.finish("list-actions", outcome)?;
+        Ok(actions.into_iter().map(ActionDescriptor::from).collect())
+    }
+
+    /// Calls `invoke` with an action id and its input (JSON text).
+    pub async fn invoke(&mut self, action: &str, input: &str) -> Result<CallResult<String>> {
+        self.begin()?;
+        let running = self.connector.call_invoke(&mut self.store, action, input);
+        let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await;
+        let call = format!("invoke {action}");
+        Ok(self.finish(&call, outcome)?.map_err(ConnectorError::from))
+    }
+
+    /// Whether an earlier failure dropped this instance.
+    pub fn has_failed(&self) -> bool {
+        self.failed
+    }
+
+    /// Everything the component wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents()).into_owned()
+    }
+
+    /// Refuses calls on a failed instance and arms the deadline for a new call.
+    fn begin(&mut self) -> Result<()> {
+        if self.failed {
+            return Err(HostError::InstanceFailed);
+        }
+        self.store.set_epoch_deadline(deadline_ticks(self.deadline));
+        Ok(())
+    }
+
+    /// Turns a trap into a typed host error and marks the instance failed.
+    fn finish<T>(&mut self, call: &str, outcome: wasmtime::Result<T>) -> Result<T> {
+        outcome.map_err(|error| {
+            self.failed = true;
+            self.classify(call.to_string(), error)
+        })
+    }
+
+    fn classify(&self, call: String, error: wasmtime::Error) -> HostError {
+        if let Some(reached) = error.downcast_ref::<MemoryLimitReached>() {
+            return HostError::MemoryLimit { call, limit_bytes: self.memory_bytes, requested_bytes: reached.requested };
+        }
+        if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
+            return HostError::DeadlineExceeded { call, deadline: self.deadline };
+        }
+        HostError::Trap { call, reason: format!("{error:?}"), stderr: self.stderr() }
+    }
+}

@@ -1,0 +1,109 @@
+//! The sandbox refuses hosts outside the allowlist before any network.
+
+use crate::support::{runtime, LocalServer};
+use connector_host::clock::TimeSource;
+use connector_host::http_policy::{OutboundHttp, Route};
+use connector_host::runtime::ErrorCode;
+use connector_host::{AllowedHosts, ConnectorError, HostError, Instance, Limits};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Runs `users.get` against the local server with only `allowed` reachable; time is
+/// virtual, so the connector's retries of the refused request cost nothing.
+fn get_user_allowing(server: &LocalServer, allowed: AllowedHosts) -> Result<String, ConnectorError> {
+    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+    tokio
+        .block_on(async {
+            let mut instance =
+                runtime().instantiate(OutboundHttp::new(allowed, Route::Live), TimeSource::Virtual).await?;
+            instance.connect(&server.connection()).await?.expect("the connection is accepted");
+            instance.invoke("users.get", r#"{"userId":"abc"}"#).await
+        })
+        .expect("the host runs the call")
+}
+
+#[test]
+fn a_host_outside_the_allowlist_is_refused_with_a_transport_error() {
+    let server = LocalServer::start();
+    let error = get_user_allowing(&server, AllowedHosts::none()).expect_err("the request is refused");
+    assert_eq!(error.code, ErrorCode::Transport, "{error}");
+    assert!(server.requests().is_empty(), "no request reached the server");
+}
+
+#[test]
+fn the_cli_reports_a_typed_error_as_json_on_stderr_with_exit_status_1() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_connector-host"))
+        .args(["invoke", "--config", r#"{"auth":"carrierPigeon"}"#, "--action", "users.get"])
+        .args(["--input", r#"{"userId":"abc"}"#])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "a typed error exits with 1");
+    let error: Value = serde_json::from_slice(&output.stderr).expect("the typed error is JSON on stderr");
+    assert_eq!(error["code"], "invalid-config", "{error}");
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn the_allowlist_port_must_match_when_given() {
+    let server = LocalServer::start();
+    let other_port = format!("127.0.0.1:{}", server.port.wrapping_add(1));
+    let error = get_user_allowing(&server, AllowedHosts::from_patterns([other_port.parse().unwrap()]))
+        .expect_err("the request is refused");
+    assert_eq!(error.code, ErrorCode::Transport, "{error}");
+    assert!(server.requests().is_empty());
+}
+
+/// Binds a loopback port that accepts connections and never answers.
+fn silent_server() -> (u16, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    (port, handle)
+}
+
+#[test]
+fn a_call_past_its_deadline_is_stopped_and_the_instance_dropped() {
+    let (port, _server) = silent_server();
+    let limits = Limits { invocation_deadline: Duration::from_millis(300), ..Limits::default() };
+    let runtime = runtime().with_limits(limits);
+    let allowed = AllowedHosts::from_patterns([format!("127.0.0.1:{port}").parse().unwrap()]);
+    let config = format!(r#"{{"auth":"accessToken","accessToken":"t","graphBaseUrl":"http://127.0.0.1:{port}/v1.0"}}"#);
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    tokio.block_on(async {
+        let mut instance: Instance =
+            runtime.instantiate(OutboundHttp::new(allowed, Route::Live), TimeSource::Real).await.unwrap();
+        instance.connect(&config).await.unwrap().unwrap();
+        let started = std::time::Instant::now();
+        let error =
+            instance.invoke("users.get", r#"{"userId":"abc"}"#).await.expect_err("the silent server never answers");
+        assert!(matches!(error, HostError::DeadlineExceeded { .. }), "{error}");
+        assert!(error.to_string().starts_with("deadline exceeded"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(instance.has_failed());
+        let again = instance.invoke("users.get", "{}").await.expect_err("the instance is dropped");
+        assert!(matches!(again, HostError::InstanceFailed), "{again}");
+    });
+}
+
+#[test]
+fn memory_growth_past_the_cap_is_a_memory_limit_error() {
+    let limits = Limits { memory_bytes: 8 * 1024 * 1024, ..Limits::default() };
+    let runtime = runtime().with_limits(limits);
+    let huge_input = format!(r#"{{"userId":"{}"}}"#, "a".repeat(16 * 1024 * 1024));
+    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+    tokio.block_on(async {
+        let mut instance = runtime
+            .instantiate(OutboundHttp::new(AllowedHosts::none(), Route::Live), TimeSource::Virtual)
+            .await
+            .unwrap();
+        let error =
+            instance.invoke("users.get", &huge_input).await.expect_err("copying 16 MiB into an 8 MiB instance fails");
+        assert!(matches!(error, HostError::MemoryLimit { limit_bytes: 8388608, .. }), "{error}");
+        assert!(instance.has_failed());
+    });
+}

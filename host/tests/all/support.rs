@@ -1,0 +1,119 @@
+//! Shared helpers: one compiled runtime per test binary, paths, and a hand-written
+//! HTTP/1.1 server on loopback that records what it receives.
+
+use connector_host::{Limits, Runtime};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The embedded component, compiled once for all tests of this binary.
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::embedded(Limits::default()).expect("the embedded component compiles"))
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The deliberately broken fixtures of the harness self-tests.
+pub fn bad_fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("bad-fixtures").join(name)
+}
+
+/// A request as the local server saw it.
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    #[allow(dead_code)]
+    pub body: Vec<u8>,
+}
+
+impl SeenRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(candidate, _)| candidate.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+    }
+}
+
+/// A Graph look-alike on 127.0.0.1 that knows one user, `abc`.
+pub struct LocalServer {
+    pub port: u16,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
+}
+
+/// The user the local server returns for `GET /v1.0/users/abc`.
+pub const USER_ABC: &str = r#"{"@odata.context":"http://127.0.0.1/v1.0/$metadata#users/$entity","id":"abc","displayName":"Adele Vance","mail":"AdeleV@contoso.com"}"#;
+
+impl LocalServer {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let recorder = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                if let Some(request) = serve(stream) {
+                    recorder.lock().unwrap().push(request);
+                }
+            }
+        });
+        Self { port, seen }
+    }
+
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Connection settings pointing the connector at this server.
+    pub fn connection(&self) -> String {
+        format!(r#"{{"auth":"accessToken","accessToken":"t","graphBaseUrl":"http://127.0.0.1:{}/v1.0"}}"#, self.port)
+    }
+}
+
+fn serve(stream: TcpStream) -> Option<SeenRequest> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let target = parts.next()?.to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    let length = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+
+    let (status, body_out) = if method == "GET" && target == "/v1.0/users/abc" {
+        ("200 OK", USER_ABC.to_string())
+    } else {
+        (
+            "404 Not Found",
+            r#"{"error":{"code":"Request_ResourceNotFound","message":"Resource not found."}}"#.to_string(),
+        )
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nrequest-id: local-1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body_out}",
+        body_out.len()
+    );
+    let mut stream = stream;
+    stream.write_all(response.as_bytes()).ok()?;
+    stream.flush().ok()?;
+    Some(SeenRequest { method, target, headers, body })
+}
