@@ -1,8 +1,10 @@
-//! Builds the Graph connector component so the host binary can embed it.
+//! Builds the Graph connector component so the host binary can embed it, and the
+//! hostile test component (`tests/hostile-component`) the sandbox tests load.
 //!
-//! The component is built by a nested `cargo build` into its own target directory
-//! (`<workspace>/target/component`), so it never contends for the outer build's lock and
-//! keeps its own `wasm32-wasip2` artefacts between builds.
+//! Both are built by one nested `cargo build` into their own target directory
+//! (`<workspace>/target/component`), so it never contends for the outer build's lock,
+//! keeps its own `wasm32-wasip2` artefacts between builds, and compiles the bindings
+//! crates the two components share once.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -28,10 +30,26 @@ const LEAKING_VARIABLES: &[&str] = &[
 /// Names a prebuilt component to embed instead of building the plugin.
 const PREBUILT_VARIABLE: &str = "GRAPH_CONNECTOR_PREBUILT_WASM";
 
+/// The Graph connector's package, and its component file.
+const GRAPH_COMPONENT: (&str, &str) = ("graph-connector", "graph_connector.wasm");
+
+/// The hostile test component's package, and its component file (tests find it through
+/// the `HOSTILE_COMPONENT_WASM` variable).
+const HOSTILE_COMPONENT: (&str, &str) = ("hostile-component", "hostile_component.wasm");
+
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let workspace = manifest_dir.parent().expect("the host crate lives inside the workspace").to_path_buf();
-    for watched in ["plugin/src", "plugin/Cargo.toml", "wit", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml"] {
+    for watched in [
+        "plugin/src",
+        "plugin/Cargo.toml",
+        "host/tests/hostile-component/src",
+        "host/tests/hostile-component/Cargo.toml",
+        "wit",
+        "Cargo.toml",
+        "Cargo.lock",
+        "rust-toolchain.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
     println!("cargo:rerun-if-changed=build.rs");
@@ -39,26 +57,35 @@ fn main() {
     // A prebuilt component (CI artefact, or while the plugin does not compile) can be
     // named instead of building one.
     println!("cargo:rerun-if-env-changed={PREBUILT_VARIABLE}");
-    let wasm = match env::var_os(PREBUILT_VARIABLE) {
+    let prebuilt = env::var_os(PREBUILT_VARIABLE).map(PathBuf::from);
+    let target_dir = workspace.join("target").join("component");
+    let mut components = vec![HOSTILE_COMPONENT];
+    if prebuilt.is_none() {
+        components.insert(0, GRAPH_COMPONENT);
+    }
+    let mut built = build_components(&workspace, &target_dir, &components).into_iter();
+    let wasm = match prebuilt {
         Some(prebuilt) => {
-            let prebuilt = PathBuf::from(prebuilt);
             println!("cargo:rerun-if-changed={}", prebuilt.display());
             prebuilt
         }
-        None => build_component(&workspace, &workspace.join("target").join("component")),
+        None => built.next().unwrap_or_else(|| fail("the nested build named no Graph component")),
     };
+    let hostile = built.next().unwrap_or_else(|| fail("the nested build named no hostile component"));
     println!("cargo:rustc-env=GRAPH_CONNECTOR_WASM={}", wasm.display());
+    println!("cargo:rustc-env=HOSTILE_COMPONENT_WASM={}", hostile.display());
 }
 
-/// Runs the nested build and returns the path of the component it produced.
-fn build_component(workspace: &Path, target_dir: &Path) -> PathBuf {
+/// Runs the nested build of `components` (package, file) and returns the paths of the
+/// component files it produced, in the same order.
+fn build_components(workspace: &Path, target_dir: &Path, components: &[(&str, &str)]) -> Vec<PathBuf> {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut command = Command::new(cargo);
-    command
-        .current_dir(workspace)
-        .args(["build", "-p", "graph-connector", "--target", "wasm32-wasip2"])
-        .args(["--profile", "component", "--target-dir"])
-        .arg(target_dir);
+    command.current_dir(workspace).arg("build");
+    for (package, _) in components {
+        command.args(["-p", package]);
+    }
+    command.args(["--target", "wasm32-wasip2", "--profile", "component", "--target-dir"]).arg(target_dir);
     for variable in LEAKING_VARIABLES {
         command.env_remove(variable);
     }
@@ -68,16 +95,21 @@ fn build_component(workspace: &Path, target_dir: &Path) -> PathBuf {
     };
     if !output.status.success() {
         fail(&format!(
-            "building the graph-connector component failed ({}):\n{}",
+            "building the components failed ({}):\n{}",
             output.status,
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    let wasm = target_dir.join("wasm32-wasip2").join("component").join("graph_connector.wasm");
-    if !wasm.is_file() {
-        fail(&format!("the nested build succeeded but {} is missing", wasm.display()));
-    }
-    wasm
+    components
+        .iter()
+        .map(|(_, file)| {
+            let wasm = target_dir.join("wasm32-wasip2").join("component").join(file);
+            if !wasm.is_file() {
+                fail(&format!("the nested build succeeded but {} is missing", wasm.display()));
+            }
+            wasm
+        })
+        .collect()
 }
 
 /// Stops the build with a message (cargo shows a failed build script's stderr), without

@@ -75,6 +75,26 @@ pub enum HostError {
         requested_bytes: usize,
     },
 
+    /// The call sent more HTTP requests than the cap per invocation.
+    #[error("request limit exceeded: `{call}` sent more than {limit} requests")]
+    RequestLimit {
+        /// The export being called.
+        call: String,
+        /// The cap on requests per invocation.
+        limit: usize,
+    },
+
+    /// The component returned text that is not JSON where the world promises JSON.
+    #[error("`{call}` returned text that is not JSON ({reason}): {}", shortened(text))]
+    InvalidJson {
+        /// The export being called.
+        call: String,
+        /// What the JSON parser found.
+        reason: String,
+        /// The text returned.
+        text: String,
+    },
+
     /// An earlier call on this instance failed, so the instance was dropped.
     #[error("the instance was dropped after an earlier failure and cannot be called again")]
     InstanceFailed,
@@ -87,6 +107,38 @@ pub enum HostError {
         /// What is wrong with it.
         reason: String,
     },
+
+    /// A `--proxy` value is not an `http://[user:password@]host[:port]` URL. The URL itself
+    /// is not repeated: it may hold a password.
+    #[error("invalid proxy URL: {reason}")]
+    InvalidProxy {
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A `--ca-cert` file could not be read or holds no PEM certificate.
+    #[error("could not use the CA certificates in {path}: {reason}")]
+    InvalidCaCertificates {
+        /// The file as given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The TLS client could not be set up (for example a CA certificate rustls refuses).
+    #[error("could not set up TLS: {reason}")]
+    TlsSetup {
+        /// rustls's explanation.
+        reason: String,
+    },
+}
+
+/// The first 200 characters of a text, for messages.
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(200) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_string(),
+    }
 }
 
 fn stderr_suffix(stderr: &str) -> String {

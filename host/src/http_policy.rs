@@ -5,11 +5,13 @@
 //! `transport` error. An allowed request then goes where the instance's [`Route`] says:
 //! to the network (live) or to a replay session that answers it from a fixture.
 
+use crate::chaos::HiddenWaits;
 use crate::error::HostError;
+use crate::live_http::LiveHttp;
 use crate::matcher::{split_host_port, ActualRequest};
-use crate::replay::ReplaySession;
+use crate::replay::{ReplayReply, ReplaySession};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
@@ -146,8 +148,12 @@ impl AllowedHosts {
 /// Where allowed requests go.
 #[derive(Clone)]
 pub enum Route {
-    /// To the network, through Wasmtime's default HTTP client (HTTP and HTTPS).
+    /// To the network directly, trusting the webpki roots (HTTP and HTTPS): the same as
+    /// `LiveWith` a [`LiveHttp`] without proxy or extra certificate authorities.
     Live,
+    /// To the network with explicit settings: through a proxy, trusting extra certificate
+    /// authorities (`--proxy`, `--ca-cert`).
+    LiveWith(LiveHttp),
     /// To a replay session that answers from a fixture, without any network.
     Replay(Arc<Mutex<ReplaySession>>),
 }
@@ -159,13 +165,56 @@ pub struct OutboundHttp {
     /// Allowed because of the connection settings given to `connect`.
     connection_hosts: AllowedHosts,
     route: Route,
+    /// The largest response body passed to the component, in bytes.
+    response_body_cap: usize,
+    /// How many requests one call may send.
+    request_cap: usize,
+    /// Requests sent during the current call.
+    requests_this_call: usize,
+    /// Whether the current call tried to send more than `request_cap` requests.
+    request_cap_broken: bool,
 }
 
 impl OutboundHttp {
     /// A policy allowing `extra_hosts` (plus, after [`Self::connect_with`], the hosts of
-    /// the configured cloud) and sending allowed requests along `route`.
+    /// the configured cloud) and sending allowed requests along `route`. No caps apply
+    /// until the runtime sets its limits ([`Self::set_caps`]).
     pub fn new(extra_hosts: AllowedHosts, route: Route) -> Self {
-        Self { extra_hosts, connection_hosts: AllowedHosts::none(), route }
+        Self {
+            extra_hosts,
+            connection_hosts: AllowedHosts::none(),
+            route,
+            response_body_cap: usize::MAX,
+            request_cap: usize::MAX,
+            requests_this_call: 0,
+            request_cap_broken: false,
+        }
+    }
+
+    /// Caps the size of response bodies passed to the component and the number of
+    /// requests one call may send.
+    pub fn set_caps(&mut self, response_body_bytes: usize, requests_per_call: usize) {
+        self.response_body_cap = response_body_bytes;
+        self.request_cap = requests_per_call;
+    }
+
+    /// Starts counting the requests of a new call.
+    pub fn begin_call(&mut self) {
+        self.requests_this_call = 0;
+        self.request_cap_broken = false;
+    }
+
+    /// Whether the current call tried to send more requests than its cap.
+    pub fn request_cap_broken(&self) -> bool {
+        self.request_cap_broken
+    }
+
+    /// In a chaos replay, the waits the component's clocks must leave out.
+    pub fn hidden_waits(&self) -> Option<HiddenWaits> {
+        match &self.route {
+            Route::Replay(session) => session.lock().ok()?.hidden_waits(),
+            _ => None,
+        }
     }
 
     /// Allows the hosts of the cloud that connection settings (JSON text) name.
@@ -192,6 +241,14 @@ impl WasiHttpHooks for OutboundHttp {
         options: Option<RequestOptions>,
         _response_errors: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> SendFuture {
+        self.requests_this_call += 1;
+        if self.requests_this_call > self.request_cap {
+            // The runtime stops the call at its next epoch check; until then the
+            // component only sees a refusal.
+            self.request_cap_broken = true;
+            return Box::new(async { Err(Error::ConnectionLimitReached) });
+        }
+        let body_cap = self.response_body_cap;
         if !self.permits(request.uri()) {
             if let Route::Replay(session) = &self.route {
                 if let Ok(mut session) = session.lock() {
@@ -202,21 +259,32 @@ impl WasiHttpHooks for OutboundHttp {
         }
         match &self.route {
             Route::Live => Box::new(async move {
-                let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-                Ok((
-                    response.map(BodyExt::boxed_unsync),
-                    Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
-                ))
+                let (response, io) = LiveHttp::direct()?.send(request, options).await?;
+                Ok((capped_response(response, body_cap)?, io))
             }),
+            Route::LiveWith(live) => {
+                let live = live.clone();
+                Box::new(async move {
+                    let (response, io) = live.send(request, options).await?;
+                    Ok((capped_response(response, body_cap)?, io))
+                })
+            }
             Route::Replay(session) => {
                 let session = session.clone();
                 Box::new(async move {
                     let actual = collect_request(request).await?;
-                    let answer = session
+                    let reply = session
                         .lock()
                         .map_err(|_| Error::InternalError(Some("replay session poisoned".into())))?
-                        .answer(actual);
-                    let canned = answer.ok_or(Error::HttpRequestDenied)?;
+                        .reply(actual);
+                    let canned = match reply {
+                        ReplayReply::Response(canned) => canned,
+                        ReplayReply::Refused => return Err(Error::HttpRequestDenied),
+                        ReplayReply::ConnectionDropped => return Err(Error::ConnectionRefused),
+                    };
+                    if canned.body.len() > body_cap {
+                        return Err(Error::HttpResponseBodySize(Some(canned.body.len() as u64)));
+                    }
                     let mut response = http::Response::builder().status(canned.status);
                     for (name, value) in &canned.headers {
                         response = response.header(name, value);
@@ -230,6 +298,28 @@ impl WasiHttpHooks for OutboundHttp {
             }
         }
     }
+}
+
+/// Refuses a response whose declared length passes `cap`, and stops the body of one
+/// without a declared length with `HttpResponseBodySize` once it passes `cap`.
+fn capped_response(response: http::Response<WasiBody>, cap: usize) -> Result<http::Response<WasiBody>, Error> {
+    let declared = response
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok())
+        .and_then(|length| length.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > cap as u64) {
+        return Err(Error::HttpResponseBodySize(declared));
+    }
+    Ok(response.map(|body| {
+        Limited::new(body, cap)
+            .map_err(|error| match error.downcast::<Error>() {
+                Ok(error) => *error,
+                Err(error) if error.is::<LengthLimitError>() => Error::HttpResponseBodySize(None),
+                Err(error) => Error::InternalError(Some(error.to_string())),
+            })
+            .boxed_unsync()
+    }))
 }
 
 /// Reads a whole outgoing request into an [`ActualRequest`].

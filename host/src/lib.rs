@@ -6,17 +6,25 @@
 //! or answers them from a fixture file (replay).
 //!
 //! - [`runtime`]: the engine, the linker, pre-instantiation and per-instance limits.
+//! - [`cache`]: compiled components kept on disk between runs.
 //! - [`http_policy`]: what happens to each outgoing request (allowlist, replay, live).
+//! - [`live_http`]: the live route's client (direct or through a proxy, extra trusted CAs).
+//! - [`chaos`]: faults injected in front of replayed responses (`replay --chaos`).
 //! - [`fixture`], [`matcher`], [`replay`], [`report`]: the fixture format, how requests and
 //!   results are compared with it, how a fixture runs, and how the outcome is printed.
+//! - [`catalog_docs`]: the action catalog rendered as Markdown documentation.
 
 #![deny(missing_docs)]
 
 mod bindings;
+pub mod cache;
+pub mod catalog_docs;
+pub mod chaos;
 pub mod clock;
 pub mod error;
 pub mod fixture;
 pub mod http_policy;
+pub mod live_http;
 pub mod matcher;
 pub mod replay;
 pub mod report;

@@ -3,9 +3,13 @@
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
+use connector_host::cache::CompiledCache;
+use connector_host::chaos::ChaosOptions;
 use connector_host::http_policy::{OutboundHttp, Route};
-use connector_host::replay::{paused_runtime, replay_fixture, replay_paths, ReplayOptions};
+use connector_host::live_http::{load_ca_certificates, LiveHttp, ProxyUrl};
+use connector_host::replay::{paused_runtime, replay_fixture, replay_paths_tallied, ReplayOptions};
 use connector_host::report::render_walkthrough;
+use connector_host::runtime::{RuntimeOptions, EMBEDDED_COMPONENT};
 use connector_host::{clock::TimeSource, fixture::Fixture, AllowedHosts, HostPattern, Limits, Runtime};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,6 +35,10 @@ enum Command {
         /// Print the descriptors as a JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// Print the catalog as Markdown documentation (a table per category with inputs,
+        /// outputs and permissions), as checked in under docs/actions.md.
+        #[arg(long, conflicts_with = "json")]
+        markdown: bool,
     },
     /// Run one action against the real service.
     Invoke {
@@ -38,6 +46,8 @@ enum Command {
         component: ComponentArgs,
         #[command(flatten)]
         network: NetworkArgs,
+        #[command(flatten)]
+        live: LiveArgs,
         /// Connection settings: a JSON file (or inline JSON text).
         #[arg(long, value_name = "FILE")]
         config: String,
@@ -60,6 +70,13 @@ enum Command {
         /// Fixture files or folders.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// Inject 429/503/504 responses and dropped connections in front of the fixtures'
+        /// responses, chosen deterministically from SEED, and check every retry.
+        #[arg(long = "chaos", value_name = "SEED")]
+        chaos_seed: Option<u64>,
+        /// With --chaos: the probability (0 to 1) that an eligible request gets a fault.
+        #[arg(long, value_name = "R", default_value_t = 0.3, requires = "chaos_seed")]
+        fault_rate: f64,
     },
     /// Replay the onboarding scenario and show each step as it happens.
     Demo {
@@ -79,6 +96,13 @@ struct ComponentArgs {
     /// Memory cap per instance, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = Limits::DEFAULT_MEMORY_BYTES / (1024 * 1024))]
     memory_mib: usize,
+    /// Keep the compiled component in DIR (default: $XDG_CACHE_HOME/connector-host or
+    /// ~/.cache/connector-host), so later start-ups load it instead of compiling.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    cache_dir: Option<PathBuf>,
+    /// Compile the component at every start-up; read and write no cache.
+    #[arg(long)]
+    no_cache: bool,
 }
 
 #[derive(Args)]
@@ -88,15 +112,49 @@ struct NetworkArgs {
     allow_hosts: Vec<String>,
 }
 
+/// How live requests reach the network.
+#[derive(Args)]
+struct LiveArgs {
+    /// Send every request through this HTTP proxy: http://[USER:PASSWORD@]HOST[:PORT]
+    /// (https targets through a CONNECT tunnel, plain http ones as absolute URLs).
+    #[arg(long, value_name = "URL")]
+    proxy: Option<String>,
+    /// Also trust the certificate authorities in this PEM file (repeatable), besides the
+    /// built-in webpki roots.
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    ca_certs: Vec<PathBuf>,
+}
+
+impl LiveArgs {
+    fn route(&self) -> anyhow::Result<Route> {
+        if self.proxy.is_none() && self.ca_certs.is_empty() {
+            return Ok(Route::Live);
+        }
+        let proxy = self.proxy.as_deref().map(str::parse::<ProxyUrl>).transpose().context("reading --proxy")?;
+        let mut extra_roots = Vec::new();
+        for path in &self.ca_certs {
+            extra_roots.extend(load_ca_certificates(path)?);
+        }
+        Ok(Route::LiveWith(LiveHttp::new(proxy, &extra_roots)?))
+    }
+}
+
 impl ComponentArgs {
     fn runtime(&self, deadline: Option<Duration>) -> anyhow::Result<Runtime> {
         let limits = Limits {
             memory_bytes: self.memory_mib.saturating_mul(1024 * 1024),
             invocation_deadline: deadline.unwrap_or(Limits::DEFAULT_INVOCATION_DEADLINE),
+            ..Limits::default()
         };
+        let cache = match (&self.cache_dir, self.no_cache) {
+            (_, true) => None,
+            (Some(dir), false) => Some(CompiledCache::new(dir)),
+            (None, false) => CompiledCache::user_default(),
+        };
+        let options = RuntimeOptions { cache, ..RuntimeOptions::default() };
         Ok(match &self.component {
-            Some(path) => Runtime::from_file(path, limits)?,
-            None => Runtime::embedded(limits)?,
+            Some(path) => Runtime::from_file_with_options(path, limits, &options)?,
+            None => Runtime::with_options(EMBEDDED_COMPONENT, limits, &options)?,
         })
     }
 }
@@ -121,15 +179,28 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Actions { component, json } => list_actions(&component, json),
-        Command::Invoke { component, network, config, action, input, timeout_ms } => {
-            invoke(&component, &network, &config, &action, &input, timeout_ms)
+        Command::Actions { component, json, markdown } => {
+            let format = if markdown {
+                CatalogFormat::Markdown
+            } else if json {
+                CatalogFormat::Json
+            } else {
+                CatalogFormat::Table
+            };
+            list_actions(&component, format)
         }
-        Command::Replay { component, network, paths } => {
+        Command::Invoke { component, network, live, config, action, input, timeout_ms } => {
+            invoke(&component, &network, &live, &config, &action, &input, timeout_ms)
+        }
+        Command::Replay { component, network, paths, chaos_seed, fault_rate } => {
             let runtime = component.runtime(None)?;
-            let options = ReplayOptions { allowed_hosts: network.allowed_hosts()? };
-            let report = replay_paths(&runtime, &paths, &options);
+            let chaos = chaos_seed.map(|seed| ChaosOptions::new(seed, fault_rate)).transpose()?;
+            let options = ReplayOptions { allowed_hosts: network.allowed_hosts()?, chaos };
+            let (report, tally) = replay_paths_tallied(&runtime, &paths, &options);
             emit(&report.render());
+            if let Some(chaos) = &chaos {
+                emit(&tally.render(chaos));
+            }
             Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Demo { component, fixture } => demo(&component, fixture),
@@ -140,17 +211,34 @@ fn live_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-fn list_actions(component: &ComponentArgs, json: bool) -> anyhow::Result<ExitCode> {
+/// How `actions` prints the catalog.
+enum CatalogFormat {
+    /// Aligned columns for a terminal.
+    Table,
+    /// The descriptors as a JSON array.
+    Json,
+    /// Markdown documentation (see `connector_host::catalog_docs`).
+    Markdown,
+}
+
+fn list_actions(component: &ComponentArgs, format: CatalogFormat) -> anyhow::Result<ExitCode> {
     let runtime = component.runtime(None)?;
     let actions = live_runtime()?.block_on(async {
         let outbound = OutboundHttp::new(AllowedHosts::none(), Route::Live);
         let mut instance = runtime.instantiate(outbound, TimeSource::Real).await?;
         instance.list_actions().await
     })?;
-    if json {
-        let descriptors: Vec<_> = actions.iter().map(|action| action.to_json()).collect();
-        emit(&format!("{}\n", serde_json::to_string_pretty(&descriptors)?));
-        return Ok(ExitCode::SUCCESS);
+    match format {
+        CatalogFormat::Table => {}
+        CatalogFormat::Json => {
+            let descriptors: Vec<_> = actions.iter().map(|action| action.to_json()).collect();
+            emit(&format!("{}\n", serde_json::to_string_pretty(&descriptors)?));
+            return Ok(ExitCode::SUCCESS);
+        }
+        CatalogFormat::Markdown => {
+            emit(&connector_host::catalog_docs::render_markdown(&actions));
+            return Ok(ExitCode::SUCCESS);
+        }
     }
     let rows: Vec<[String; 5]> = actions
         .iter()
@@ -184,6 +272,7 @@ fn list_actions(component: &ComponentArgs, json: bool) -> anyhow::Result<ExitCod
 fn invoke(
     component: &ComponentArgs,
     network: &NetworkArgs,
+    live: &LiveArgs,
     config: &str,
     action: &str,
     input: &str,
@@ -193,7 +282,7 @@ fn invoke(
         json_argument(config, JsonSource::FileUnlessInline).context("reading the connection settings (--config)")?;
     let input = json_argument(input, JsonSource::InlineUnlessAt).context("reading the action input (--input)")?;
     let runtime = component.runtime(timeout_ms.map(Duration::from_millis))?;
-    let outbound = OutboundHttp::new(network.allowed_hosts()?, Route::Live);
+    let outbound = OutboundHttp::new(network.allowed_hosts()?, live.route()?);
     let result = live_runtime()?.block_on(async {
         let mut instance = runtime.instantiate(outbound, TimeSource::Real).await?;
         match instance.connect(&config).await? {

@@ -3,6 +3,7 @@
 //! sleeping. Its outgoing requests are answered by a [`ReplaySession`] from the fixture,
 //! in order, and every difference is collected into a [`FixtureOutcome`].
 
+use crate::chaos::{ChaosOptions, ChaosState, ChaosTally, HiddenWaits};
 use crate::clock::TimeSource;
 use crate::fixture::{BodyMatch, CannedResponse, Exchange, Expectation, Fixture, Scenario, Step};
 use crate::http_policy::{AllowedHosts, HostPattern, OutboundHttp, ReadyResponse, Route};
@@ -20,6 +21,19 @@ pub struct ReplayOptions {
     /// Hosts allowed besides the connection's cloud and the hosts the fixture addresses
     /// (`--allow-host`).
     pub allowed_hosts: AllowedHosts,
+    /// Faults to inject in front of the fixtures' responses (`--chaos`), if any.
+    pub chaos: Option<ChaosOptions>,
+}
+
+/// How replay answers one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayReply {
+    /// With this response (the fixture's, or an injected fault's).
+    Response(ReadyResponse),
+    /// Not at all: the request is refused (`HttpRequestDenied`), its difference recorded.
+    Refused,
+    /// The connection drops before the request is delivered (an injected fault).
+    ConnectionDropped,
 }
 
 /// A refused request (expected exchange, method, url), the position of its difference,
@@ -48,6 +62,10 @@ pub struct ReplaySession {
     /// sits and how often it came, so retries do not repeat the report.
     last_refusal: Option<RefusalKey>,
     reported_exchanges: Vec<usize>,
+    /// Faults injected in front of the fixture's responses, in a chaos run.
+    chaos: Option<ChaosState>,
+    /// Every request that reached the session, as sent (bodies included), in order.
+    received: Vec<ActualRequest>,
 }
 
 impl ReplaySession {
@@ -70,7 +88,60 @@ impl ReplaySession {
             records: Vec::new(),
             last_refusal: None,
             reported_exchanges: Vec::new(),
+            chaos: None,
+            received: Vec::new(),
         }
+    }
+
+    /// A session that also injects faults in front of the fixture's responses.
+    pub fn with_chaos(fixture: &Fixture, chaos: &ChaosOptions) -> Self {
+        Self { chaos: Some(ChaosState::new(chaos, fixture)), ..Self::new(fixture) }
+    }
+
+    /// In a chaos run, the waits the component's clocks must leave out.
+    pub fn hidden_waits(&self) -> Option<HiddenWaits> {
+        self.chaos.as_ref().map(ChaosState::hidden_waits)
+    }
+
+    /// What chaos did in this session so far (empty without chaos).
+    pub fn chaos_tally(&self) -> ChaosTally {
+        self.chaos.as_ref().map(|chaos| chaos.tally().clone()).unwrap_or_default()
+    }
+
+    /// Answers a request: in a chaos run an injected fault may answer it first (and a
+    /// retry is checked against the request the fault answered); otherwise as [`Self::answer`].
+    pub fn reply(&mut self, actual: ActualRequest) -> ReplayReply {
+        self.received.push(actual.clone());
+        if let Some(chaos) = &mut self.chaos {
+            let next = self.exchanges.get(self.next).filter(|_| self.next < self.open_until);
+            let matches = next.is_some_and(|exchange| request_differences(&exchange.request, &actual).is_empty());
+            let interception = chaos.intercept(&actual, next.map(|exchange| (self.next, exchange)), matches);
+            if !interception.retry_differences.is_empty() {
+                self.differences.push(
+                    Difference::new(self.context.clone(), "the retry differs from the request the fault answered")
+                        .with_details(interception.retry_differences),
+                );
+            }
+            if let Some(fault) = interception.fault {
+                let response = fault.response();
+                self.records.push(RequestRecord {
+                    method: actual.method,
+                    url: actual.url,
+                    outcome: match &response {
+                        Some(response) => RequestOutcome::Answered(response.status),
+                        None => RequestOutcome::Refused(format!("chaos: {fault}")),
+                    },
+                });
+                return response.map_or(ReplayReply::ConnectionDropped, ReplayReply::Response);
+            }
+        }
+        self.answer(actual).map_or(ReplayReply::Refused, ReplayReply::Response)
+    }
+
+    /// Every request that reached the session so far, exactly as the component sent it
+    /// (for checks that look at what left the sandbox, such as secret scans).
+    pub fn received_requests(&self) -> &[ActualRequest] {
+        &self.received
     }
 
     /// Starts the `connect` phase: it may use the first step's exchanges.
@@ -94,6 +165,12 @@ impl ReplaySession {
     /// Ends the current phase and returns the requests it made. At the end of a step,
     /// exchanges of that step the component never asked for are reported as missing.
     pub fn end_phase(&mut self, check_missing: bool) -> Vec<RequestRecord> {
+        if let Some(fault) = self.chaos.as_mut().and_then(ChaosState::end_phase) {
+            self.differences.push(Difference::new(
+                self.context.clone(),
+                format!("the component did not retry after an injected fault ({fault})"),
+            ));
+        }
         if check_missing {
             while self.next < self.open_until {
                 let index = self.next;
@@ -278,8 +355,21 @@ fn side_by_side(expected: Option<&Exchange>, actual: Option<&ActualRequest>) -> 
 /// Replays one parsed fixture on a fresh instance. Must run on a tokio runtime; for
 /// virtual time, a current-thread runtime with time paused (see [`replay_file`]).
 pub async fn replay_fixture(runtime: &Runtime, fixture: &Fixture, options: &ReplayOptions) -> FixtureOutcome {
+    replay_fixture_tallied(runtime, fixture, options).await.0
+}
+
+/// [`replay_fixture`], also returning what chaos did (an empty tally without chaos).
+pub async fn replay_fixture_tallied(
+    runtime: &Runtime,
+    fixture: &Fixture,
+    options: &ReplayOptions,
+) -> (FixtureOutcome, ChaosTally) {
     let started = tokio::time::Instant::now();
-    let session = Arc::new(Mutex::new(ReplaySession::new(fixture)));
+    let session = match &options.chaos {
+        Some(chaos) => ReplaySession::with_chaos(fixture, chaos),
+        None => ReplaySession::new(fixture),
+    };
+    let session = Arc::new(Mutex::new(session));
     let mut allowed = options.allowed_hosts.clone();
     for host in fixture.exchange_hosts() {
         if let Ok(pattern) = host.parse::<HostPattern>() {
@@ -361,13 +451,15 @@ pub async fn replay_fixture(runtime: &Runtime, fixture: &Fixture, options: &Repl
             result: None,
         });
     }
-    FixtureOutcome {
+    let outcome = FixtureOutcome {
         name: fixture.name.clone(),
         path: None,
         differences,
         virtual_time: started.elapsed(),
         steps: records,
-    }
+    };
+    let tally = lock(&session).chaos_tally();
+    (outcome, tally)
 }
 
 fn lock(session: &Mutex<ReplaySession>) -> std::sync::MutexGuard<'_, ReplaySession> {
@@ -425,24 +517,31 @@ fn with_actual(mut details: Vec<String>, actual: &Value) -> Vec<String> {
 /// Reads and replays one fixture file on its own current-thread runtime with paused
 /// time. A file that cannot be read or parsed is a failed outcome naming the problem.
 pub fn replay_file(runtime: &Runtime, path: &Path, options: &ReplayOptions) -> FixtureOutcome {
+    replay_file_tallied(runtime, path, options).0
+}
+
+/// [`replay_file`], also returning what chaos did (an empty tally without chaos).
+pub fn replay_file_tallied(runtime: &Runtime, path: &Path, options: &ReplayOptions) -> (FixtureOutcome, ChaosTally) {
     let fixture = match Fixture::load(path) {
         Ok(fixture) => fixture,
         Err(error) => {
-            return FixtureOutcome::broken(
+            let outcome = FixtureOutcome::broken(
                 path.display().to_string(),
                 Some(path.to_path_buf()),
                 format!("not a valid fixture: {error}"),
             );
+            return (outcome, ChaosTally::default());
         }
     };
-    let mut outcome = match paused_runtime() {
-        Ok(tokio) => tokio.block_on(replay_fixture(runtime, &fixture, options)),
-        Err(error) => {
-            FixtureOutcome::broken(fixture.name.clone(), None, format!("could not start a tokio runtime: {error}"))
-        }
+    let (mut outcome, tally) = match paused_runtime() {
+        Ok(tokio) => tokio.block_on(replay_fixture_tallied(runtime, &fixture, options)),
+        Err(error) => (
+            FixtureOutcome::broken(fixture.name.clone(), None, format!("could not start a tokio runtime: {error}")),
+            ChaosTally::default(),
+        ),
     };
     outcome.path = Some(path.to_path_buf());
-    outcome
+    (outcome, tally)
 }
 
 /// A current-thread tokio runtime whose clock starts paused, so sleeps complete at once
@@ -489,8 +588,18 @@ fn walk(folder: &Path, files: &mut Vec<Result<PathBuf, (PathBuf, std::io::Error)
 
 /// Replays every fixture under `paths`, several at a time, and reports them in order.
 pub fn replay_paths(runtime: &Runtime, paths: &[PathBuf], options: &ReplayOptions) -> ReplayReport {
+    replay_paths_tallied(runtime, paths, options).0
+}
+
+/// [`replay_paths`], also returning what chaos did over all fixtures (an empty tally
+/// without chaos).
+pub fn replay_paths_tallied(
+    runtime: &Runtime,
+    paths: &[PathBuf],
+    options: &ReplayOptions,
+) -> (ReplayReport, ChaosTally) {
     let files = collect_fixture_files(paths);
-    let outcomes: Vec<Mutex<Option<FixtureOutcome>>> = files.iter().map(|_| Mutex::new(None)).collect();
+    let outcomes: Vec<Mutex<Option<(FixtureOutcome, ChaosTally)>>> = files.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let workers = std::thread::available_parallelism().map_or(1, |count| count.get()).min(files.len()).max(1);
     std::thread::scope(|scope| {
@@ -501,23 +610,29 @@ pub fn replay_paths(runtime: &Runtime, paths: &[PathBuf], options: &ReplayOption
                     break;
                 };
                 let outcome = match file {
-                    Ok(path) => replay_file(runtime, path, options),
-                    Err((path, error)) => FixtureOutcome::broken(
-                        path.display().to_string(),
-                        Some(path.clone()),
-                        format!("could not read: {error}"),
+                    Ok(path) => replay_file_tallied(runtime, path, options),
+                    Err((path, error)) => (
+                        FixtureOutcome::broken(
+                            path.display().to_string(),
+                            Some(path.clone()),
+                            format!("could not read: {error}"),
+                        ),
+                        ChaosTally::default(),
                     ),
                 };
                 *outcomes[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(outcome);
             });
         }
     });
-    ReplayReport {
-        outcomes: outcomes
-            .into_iter()
-            .filter_map(|slot| slot.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()))
-            .collect(),
+    let mut tally = ChaosTally::default();
+    let mut report = ReplayReport::default();
+    for (outcome, fixture_tally) in
+        outcomes.into_iter().filter_map(|slot| slot.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    {
+        tally.add(&fixture_tally);
+        report.outcomes.push(outcome);
     }
+    (report, tally)
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 //! discarded and stderr is kept in a small buffer for trap reports.
 
 use crate::bindings;
+use crate::cache::{compile, CompiledCache, ComponentSource};
+use crate::chaos::{ChaosMonotonicClock, ChaosWallClock};
 use crate::clock::{TimeSource, VirtualMonotonicClock, VirtualWallClock};
 use crate::error::{HostError, Result};
 use crate::http_policy::OutboundHttp;
@@ -17,8 +19,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap, UpdateDeadline,
+};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -39,6 +43,12 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// How long one call (`connect`, `list-actions`, `invoke`) may run.
     pub invocation_deadline: Duration,
+    /// The largest HTTP response body passed to the component, in bytes; a larger one
+    /// fails with `HttpResponseBodySize` instead of reaching it.
+    pub response_body_bytes: usize,
+    /// How many HTTP requests one call may send; one more stops the call with
+    /// [`HostError::RequestLimit`].
+    pub requests_per_invocation: usize,
 }
 
 impl Limits {
@@ -47,11 +57,22 @@ impl Limits {
     pub const DEFAULT_MEMORY_BYTES: usize = 64 * 1024 * 1024;
     /// 30 s: longer than any single Graph call plus its retries should take.
     pub const DEFAULT_INVOCATION_DEADLINE: Duration = Duration::from_secs(30);
+    /// 16 MiB: Graph pages and workbook ranges are far smaller, and a quarter of the
+    /// default memory cap leaves room to parse what is let through.
+    pub const DEFAULT_RESPONSE_BODY_BYTES: usize = 16 * 1024 * 1024;
+    /// 500: enough to page through half a million objects in one call, few enough that a
+    /// component stuck in a request loop is stopped within seconds.
+    pub const DEFAULT_REQUESTS_PER_INVOCATION: usize = 500;
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { memory_bytes: Self::DEFAULT_MEMORY_BYTES, invocation_deadline: Self::DEFAULT_INVOCATION_DEADLINE }
+        Self {
+            memory_bytes: Self::DEFAULT_MEMORY_BYTES,
+            invocation_deadline: Self::DEFAULT_INVOCATION_DEADLINE,
+            response_body_bytes: Self::DEFAULT_RESPONSE_BODY_BYTES,
+            requests_per_invocation: Self::DEFAULT_REQUESTS_PER_INVOCATION,
+        }
     }
 }
 
@@ -65,7 +86,50 @@ pub struct Runtime {
 
 struct RuntimeInner {
     pre: bindings::ConnectorPre<HostState>,
+    source: ComponentSource,
     _ticker: EpochTicker,
+}
+
+/// How the engine gives instances their memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InstanceAllocation {
+    /// Wasmtime's default: every instance maps its own memory, tables and stack.
+    #[default]
+    OnDemand,
+    /// Slots reserved up front and reused, which makes instantiation several times
+    /// cheaper; at most `max_instances` instances exist at once, and an instance's
+    /// memory can never grow past the [`Limits::memory_bytes`] the runtime was built with.
+    Pooling {
+        /// How many instances may be alive at the same time.
+        max_instances: u32,
+    },
+}
+
+impl InstanceAllocation {
+    /// 256 concurrent instances: one per open connection of a busy platform node. Each
+    /// slot reserves address space only; memory is committed as instances touch it.
+    pub const DEFAULT_POOLED_INSTANCES: u32 = 256;
+
+    /// Pooling with [`Self::DEFAULT_POOLED_INSTANCES`] slots.
+    pub fn pooling() -> Self {
+        Self::Pooling { max_instances: Self::DEFAULT_POOLED_INSTANCES }
+    }
+}
+
+/// Core instances, memories and tables a component instance may use from the pool; the
+/// Graph component (its main module, the WASI adapter and their shims) needs fewer.
+const POOLED_CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+const POOLED_MEMORIES_PER_COMPONENT: u32 = 2;
+const POOLED_TABLES_PER_COMPONENT: u32 = 4;
+
+/// How a [`Runtime`] is built: where compiled code comes from and how instances are allocated.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// Load the compiled component from this cache (and store it there after compiling);
+    /// `None` compiles at every start-up.
+    pub cache: Option<CompiledCache>,
+    /// How instances get their memory.
+    pub allocation: InstanceAllocation,
 }
 
 impl Runtime {
@@ -83,11 +147,23 @@ impl Runtime {
 
     /// Compiles a component and links it against the sandbox.
     pub fn new(component: &[u8], limits: Limits) -> Result<Self> {
-        let mut config = Config::new();
-        config.wasm_component_model(true).epoch_interruption(true);
-        let engine = Engine::new(&config).map_err(|error| HostError::Compile { reason: format!("{error:#}") })?;
-        let component =
-            Component::new(&engine, component).map_err(|error| HostError::Compile { reason: format!("{error:#}") })?;
+        Self::with_options(component, limits, &RuntimeOptions::default())
+    }
+
+    /// Reads the component in `path`, then builds it as [`Self::with_options`] does.
+    pub fn from_file_with_options(path: &Path, limits: Limits, options: &RuntimeOptions) -> Result<Self> {
+        let bytes =
+            std::fs::read(path).map_err(|source| HostError::ReadComponent { path: path.to_path_buf(), source })?;
+        Self::with_options(&bytes, limits, options)
+    }
+
+    /// Compiles a component (or loads it from the cache) and links it against the sandbox.
+    pub fn with_options(component: &[u8], limits: Limits, options: &RuntimeOptions) -> Result<Self> {
+        let engine = Self::engine(limits, options.allocation)?;
+        let (component, source) = match &options.cache {
+            Some(cache) => cache.load_or_compile(&engine, component)?,
+            None => (compile(&engine, component)?, ComponentSource::Compiled),
+        };
 
         let link_error = |error: wasmtime::Error| HostError::Link { reason: format!("{error:#}") };
         let mut linker = Linker::<HostState>::new(&engine);
@@ -96,7 +172,30 @@ impl Runtime {
         let pre = linker.instantiate_pre(&component).map_err(link_error)?;
         let pre = bindings::ConnectorPre::new(pre).map_err(link_error)?;
 
-        Ok(Self { inner: Arc::new(RuntimeInner { pre, _ticker: EpochTicker::start(&engine) }), limits })
+        Ok(Self { inner: Arc::new(RuntimeInner { pre, source, _ticker: EpochTicker::start(&engine) }), limits })
+    }
+
+    /// The engine every runtime of these settings uses; its settings are part of the
+    /// cache key of compiled components.
+    pub fn engine(limits: Limits, allocation: InstanceAllocation) -> Result<Engine> {
+        let mut config = Config::new();
+        config.wasm_component_model(true).epoch_interruption(true);
+        if let InstanceAllocation::Pooling { max_instances } = allocation {
+            let mut pool = PoolingAllocationConfig::new();
+            pool.total_component_instances(max_instances)
+                .total_core_instances(max_instances.saturating_mul(POOLED_CORE_INSTANCES_PER_COMPONENT))
+                .total_memories(max_instances.saturating_mul(POOLED_MEMORIES_PER_COMPONENT))
+                .total_tables(max_instances.saturating_mul(POOLED_TABLES_PER_COMPONENT))
+                .total_stacks(max_instances)
+                .max_memory_size(limits.memory_bytes);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        Engine::new(&config).map_err(|error| HostError::Compile { reason: format!("{error:#}") })
+    }
+
+    /// How the compiled component was obtained (compiled, or loaded from the cache).
+    pub fn component_source(&self) -> &ComponentSource {
+        &self.inner.source
     }
 
     /// The limits every instance gets.
@@ -111,13 +210,19 @@ impl Runtime {
 
     /// Creates a fresh instance whose outgoing requests follow `outbound` and whose
     /// clocks follow `time`. Must run inside a tokio runtime.
-    pub async fn instantiate(&self, outbound: OutboundHttp, time: TimeSource) -> Result<Instance> {
+    pub async fn instantiate(&self, mut outbound: OutboundHttp, time: TimeSource) -> Result<Instance> {
         let limits = self.limits;
+        outbound.set_caps(limits.response_body_bytes, limits.requests_per_invocation);
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         let mut wasi = WasiCtx::builder();
         wasi.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
         if time == TimeSource::Virtual {
-            wasi.monotonic_clock(VirtualMonotonicClock::new()).wall_clock(VirtualWallClock::new());
+            match outbound.hidden_waits() {
+                Some(waits) => {
+                    wasi.monotonic_clock(ChaosMonotonicClock::new(waits.clone())).wall_clock(ChaosWallClock::new(waits))
+                }
+                None => wasi.monotonic_clock(VirtualMonotonicClock::new()).wall_clock(VirtualWallClock::new()),
+            };
         }
         let state = HostState {
             wasi: wasi.build(),
@@ -125,11 +230,12 @@ impl Runtime {
             table: ResourceTable::new(),
             outbound,
             memory: MemoryCap::new(limits.memory_bytes),
+            call_deadline: std::time::Instant::now() + limits.invocation_deadline,
         };
         let mut store = Store::new(self.inner.pre.engine(), state);
         store.limiter(|state| &mut state.memory);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(deadline_ticks(limits.invocation_deadline));
+        store.epoch_deadline_callback(at_every_tick);
+        store.set_epoch_deadline(1);
         let connector = self
             .inner
             .pre
@@ -142,15 +248,38 @@ impl Runtime {
             deadline: limits.invocation_deadline,
             memory_bytes: limits.memory_bytes,
             wall_clock_deadline: time == TimeSource::Real,
+            requests_per_invocation: limits.requests_per_invocation,
             stderr,
             failed: false,
         })
     }
 }
 
-fn deadline_ticks(deadline: Duration) -> u64 {
-    (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
+/// Runs at every epoch tick while the component runs: stops a call that broke its
+/// request cap or passed its deadline, and otherwise yields, so that a component spinning
+/// in a loop cannot starve the other instances sharing its thread.
+fn at_every_tick(store: wasmtime::StoreContextMut<'_, HostState>) -> wasmtime::Result<UpdateDeadline> {
+    let state = store.data();
+    if state.outbound.request_cap_broken() {
+        return Err(wasmtime::Error::new(RequestLimitReached));
+    }
+    if std::time::Instant::now() >= state.call_deadline {
+        return Ok(UpdateDeadline::Interrupt);
+    }
+    Ok(UpdateDeadline::Yield(1))
 }
+
+/// The trap payload of a call stopped for sending more requests than its cap.
+#[derive(Debug)]
+struct RequestLimitReached;
+
+impl std::fmt::Display for RequestLimitReached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("request cap reached")
+    }
+}
+
+impl std::error::Error for RequestLimitReached {}
 
 /// Advances the engine's epoch from a background thread until dropped.
 struct EpochTicker {
@@ -191,6 +320,8 @@ struct HostState {
     table: ResourceTable,
     outbound: OutboundHttp,
     memory: MemoryCap,
+    /// When the current call must stop (real time; see [`at_every_tick`]).
+    call_deadline: std::time::Instant,
 }
 
 impl WasiView for HostState {
@@ -209,11 +340,13 @@ impl WasiHttpView for HostState {
 /// so it is reported as [`HostError::MemoryLimit`] rather than as a generic trap.
 struct MemoryCap {
     limit: usize,
+    /// The largest size any memory of the instance was allowed to reach.
+    peak: usize,
 }
 
 impl MemoryCap {
     fn new(limit: usize) -> Self {
-        Self { limit }
+        Self { limit, peak: 0 }
     }
 }
 
@@ -236,6 +369,7 @@ impl ResourceLimiter for MemoryCap {
         if desired > self.limit {
             return Err(wasmtime::Error::new(MemoryLimitReached { requested: desired }));
         }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
 
@@ -445,6 +579,17 @@ async fn within_deadline<T>(
     }
 }
 
+/// Checks that a call's successful result is JSON text, as the world promises.
+fn json_output(call: &str, result: CallResult<String>) -> Result<CallResult<String>> {
+    match result {
+        Ok(text) => match serde_json::from_str::<Value>(&text) {
+            Ok(_) => Ok(Ok(text)),
+            Err(error) => Err(HostError::InvalidJson { call: call.to_string(), reason: error.to_string(), text }),
+        },
+        Err(error) => Ok(Err(error)),
+    }
+}
+
 /// One instance of the component, serving one connection.
 pub struct Instance {
     store: Store<HostState>,
@@ -454,6 +599,7 @@ pub struct Instance {
     /// Live calls also stop at the deadline while waiting on the network; replay's time
     /// is virtual, so there only the epoch deadline (real time spent running) applies.
     wall_clock_deadline: bool,
+    requests_per_invocation: usize,
     stderr: MemoryOutputPipe,
     failed: bool,
 }
@@ -466,7 +612,8 @@ impl Instance {
         self.store.data_mut().outbound.connect_with(config);
         let running = self.connector.call_connect(&mut self.store, config);
         let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await;
-        Ok(self.finish("connect", outcome)?.map_err(ConnectorError::from))
+        let description = self.finish("connect", outcome)?.map_err(ConnectorError::from);
+        json_output("connect", description)
     }
 
     /// Calls `list-actions`.
@@ -484,7 +631,14 @@ impl Instance {
         let running = self.connector.call_invoke(&mut self.store, action, input);
         let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await;
         let call = format!("invoke {action}");
-        Ok(self.finish(&call, outcome)?.map_err(ConnectorError::from))
+        let output = self.finish(&call, outcome)?.map_err(ConnectorError::from);
+        json_output(&call, output)
+    }
+
+    /// The largest size the instance's linear memory has reached, in bytes (linear memory
+    /// never shrinks, so this is also its current size).
+    pub fn peak_memory_bytes(&self) -> usize {
+        self.store.data().memory.peak
     }
 
     /// Whether an earlier failure dropped this instance.
@@ -502,19 +656,34 @@ impl Instance {
         if self.failed {
             return Err(HostError::InstanceFailed);
         }
-        self.store.set_epoch_deadline(deadline_ticks(self.deadline));
+        let state = self.store.data_mut();
+        state.call_deadline = std::time::Instant::now() + self.deadline;
+        state.outbound.begin_call();
+        self.store.set_epoch_deadline(1);
         Ok(())
     }
 
-    /// Turns a trap into a typed host error and marks the instance failed.
+    /// Turns a trap, or a call that broke its request cap, into a typed host error and
+    /// marks the instance failed.
     fn finish<T>(&mut self, call: &str, outcome: wasmtime::Result<T>) -> Result<T> {
-        outcome.map_err(|error| {
-            self.failed = true;
-            self.classify(call.to_string(), error)
-        })
+        let request_cap_broken = self.store.data().outbound.request_cap_broken();
+        match outcome {
+            Ok(value) if !request_cap_broken => Ok(value),
+            Ok(_) => {
+                self.failed = true;
+                Err(HostError::RequestLimit { call: call.to_string(), limit: self.requests_per_invocation })
+            }
+            Err(error) => {
+                self.failed = true;
+                Err(self.classify(call.to_string(), error))
+            }
+        }
     }
 
     fn classify(&self, call: String, error: wasmtime::Error) -> HostError {
+        if error.downcast_ref::<RequestLimitReached>().is_some() {
+            return HostError::RequestLimit { call, limit: self.requests_per_invocation };
+        }
         if let Some(reached) = error.downcast_ref::<MemoryLimitReached>() {
             return HostError::MemoryLimit { call, limit_bytes: self.memory_bytes, requested_bytes: reached.requested };
         }

@@ -4,9 +4,25 @@ use crate::auth::{redact, TokenSource};
 use crate::config::ConnectionConfig;
 use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::odata::Query;
-use crate::transport::{HttpResponse, Transport, MAX_RESPONSE_BODY};
+use crate::transport::{HttpResponse, Transport, TransportErrorKind, MAX_RESPONSE_BODY};
 use http::Method;
 use serde_json::{json, Map, Value};
+
+/// Whether a request may be sent again after a failure that leaves its outcome unknown
+/// (a 503 or 504, or a connection lost after the request went out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Sending it twice has the effect of sending it once (GET, PUT, PATCH, DELETE, and
+    /// POSTs that only read or that set a state, such as `getMemberGroups` or `assignLicense`).
+    Idempotent,
+    /// Adds one reference (`POST .../$ref`): Graph refuses a duplicate with "references already
+    /// exist", so it is sent again, and that refusal after an unknown outcome means the first
+    /// attempt was applied.
+    AddsOneReference,
+    /// Would be applied twice (creates, row appends, ...): never sent again after an unknown
+    /// outcome; creates check for the object first (see [`GraphClient::create`]).
+    NotIdempotent,
+}
 
 /// One Graph call as an action handler describes it.
 #[derive(Debug, Clone)]
@@ -19,12 +35,27 @@ pub struct GraphRequest {
     pub headers: Vec<(&'static str, String)>,
     /// JSON body, sent with `Content-Type: application/json`.
     pub body: Option<Value>,
+    /// Whether it may be sent again after an unknown outcome; POST is `NotIdempotent` by default.
+    pub idempotency: Idempotency,
 }
 
 impl GraphRequest {
     /// A request without body or extra headers.
     pub fn new(method: Method, url: String) -> Self {
-        GraphRequest { method, url, headers: Vec::new(), body: None }
+        let idempotency = if method == Method::POST { Idempotency::NotIdempotent } else { Idempotency::Idempotent };
+        GraphRequest { method, url, headers: Vec::new(), body: None, idempotency }
+    }
+
+    /// The same request, declared safe to send again after an unknown outcome.
+    pub fn idempotent(mut self) -> Self {
+        self.idempotency = Idempotency::Idempotent;
+        self
+    }
+
+    /// The same request, declared as adding one reference (`POST .../$ref`).
+    pub fn adds_one_reference(mut self) -> Self {
+        self.idempotency = Idempotency::AddsOneReference;
+        self
     }
 
     /// The same request with a JSON body.
@@ -72,10 +103,38 @@ impl GraphResponse {
     }
 }
 
-/// Largest wait between retries, in milliseconds.
+/// Largest wait between retries without `Retry-After`, in milliseconds.
 const MAX_BACKOFF_MS: u64 = 60_000;
-/// First backoff wait when Graph gives no `Retry-After`.
+/// First backoff wait when Graph gives no `Retry-After` (doubled on every further attempt,
+/// then jittered down by up to half so that many clients do not retry in step).
 const BASE_BACKOFF_MS: u64 = 1_000;
+
+/// Why one attempt at a request did not end the request.
+struct RetryableFailure {
+    /// The error to report if no further attempt is made.
+    error: ConnectorError,
+    /// The wait Graph asked for (`Retry-After`), in milliseconds.
+    retry_after_ms: Option<u64>,
+    /// True when the request may have been applied (503, 504, connection lost after sending).
+    outcome_unknown: bool,
+}
+
+/// How a request ended when it did not succeed.
+struct SendFailure {
+    /// The typed error.
+    error: ConnectorError,
+    /// True when the last attempt may have been applied and was not sent again.
+    outcome_unknown: bool,
+}
+
+impl From<ConnectorError> for SendFailure {
+    fn from(error: ConnectorError) -> Self {
+        SendFailure { error, outcome_unknown: false }
+    }
+}
+
+/// Looks for the object a create whose outcome is unknown may have made (see [`GraphClient::create`]).
+pub type FindExisting<'a> = dyn Fn(&mut GraphClient) -> Result<Option<Map<String, Value>>> + 'a;
 
 /// Sends Graph requests for one connection.
 pub struct GraphClient {
@@ -118,46 +177,161 @@ impl GraphClient {
         self.tokens.token(&self.config, self.transport.as_mut()).map(|_| ())
     }
 
-    /// Sends a request: adds the token, renews it once on 401, retries throttling
-    /// and transient failures, and maps Graph errors to typed errors.
+    /// Sends a request: adds the token, renews it once on 401, retries throttling and
+    /// transient failures, and maps Graph errors to typed errors.
+    ///
+    /// Retries: 429, 503, 504 and connections that failed are retried up to `maxRetries`
+    /// times within the invocation's deadline, waiting for `Retry-After` (seconds or an HTTP
+    /// date) or else an exponential backoff with jitter. A 429 was not processed, so it is
+    /// always sent again; after a 503, a 504 or a connection lost once the request went out,
+    /// only a request whose [`Idempotency`] allows it is. Other 4xx, and destinations the
+    /// host's sandbox refuses, are never retried.
     pub fn send(&mut self, request: &GraphRequest) -> Result<GraphResponse> {
+        self.send_with_retries(request).map_err(|failure| failure.error)
+    }
+
+    /// Creates an object without ever creating it twice: `POST`s the request, and when the
+    /// outcome is unknown (503, 504, connection lost after sending), waits, asks
+    /// `find_existing` whether the object now exists and returns it if so; otherwise sends
+    /// the create again, within `maxRetries` and the invocation's deadline.
+    pub fn create(&mut self, request: &GraphRequest, find_existing: &FindExisting<'_>) -> Result<Map<String, Value>> {
+        let mut resends: u32 = 0;
+        loop {
+            let failure = match self.send_with_retries(request) {
+                Ok(response) => return response.into_object(),
+                Err(failure) if failure.outcome_unknown => failure,
+                Err(failure) => return Err(failure.error),
+            };
+            // Give Graph's replication a moment before looking, then look before resending.
+            let wait = self.backoff_ms(resends);
+            if resends >= self.config.max_retries || !self.wait(wait) {
+                return Err(failure.error);
+            }
+            resends += 1;
+            match find_existing(self) {
+                Ok(Some(existing)) => return Ok(existing),
+                Ok(None) => {}
+                Err(error) => {
+                    return Err(ConnectorError {
+                        message: format!(
+                            "{}; checking whether the object was created anyway failed: {}",
+                            failure.error.message, error.message
+                        ),
+                        ..failure.error
+                    })
+                }
+            }
+        }
+    }
+
+    /// The first object of a collection matching an OData filter, if any
+    /// (`GET {collection}?$filter=...&$top=1`), e.g. to find what a create may have made.
+    pub fn find_first(
+        &mut self,
+        collection: &str,
+        filter: &str,
+        select: Option<&str>,
+    ) -> Result<Option<Map<String, Value>>> {
+        let mut query = Query::new();
+        query.push("$filter", filter);
+        query.push_opt("$select", select);
+        let url = self.url(collection, &query);
+        let page = self.list(url, false, 1)?;
+        match page.get("value").and_then(Value::as_array).and_then(|items| items.first()) {
+            None => Ok(None),
+            Some(Value::Object(object)) => Ok(Some(object.clone())),
+            Some(_) => Err(ConnectorError::upstream(format!("Graph listed a {collection} item that is not an object"))),
+        }
+    }
+
+    fn send_with_retries(&mut self, request: &GraphRequest) -> std::result::Result<GraphResponse, SendFailure> {
         let mut renewed = false;
         let mut attempt: u32 = 0;
+        let mut outcome_unknown_before = false;
         loop {
             let token = self.tokens.token(&self.config, self.transport.as_mut())?;
             let http_request = self.build(request, &token, attempt)?;
-            let response = match self.transport.send(http_request) {
-                Ok(response) => response,
-                Err(error) => {
-                    let retryable = !error.maybe_delivered || request.method != Method::POST;
-                    if retryable && attempt < self.config.max_retries {
-                        let wait = backoff_ms(attempt);
-                        if self.wait(wait) {
-                            attempt += 1;
-                            continue;
-                        }
+            let failure = match self.transport.send(http_request) {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    if status == 401 && !renewed && TokenSource::can_renew(&self.config) {
+                        renewed = true;
+                        self.tokens.invalidate();
+                        continue;
                     }
-                    return Err(ConnectorError::new(
-                        ErrorCode::Transport,
-                        format!("{} {} failed: {}", request.method, path_of(&request.url), error.message),
-                    ));
+                    if !matches!(status, 429 | 503 | 504) {
+                        return self.finish_after(request, response, outcome_unknown_before);
+                    }
+                    RetryableFailure {
+                        retry_after_ms: self.retry_after_ms(&response),
+                        error: self.read_response(response).err().unwrap_or_else(|| {
+                            ConnectorError::upstream(format!("Graph answered HTTP {status}")).with_status(status)
+                        }),
+                        outcome_unknown: status != 429,
+                    }
+                }
+                Err(error) => {
+                    let what = format!("{} {}", request.method, path_of(&request.url));
+                    let outcome_unknown = match error.kind {
+                        TransportErrorKind::Refused => {
+                            return Err(ConnectorError::new(
+                                ErrorCode::Transport,
+                                format!(
+                                    "{what}: the host refused the destination (its sandbox does not allow it), so it \
+                                     was not retried ({})",
+                                    error.message
+                                ),
+                            )
+                            .into())
+                        }
+                        TransportErrorKind::NotDelivered => false,
+                        TransportErrorKind::MaybeDelivered => true,
+                    };
+                    RetryableFailure {
+                        error: ConnectorError::new(ErrorCode::Transport, format!("{what} failed: {}", error.message)),
+                        retry_after_ms: None,
+                        outcome_unknown,
+                    }
                 }
             };
-            let status = response.status().as_u16();
-            if status == 401 && !renewed && TokenSource::can_renew(&self.config) {
-                renewed = true;
-                self.tokens.invalidate();
-                continue;
+            if failure.outcome_unknown && request.idempotency == Idempotency::NotIdempotent {
+                let mut error = failure.error;
+                error.message = format!(
+                    "{} (the request may have been applied, so it was not sent again: check before retrying)",
+                    error.message
+                );
+                return Err(SendFailure { error, outcome_unknown: true });
             }
-            let retryable = status == 429 || ((status == 503 || status == 504) && request.method != Method::POST);
-            if retryable && attempt < self.config.max_retries {
-                let wait = retry_after_ms(&response).unwrap_or_else(|| backoff_ms(attempt));
-                if self.wait(wait) {
-                    attempt += 1;
-                    continue;
+            let wait = failure.retry_after_ms.unwrap_or_else(|| self.backoff_ms(attempt));
+            if attempt >= self.config.max_retries || !self.wait(wait) {
+                let mut error = failure.error;
+                if error.code == ErrorCode::Throttled {
+                    error.retry_after_ms = Some(wait);
                 }
+                return Err(error.into());
             }
-            return self.finish(response);
+            outcome_unknown_before |= failure.outcome_unknown;
+            attempt += 1;
+        }
+    }
+
+    /// Reads a final response. A reference that Graph says already exists, after an earlier
+    /// attempt whose outcome was unknown, is the earlier attempt's success.
+    fn finish_after(
+        &self,
+        request: &GraphRequest,
+        response: HttpResponse,
+        outcome_unknown_before: bool,
+    ) -> std::result::Result<GraphResponse, SendFailure> {
+        match self.read_response(response) {
+            Err(error)
+                if outcome_unknown_before
+                    && request.idempotency == Idempotency::AddsOneReference
+                    && is_reference_already_present(&error) =>
+            {
+                Ok(GraphResponse { status: 204, headers: Vec::new(), body: None })
+            }
+            result => result.map_err(SendFailure::from),
         }
     }
 
@@ -168,6 +342,24 @@ impl GraphClient {
         }
         self.transport.sleep_ms(ms);
         true
+    }
+
+    /// The wait before retry number `attempt + 1` when Graph gives no `Retry-After`: the
+    /// exponential step (1 s, 2 s, 4 s, ... capped), less a random part of up to half of it.
+    fn backoff_ms(&mut self, attempt: u32) -> u64 {
+        let step = BASE_BACKOFF_MS.saturating_mul(1u64 << attempt.min(16)).min(MAX_BACKOFF_MS);
+        let mut random = [0u8; 8];
+        let bytes = self.transport.random_bytes(8);
+        let filled = bytes.len().min(8);
+        random[..filled].copy_from_slice(&bytes[..filled]);
+        jittered(step, u64::from_le_bytes(random))
+    }
+
+    /// `Retry-After` in milliseconds: delay-seconds, or an HTTP date measured against the
+    /// wall clock (a date in the past means no wait).
+    fn retry_after_ms(&self, response: &HttpResponse) -> Option<u64> {
+        let value = response.headers().get("retry-after")?.to_str().ok()?;
+        parse_retry_after_ms(value, self.transport.wall_clock_secs())
     }
 
     fn build(&self, request: &GraphRequest, token: &str, attempt: u32) -> Result<http::Request<Vec<u8>>> {
@@ -194,7 +386,8 @@ impl GraphClient {
             .map_err(|_| ConnectorError::invalid_input(format!("cannot build a request for `{}`", request.url)))
     }
 
-    fn finish(&self, response: HttpResponse) -> Result<GraphResponse> {
+    /// The response as a [`GraphResponse`], or the typed error it stands for.
+    fn read_response(&self, response: HttpResponse) -> Result<GraphResponse> {
         let status = response.status().as_u16();
         let headers: Vec<(String, String)> = response
             .headers()
@@ -259,7 +452,7 @@ impl GraphClient {
             status: Some(status),
             graph_code,
             request_id,
-            retry_after_ms: retry_after_ms(response),
+            retry_after_ms: self.retry_after_ms(response),
         }
     }
 
@@ -353,15 +546,62 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
-/// `Retry-After` in milliseconds, when given in seconds.
-fn retry_after_ms(response: &HttpResponse) -> Option<u64> {
-    let value = response.headers().get("retry-after")?.to_str().ok()?.trim();
-    value.parse::<u64>().ok().map(|s| s.saturating_mul(1000))
+/// `Retry-After` in milliseconds, given as delay-seconds or as an IMF-fixdate HTTP date
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110 §10.2.3) compared with `now_secs`.
+fn parse_retry_after_ms(value: &str, now_secs: u64) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(seconds.saturating_mul(1000));
+    }
+    let date = parse_imf_fixdate(value)?;
+    Some(date.saturating_sub(now_secs).saturating_mul(1000))
 }
 
-/// Exponential backoff: 1 s, 2 s, 4 s, ... capped.
-fn backoff_ms(attempt: u32) -> u64 {
-    BASE_BACKOFF_MS.saturating_mul(1u64 << attempt.min(16)).min(MAX_BACKOFF_MS)
+/// Seconds since the Unix epoch of an IMF-fixdate, or `None` when it is not one.
+fn parse_imf_fixdate(value: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let mut parts = value.split_ascii_whitespace();
+    let (_weekday, day, month, year, time, zone) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || zone != "GMT" {
+        return None;
+    }
+    let number = |text: &str, digits: usize| -> Option<u64> {
+        (text.len() == digits && text.bytes().all(|b| b.is_ascii_digit())).then(|| text.parse().ok())?
+    };
+    let day = number(day, 2)?;
+    let month = MONTHS.iter().position(|m| *m == month)? as u64 + 1;
+    let year = number(year, 4)?;
+    let mut clock = time.split(':');
+    let (hour, minute, second) = (number(clock.next()?, 2)?, number(clock.next()?, 2)?, number(clock.next()?, 2)?);
+    if clock.next().is_some() || !(1..=31).contains(&day) || year < 1970 || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
+/// `days_from_civil`, for years from 1970 on).
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year / 400;
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    (era * 146_097 + day_of_era).saturating_sub(719_468)
+}
+
+/// A backoff step less a random part of up to half of it: a wait in `[step/2, step]`.
+fn jittered(step: u64, random: u64) -> u64 {
+    let half = step / 2;
+    step - random % (half + 1)
+}
+
+/// True when Graph refused a reference because it is already there ("One or more added
+/// object references already exist ..."); Graph gives only `Request_BadRequest`, so the
+/// message tells it apart.
+pub fn is_reference_already_present(error: &ConnectorError) -> bool {
+    error.status == Some(400) && error.message.to_ascii_lowercase().contains("references already exist")
 }
 
 /// The path of a URL, for messages (queries may hold personal data).
@@ -378,7 +618,11 @@ fn describe_body(headers: &[(String, String)], body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::transport::scripted::{body_json, token_config, SCRIPTED_EPOCH_SECS};
     use crate::transport::scripted::{connected, ScriptedTransport};
+    use crate::transport::TransportErrorKind;
+    use crate::ErrorCode;
     use serde_json::json;
 
     fn secret_config() -> serde_json::Value {
@@ -497,5 +741,406 @@ mod tests {
         let error = connector.invoke("users.list", "{}").unwrap_err();
         assert_eq!(error.code, crate::ErrorCode::Upstream);
         assert_eq!(log.borrow().len(), 1);
+    }
+
+    const USER: &str = "87d349ed-44d7-43e1-9a83-5f2406dee5bd";
+
+    fn throttled_body() -> serde_json::Value {
+        json!({"error": {"code": "TooManyRequests", "message": "Please retry again later."}})
+    }
+
+    fn unavailable_body() -> serde_json::Value {
+        json!({"error": {"code": "serviceNotAvailable", "message": "Service unavailable"}})
+    }
+
+    /// Runs one invocation over a script; returns the result, the requests and the virtual time waited.
+    fn invoke_with(
+        config: serde_json::Value,
+        script: ScriptedTransport,
+        action: &str,
+        input: serde_json::Value,
+    ) -> (crate::error::Result<serde_json::Value>, Vec<http::Request<Vec<u8>>>, u64) {
+        let clock = script.clock();
+        let (mut connector, log) = connected(config, script);
+        let result = connector.invoke(action, &input.to_string());
+        let sent = log.borrow().clone();
+        (result, sent, clock.get())
+    }
+
+    fn get_user(script: ScriptedTransport) -> (crate::error::Result<serde_json::Value>, usize, u64) {
+        let (result, sent, waited) = invoke_with(token_config(), script, "users.get", json!({"userId": USER}));
+        (result, sent.len(), waited)
+    }
+
+    fn config_with(members: serde_json::Value) -> serde_json::Value {
+        let mut config = token_config();
+        for (name, value) in members.as_object().into_iter().flatten() {
+            config[name] = value.clone();
+        }
+        config
+    }
+
+    #[test]
+    fn retry_after_in_seconds_is_waited_exactly() {
+        let script = ScriptedTransport::new()
+            .respond_with(429, &[("retry-after", "7")], throttled_body())
+            .respond(200, json!({"id": USER}));
+        let (result, requests, waited) = get_user(script);
+        assert_eq!(result.unwrap()["id"], USER);
+        assert_eq!((requests, waited), (2, 7_000));
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date_waits_until_that_date() {
+        assert_eq!(parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(parse_imf_fixdate("Mon, 24 Nov 2025 16:00:30 GMT"), Some(SCRIPTED_EPOCH_SECS + 30));
+        let script = ScriptedTransport::new()
+            .respond_with(503, &[("retry-after", "Mon, 24 Nov 2025 16:00:30 GMT")], unavailable_body())
+            .respond(200, json!({"id": USER}));
+        let (result, requests, waited) = get_user(script);
+        assert!(result.is_ok());
+        assert_eq!((requests, waited), (2, 30_000));
+    }
+
+    #[test]
+    fn a_retry_after_date_in_the_past_means_no_wait_and_garbage_means_backoff() {
+        assert_eq!(parse_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", SCRIPTED_EPOCH_SECS), Some(0));
+        assert_eq!(parse_retry_after_ms(" 12 ", 0), Some(12_000));
+        for garbage in ["soon", "-5", "1.5", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 6 Nov 1994 08:49:37 GMT", ""] {
+            assert_eq!(parse_retry_after_ms(garbage, 0), None, "{garbage}");
+        }
+    }
+
+    #[test]
+    fn jitter_keeps_every_wait_between_half_and_the_whole_step() {
+        for random in [0, 1, 499, 500, 501, 12_345, u64::MAX / 3, u64::MAX] {
+            let wait = jittered(1_000, random);
+            assert!((500..=1_000).contains(&wait), "{random} gave {wait}");
+        }
+        assert_eq!(jittered(1_000, 0), 1_000);
+        assert_eq!(jittered(1_000, 500), 500);
+    }
+
+    #[test]
+    fn without_retry_after_the_backoff_doubles_with_jitter() {
+        let script = ScriptedTransport::new()
+            .respond(503, unavailable_body())
+            .respond(504, Value::Null)
+            .respond(503, unavailable_body())
+            .respond(200, json!({"id": USER}));
+        let (result, requests, waited) = get_user(script);
+        assert!(result.is_ok());
+        assert_eq!(requests, 4);
+        // 1 s, 2 s and 4 s steps, each jittered down by at most half.
+        assert!((3_500..=7_000).contains(&waited), "waited {waited} ms");
+    }
+
+    #[test]
+    fn a_504_on_a_get_is_retried_with_the_attempt_header() {
+        let script = ScriptedTransport::new().respond(504, Value::Null).respond(200, json!({"id": USER}));
+        let (result, sent, _) = invoke_with(token_config(), script, "users.get", json!({"userId": USER}));
+        assert!(result.is_ok());
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].uri(), sent[1].uri());
+        assert_eq!(sent[1].headers()["retry-attempt"], "1");
+    }
+
+    #[test]
+    fn max_retries_bounds_the_attempts() {
+        let mut script = ScriptedTransport::new();
+        for _ in 0..6 {
+            script = script.respond(503, unavailable_body());
+        }
+        let (result, sent, _) =
+            invoke_with(config_with(json!({"maxRetries": 2})), script, "users.get", json!({"userId": USER}));
+        let error = result.unwrap_err();
+        assert_eq!((error.code, error.status), (ErrorCode::Upstream, Some(503)));
+        assert_eq!(sent.len(), 3);
+    }
+
+    #[test]
+    fn the_default_is_four_retries_and_exhausted_throttling_is_throttled_with_retry_after() {
+        let mut script = ScriptedTransport::new();
+        for _ in 0..6 {
+            script = script.respond_with(429, &[("retry-after", "2")], throttled_body());
+        }
+        let (result, requests, waited) = get_user(script);
+        let error = result.unwrap_err();
+        assert_eq!(error.code, ErrorCode::Throttled);
+        assert_eq!(error.retry_after_ms, Some(2_000));
+        assert_eq!((requests, waited), (5, 8_000));
+    }
+
+    #[test]
+    fn exhausted_throttling_without_retry_after_still_says_how_long_to_wait() {
+        let mut script = ScriptedTransport::new();
+        for _ in 0..3 {
+            script = script.respond(429, throttled_body());
+        }
+        let (result, _, _) =
+            invoke_with(config_with(json!({"maxRetries": 1})), script, "users.get", json!({"userId": USER}));
+        let error = result.unwrap_err();
+        assert_eq!(error.code, ErrorCode::Throttled);
+        assert!(error.retry_after_ms.is_some_and(|ms| (1_000..=2_000).contains(&ms)), "{error:?}");
+    }
+
+    #[test]
+    fn a_wait_past_the_invocation_deadline_ends_the_retries() {
+        let script = ScriptedTransport::new()
+            .respond_with(429, &[("retry-after", "10")], throttled_body())
+            .respond(200, json!({"id": USER}));
+        let (result, sent, waited) =
+            invoke_with(config_with(json!({"timeoutMs": 5000})), script, "users.get", json!({"userId": USER}));
+        let error = result.unwrap_err();
+        assert_eq!((error.code, error.retry_after_ms), (ErrorCode::Throttled, Some(10_000)));
+        assert_eq!((sent.len(), waited), (1, 0));
+    }
+
+    #[test]
+    fn timeout_ms_in_the_input_overrides_the_connection_and_is_not_passed_on() {
+        let script = ScriptedTransport::new()
+            .respond_with(429, &[("retry-after", "10")], throttled_body())
+            .respond(200, json!({"id": USER}));
+        let config = config_with(json!({"timeoutMs": 5000}));
+        let input = json!({"userId": USER, "timeoutMs": 60000});
+        let (result, sent, waited) = invoke_with(config, script, "users.get", input);
+        assert!(result.is_ok());
+        assert_eq!((sent.len(), waited), (2, 10_000));
+        assert!(!sent[1].uri().to_string().contains("timeout"));
+    }
+
+    #[test]
+    fn a_bad_timeout_ms_is_invalid_input_naming_it() {
+        for bad in [json!("soon"), json!(0), json!(-1), json!([1])] {
+            let (result, sent, _) = invoke_with(
+                token_config(),
+                ScriptedTransport::new(),
+                "users.get",
+                json!({"userId": USER, "timeoutMs": bad}),
+            );
+            let error = result.unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidInput);
+            assert!(error.message.contains("`timeoutMs`"), "{}", error.message);
+            assert!(sent.is_empty());
+        }
+    }
+
+    #[test]
+    fn client_errors_other_than_429_are_never_retried() {
+        for status in [400, 403, 404, 409, 412] {
+            let script = ScriptedTransport::new()
+                .respond(status, json!({"error": {"code": "x", "message": "no"}}))
+                .respond(200, json!({"id": USER}));
+            let (result, requests, waited) = get_user(script);
+            assert_eq!(result.unwrap_err().status, Some(status));
+            assert_eq!((requests, waited), (1, 0), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_destination_refused_by_the_host_is_reported_at_once() {
+        let script = ScriptedTransport::new()
+            .fail("HTTP-request-denied", TransportErrorKind::Refused)
+            .respond(200, json!({"id": USER}));
+        let (result, requests, waited) = get_user(script);
+        let error = result.unwrap_err();
+        assert_eq!(error.code, ErrorCode::Transport);
+        assert!(error.message.contains("host refused the destination"), "{}", error.message);
+        assert_eq!((requests, waited), (1, 0));
+    }
+
+    #[test]
+    fn connection_failures_are_retried() {
+        let script = ScriptedTransport::new()
+            .fail("connection refused", TransportErrorKind::NotDelivered)
+            .fail("connection reset", TransportErrorKind::MaybeDelivered)
+            .respond(200, json!({"id": USER}));
+        let (result, requests, _) = get_user(script);
+        assert!(result.is_ok());
+        assert_eq!(requests, 3);
+    }
+
+    #[test]
+    fn a_throttled_create_is_sent_again_as_is() {
+        let created = json!({"id": USER, "userPrincipalName": "adele@contoso.com"});
+        let script = ScriptedTransport::new()
+            .respond_with(429, &[("retry-after", "1")], throttled_body())
+            .respond(201, created.clone());
+        let mut input = new_user();
+        input["timeoutMs"] = json!(30_000);
+        let (result, sent, _) = invoke_with(token_config(), script, "users.create", input);
+        assert_eq!(result.unwrap(), created);
+        assert_eq!(sent.len(), 2);
+        assert_eq!(body_json(&sent[0]), body_json(&sent[1]));
+        assert_eq!(body_json(&sent[0]), new_user(), "`timeoutMs` is not passed on to Graph");
+        assert_eq!(sent[1].method(), Method::POST);
+    }
+
+    fn new_user() -> serde_json::Value {
+        json!({"accountEnabled": true, "displayName": "Adele Vance", "mailNickname": "AdeleV",
+               "userPrincipalName": "adele@contoso.com",
+               "passwordProfile": {"forceChangePasswordNextSignIn": true, "password": "xWwvJ]6NMw+bWH-d"}})
+    }
+
+    #[test]
+    fn an_ambiguous_create_finds_the_user_instead_of_creating_it_twice() {
+        let existing = json!({"id": USER, "userPrincipalName": "adele@contoso.com"});
+        let script =
+            ScriptedTransport::new().respond(503, unavailable_body()).respond(200, json!({"value": [existing]}));
+        let (result, sent, _) = invoke_with(token_config(), script, "users.create", new_user());
+        assert_eq!(result.unwrap(), existing);
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[1].method(), Method::GET);
+        assert_eq!(
+            sent[1].uri(),
+            "https://graph.microsoft.com/v1.0/users?$filter=userPrincipalName%20eq%20'adele@contoso.com'"
+        );
+    }
+
+    #[test]
+    fn an_ambiguous_create_of_a_user_that_does_not_exist_is_sent_again() {
+        let created = json!({"id": USER});
+        let script = ScriptedTransport::new()
+            .fail("connection reset after the body was sent", TransportErrorKind::MaybeDelivered)
+            .respond(200, json!({"value": []}))
+            .respond(201, created.clone());
+        let (result, sent, _) = invoke_with(token_config(), script, "users.create", new_user());
+        assert_eq!(result.unwrap(), created);
+        let methods: Vec<&Method> = sent.iter().map(|r| r.method()).collect();
+        assert_eq!(methods, [Method::POST, Method::GET, Method::POST]);
+        assert_eq!(body_json(&sent[0]), body_json(&sent[2]));
+    }
+
+    #[test]
+    fn a_create_that_cannot_be_checked_is_not_sent_again() {
+        let input = json!({"displayName": "B2C user", "passwordProfile": {"password": "xWwvJ]6NMw+bWH-d"},
+                           "identities": [{"signInType": "emailAddress", "issuer": "contoso.onmicrosoft.com",
+                                           "issuerAssignedId": "jsmith@yahoo.com"}]});
+        let script = ScriptedTransport::new().respond(504, Value::Null).respond(201, json!({"id": USER}));
+        let (result, sent, _) = invoke_with(token_config(), script, "users.create", input);
+        let error = result.unwrap_err();
+        assert_eq!((error.code, error.status), (ErrorCode::Upstream, Some(504)));
+        assert!(error.message.contains("may have been applied"), "{}", error.message);
+        assert_eq!(sent.len(), 1);
+    }
+
+    #[test]
+    fn an_ambiguous_group_create_returns_the_group_with_the_same_nickname_and_name() {
+        let input = json!({"displayName": "Operations", "mailNickname": "operations", "mailEnabled": false,
+                           "securityEnabled": true});
+        let group = json!({"id": "g-1", "displayName": "Operations", "mailNickname": "operations"});
+        let script = ScriptedTransport::new().respond(503, unavailable_body()).respond(200, json!({"value": [group]}));
+        let (result, sent, _) = invoke_with(token_config(), script, "groups.create", input.clone());
+        assert_eq!(result.unwrap(), group);
+        assert_eq!(sent[1].uri(), "https://graph.microsoft.com/v1.0/groups?$filter=mailNickname%20eq%20'operations'");
+        // Another group holding the nickname is not this create's: the create is sent again.
+        let other = json!({"id": "g-0", "displayName": "Old operations", "mailNickname": "operations"});
+        let script = ScriptedTransport::new()
+            .respond(503, unavailable_body())
+            .respond(200, json!({"value": [other]}))
+            .respond(201, group.clone());
+        let (result, sent, _) = invoke_with(token_config(), script, "groups.create", input);
+        assert_eq!(result.unwrap(), group);
+        assert_eq!(sent.len(), 3);
+    }
+
+    #[test]
+    fn an_ambiguous_invitation_returns_the_invited_user() {
+        let input = json!({"invitedUserEmailAddress": "admin@fabrikam.com",
+                           "inviteRedirectUrl": "https://myapp.contoso.com"});
+        let guest = json!({"id": USER, "displayName": "Admin", "mail": "admin@fabrikam.com", "userType": "Guest",
+                           "externalUserState": "PendingAcceptance"});
+        let script = ScriptedTransport::new()
+            .fail("connection reset", TransportErrorKind::MaybeDelivered)
+            .respond(200, json!({"value": [guest]}));
+        let (result, sent, _) = invoke_with(token_config(), script, "guests.invite", input);
+        let output = result.unwrap();
+        assert_eq!(output["invitedUser"]["id"], USER);
+        assert_eq!(output["status"], "PendingAcceptance");
+        assert_eq!(output["invitedUserEmailAddress"], "admin@fabrikam.com");
+        assert_eq!(sent.len(), 2);
+        let url = sent[1].uri().to_string();
+        assert!(url.contains("$filter=mail%20eq%20'admin@fabrikam.com'%20or%20otherMails/any("), "{url}");
+    }
+
+    #[test]
+    fn a_reference_already_present_after_an_ambiguous_attempt_is_the_first_attempts_success() {
+        let device = "d-1";
+        let script = ScriptedTransport::new()
+            .fail("connection reset", TransportErrorKind::MaybeDelivered)
+            .respond(
+                400,
+                json!({"error": {"code": "Request_BadRequest",
+                       "message": "One or more added object references already exist for the following modified properties: 'registeredOwners'."}}),
+            );
+        let (result, sent, _) = invoke_with(
+            token_config(),
+            script,
+            "devices.add-registered-owner",
+            json!({"deviceId": device, "userId": USER}),
+        );
+        assert_eq!(result.unwrap()["success"], true);
+        assert_eq!(sent.len(), 2);
+        assert_eq!(body_json(&sent[0]), body_json(&sent[1]));
+    }
+
+    #[test]
+    fn bulk_additions_send_again_only_the_chunk_that_failed() {
+        let ids: Vec<String> = (0..45).map(|n| format!("00000000-0000-0000-0000-{n:012}")).collect();
+        let script = ScriptedTransport::new()
+            .respond(204, Value::Null)
+            .respond(503, unavailable_body())
+            .respond(204, Value::Null)
+            .respond(204, Value::Null);
+        let input = json!({"groupId": "g-1", "directoryObject": "Devices", "members": ids});
+        let (result, sent, _) = invoke_with(token_config(), script, "groups.add-members", input);
+        let output = result.unwrap();
+        assert_eq!(output["success"], true);
+        assert_eq!(output["succeeded"].as_array().map(Vec::len), Some(45));
+        let sizes: Vec<usize> =
+            sent.iter().map(|r| body_json(r)["members@odata.bind"].as_array().map_or(0, Vec::len)).collect();
+        assert_eq!(sizes, [20, 20, 20, 5]);
+        assert_eq!(body_json(&sent[1]), body_json(&sent[2]));
+    }
+
+    #[test]
+    fn a_chunk_still_throttled_after_its_retries_fails_alone_and_the_next_chunks_go_on() {
+        let ids: Vec<String> = (0..45).map(|n| format!("00000000-0000-0000-0000-{n:012}")).collect();
+        let mut script = ScriptedTransport::new().respond(204, Value::Null);
+        for _ in 0..2 {
+            script = script.respond_with(429, &[("retry-after", "1")], throttled_body());
+        }
+        let script = script.respond(204, Value::Null);
+        let input = json!({"groupId": "g-1", "directoryObject": "Devices", "members": ids});
+        let (result, sent, _) = invoke_with(config_with(json!({"maxRetries": 1})), script, "groups.add-members", input);
+        let output = result.unwrap();
+        assert_eq!(output["success"], false);
+        assert_eq!(output["succeeded"].as_array().map(Vec::len), Some(25));
+        let failed = output["failed"].as_array().cloned().unwrap_or_default();
+        assert_eq!(failed.len(), 20);
+        assert!(failed.iter().all(|f| f["error"]["code"] == "throttled"));
+        assert_eq!(sent.len(), 4);
+    }
+
+    #[test]
+    fn a_body_over_the_cap_is_an_upstream_error() {
+        let script = ScriptedTransport::new().respond_raw(200, "application/json", &vec![b' '; MAX_RESPONSE_BODY + 1]);
+        let error = get_user(script).0.unwrap_err();
+        assert_eq!((error.code, error.status), (ErrorCode::Upstream, Some(200)));
+        assert!(error.message.contains("more than"), "{}", error.message);
+    }
+
+    #[test]
+    fn an_html_error_page_and_malformed_json_are_upstream_errors() {
+        let script = ScriptedTransport::new().respond_raw(502, "text/html", b"<html><body>Bad Gateway</body></html>");
+        let (result, _, _) = get_user(script);
+        let error = result.unwrap_err();
+        assert_eq!((error.code, error.status), (ErrorCode::Upstream, Some(502)));
+        assert!(error.message.contains("text/html"), "{}", error.message);
+        let script = ScriptedTransport::new().respond_raw(200, "application/json", b"{\"id\": \"a\",");
+        let error = get_user(script).0.unwrap_err();
+        assert_eq!((error.code, error.status), (ErrorCode::Upstream, Some(200)));
+        let script = ScriptedTransport::new().respond_raw(200, "application/json", b"");
+        assert_eq!(get_user(script).0.unwrap_err().code, ErrorCode::Upstream);
     }
 }

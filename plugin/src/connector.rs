@@ -37,15 +37,34 @@ impl Connector {
             .client
             .as_mut()
             .ok_or_else(|| ConnectorError::new(ErrorCode::NotConnected, "call connect before invoke"))?;
-        let input: Value = if input.trim().is_empty() {
+        let mut input: Value = if input.trim().is_empty() {
             Value::Object(Default::default())
         } else {
             serde_json::from_str(input)
                 .map_err(|e| ConnectorError::invalid_input(format!("input is not valid JSON: {e}")))?
         };
+        let timeout_ms = take_timeout_ms(&mut input)?.unwrap_or(client.config().timeout_ms);
         let input = Input::new(&input)?;
-        let timeout_ms = client.config().timeout_ms;
         client.start_invocation(timeout_ms);
         (action.run)(client, &input)
     }
 }
+
+/// Removes the per-call `timeoutMs` member from an input object, so that no handler passes
+/// it on to Graph, and returns its value (at least 1 ms).
+fn take_timeout_ms(input: &mut Value) -> Result<Option<u64>> {
+    let Value::Object(object) = input else {
+        return Ok(None);
+    };
+    let Some(value) = object.remove(TIMEOUT_MEMBER) else {
+        return Ok(None);
+    };
+    let holder = Value::Object([(TIMEOUT_MEMBER.to_string(), value)].into_iter().collect());
+    match Input::new(&holder)?.optional_u64(TIMEOUT_MEMBER)? {
+        Some(0) => Err(ConnectorError::invalid_input(format!("`{TIMEOUT_MEMBER}` must be at least 1"))),
+        timeout => Ok(timeout),
+    }
+}
+
+/// The input member that overrides the connection's `timeoutMs` for one invocation.
+pub const TIMEOUT_MEMBER: &str = "timeoutMs";

@@ -9,14 +9,34 @@ pub type HttpRequest = http::Request<Vec<u8>>;
 /// An HTTP response with its whole body read.
 pub type HttpResponse = http::Response<Vec<u8>>;
 
+/// How far a request that got no HTTP answer went, which decides whether it may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportErrorKind {
+    /// The host's sandbox refused the destination (wasi-http `HTTP-request-denied`): the
+    /// request never left, and sending it again would be refused again. Never retried.
+    Refused,
+    /// The request did not reach the server (DNS, connection refused, TLS): nothing was
+    /// applied, so it can be sent again.
+    NotDelivered,
+    /// The request may have reached the server (its body was sent before the failure), so a
+    /// write may have been applied: the outcome is unknown.
+    MaybeDelivered,
+}
+
 /// Why a request got no HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransportError {
     /// What went wrong, as the host reported it (e.g. `HTTP-request-denied`).
     pub message: String,
-    /// True when the request may have reached the server (the body was sent
-    /// before the failure), so a write might have been applied.
-    pub maybe_delivered: bool,
+    /// How far the request went.
+    pub kind: TransportErrorKind,
+}
+
+impl TransportError {
+    /// A failure of the given kind.
+    pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
+        TransportError { message: message.into(), kind }
+    }
 }
 
 /// Sends requests and keeps time. Implemented over wasi-http in the component.
@@ -57,7 +77,7 @@ pub mod scripted {
     pub struct ScriptedTransport {
         responses: VecDeque<Result<HttpResponse, TransportError>>,
         sent: SentLog,
-        clock_ms: u64,
+        clock_ms: Rc<std::cell::Cell<u64>>,
         random_counter: u64,
     }
 
@@ -95,9 +115,27 @@ pub mod scripted {
         }
 
         /// Queues a transport failure.
-        pub fn fail(mut self, message: &str, maybe_delivered: bool) -> Self {
-            self.responses.push_back(Err(TransportError { message: message.into(), maybe_delivered }));
+        pub fn fail(mut self, message: &str, kind: TransportErrorKind) -> Self {
+            self.responses.push_back(Err(TransportError::new(kind, message)));
             self
+        }
+
+        /// Queues a response with a raw body and a content type.
+        pub fn respond_raw(mut self, status: u16, content_type: &str, body: &[u8]) -> Self {
+            let response = http::Response::builder().status(status).header("content-type", content_type);
+            self.responses.push_back(Ok(response.body(body.to_vec()).expect("valid test response")));
+            self
+        }
+
+        /// Queues an already built response or failure.
+        pub fn push(mut self, answer: Result<HttpResponse, TransportError>) -> Self {
+            self.responses.push_back(answer);
+            self
+        }
+
+        /// The scripted monotonic clock, in milliseconds (advanced only by sleeps).
+        pub fn clock(&self) -> std::rc::Rc<std::cell::Cell<u64>> {
+            self.clock_ms.clone()
         }
     }
 
@@ -105,20 +143,20 @@ pub mod scripted {
         fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
             self.sent.borrow_mut().push(request);
             self.responses.pop_front().unwrap_or_else(|| {
-                Err(TransportError { message: "no scripted response left".into(), maybe_delivered: false })
+                Err(TransportError::new(TransportErrorKind::NotDelivered, "no scripted response left"))
             })
         }
 
         fn now_ms(&self) -> u64 {
-            self.clock_ms
+            self.clock_ms.get()
         }
 
         fn sleep_ms(&mut self, ms: u64) {
-            self.clock_ms += ms;
+            self.clock_ms.set(self.clock_ms.get().saturating_add(ms));
         }
 
         fn wall_clock_secs(&self) -> u64 {
-            SCRIPTED_EPOCH_SECS + self.clock_ms / 1000
+            SCRIPTED_EPOCH_SECS + self.clock_ms.get() / 1000
         }
 
         /// Deterministic, distinct on every call: good for tests, worthless as randomness.

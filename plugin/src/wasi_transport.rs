@@ -1,6 +1,6 @@
 //! The transport of the component: `wasi:http/outgoing-handler`, `wasi:clocks` and `wasi:random`.
 
-use crate::transport::{HttpRequest, HttpResponse, Transport, TransportError, MAX_RESPONSE_BODY};
+use crate::transport::{HttpRequest, HttpResponse, Transport, TransportError, TransportErrorKind, MAX_RESPONSE_BODY};
 use wasi::http::outgoing_handler;
 use wasi::http::types::{ErrorCode, Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, Scheme};
 use wasi::io::streams::StreamError;
@@ -13,13 +13,35 @@ const READ_CHUNK: u64 = 64 * 1024;
 /// Sends through the host's wasi-http; the host decides what may leave the sandbox.
 pub struct WasiTransport;
 
-fn error(message: impl Into<String>, maybe_delivered: bool) -> TransportError {
-    TransportError { message: message.into(), maybe_delivered }
+fn error(message: impl Into<String>, kind: TransportErrorKind) -> TransportError {
+    TransportError::new(kind, message)
+}
+
+/// The failure for a wasi-http error code. A denial by the host's sandbox is permanent; a
+/// failure to open the connection means nothing reached the server; any other failure is as
+/// far as `sent` says the request went.
+fn failure(code: &ErrorCode, sent: TransportErrorKind) -> TransportError {
+    let kind = match code {
+        ErrorCode::HttpRequestDenied => TransportErrorKind::Refused,
+        ErrorCode::DnsTimeout
+        | ErrorCode::DnsError(_)
+        | ErrorCode::DestinationNotFound
+        | ErrorCode::DestinationUnavailable
+        | ErrorCode::DestinationIpProhibited
+        | ErrorCode::DestinationIpUnroutable
+        | ErrorCode::ConnectionRefused
+        | ErrorCode::ConnectionTimeout
+        | ErrorCode::TlsProtocolError
+        | ErrorCode::TlsCertificateError
+        | ErrorCode::TlsAlertReceived(_) => TransportErrorKind::NotDelivered,
+        _ => sent,
+    };
+    error(describe(code), kind)
 }
 
 fn describe(code: &ErrorCode) -> String {
     match code {
-        ErrorCode::HttpRequestDenied => "the host refused the request (host not allowed)".into(),
+        ErrorCode::HttpRequestDenied => "HTTP-request-denied".into(),
         ErrorCode::DnsError(_) => "DNS lookup failed".into(),
         ErrorCode::ConnectionRefused => "connection refused".into(),
         ErrorCode::ConnectionTimeout => "connection timed out".into(),
@@ -35,7 +57,7 @@ impl Transport for WasiTransport {
         for (name, value) in parts.headers.iter() {
             headers
                 .append(name.as_str(), value.as_bytes())
-                .map_err(|e| error(format!("header `{name}` refused: {e:?}"), false))?;
+                .map_err(|e| error(format!("header `{name}` refused: {e:?}"), TransportErrorKind::Refused))?;
         }
         let outgoing = OutgoingRequest::new(headers);
         let method = match parts.method.as_str() {
@@ -58,26 +80,29 @@ impl Transport for WasiTransport {
             .and_then(|_| outgoing.set_authority(uri.authority().map(|a| a.as_str())))
             .and_then(|_| outgoing.set_path_with_query(uri.path_and_query().map(|p| p.as_str())));
         if set.is_err() {
-            return Err(error(format!("the host refused the URL {}", uri.path()), false));
+            return Err(error(format!("the host refused the URL {}", uri.path()), TransportErrorKind::Refused));
         }
-        let outgoing_body = outgoing.body().map_err(|_| error("request body unavailable", false))?;
-        let future = outgoing_handler::handle(outgoing, None).map_err(|code| error(describe(&code), false))?;
+        let outgoing_body =
+            outgoing.body().map_err(|_| error("request body unavailable", TransportErrorKind::NotDelivered))?;
+        let future = outgoing_handler::handle(outgoing, None)
+            .map_err(|code| failure(&code, TransportErrorKind::NotDelivered))?;
 
         let write_result = write_body(&outgoing_body, &body);
         let finish_result = OutgoingBody::finish(outgoing_body, None);
         // Read the response first: when the host refused the request, the body write
         // fails too, and the response says why.
         future.subscribe().block();
+        // Once the request went out, a lost answer leaves the outcome unknown.
         let response = match future.get() {
             Some(Ok(Ok(response))) => response,
-            Some(Ok(Err(code))) => return Err(error(describe(&code), !body.is_empty())),
-            Some(Err(())) | None => return Err(error("response already taken", false)),
+            Some(Ok(Err(code))) => return Err(failure(&code, TransportErrorKind::MaybeDelivered)),
+            Some(Err(())) | None => return Err(error("response already taken", TransportErrorKind::MaybeDelivered)),
         };
         if let Err(message) = write_result {
-            return Err(error(message, true));
+            return Err(error(message, TransportErrorKind::MaybeDelivered));
         }
         if let Err(code) = finish_result {
-            return Err(error(describe(&code), true));
+            return Err(failure(&code, TransportErrorKind::MaybeDelivered));
         }
         read_response(response)
     }
@@ -115,8 +140,10 @@ fn read_response(response: IncomingResponse) -> Result<HttpResponse, TransportEr
     for (name, value) in response.headers().entries() {
         builder = builder.header(name, value);
     }
-    let incoming = response.consume().map_err(|_| error("response body unavailable", true))?;
-    let stream = incoming.stream().map_err(|_| error("response body stream unavailable", true))?;
+    let incoming =
+        response.consume().map_err(|_| error("response body unavailable", TransportErrorKind::MaybeDelivered))?;
+    let stream =
+        incoming.stream().map_err(|_| error("response body stream unavailable", TransportErrorKind::MaybeDelivered))?;
     let mut body = Vec::new();
     loop {
         match stream.blocking_read(READ_CHUNK) {
@@ -129,10 +156,15 @@ fn read_response(response: IncomingResponse) -> Result<HttpResponse, TransportEr
             }
             Err(StreamError::Closed) => break,
             Err(StreamError::LastOperationFailed(e)) => {
-                return Err(error(format!("reading the response failed: {}", e.to_debug_string()), true))
+                return Err(error(
+                    format!("reading the response failed: {}", e.to_debug_string()),
+                    TransportErrorKind::MaybeDelivered,
+                ))
             }
         }
     }
     drop(stream);
-    builder.body(body).map_err(|_| error("the response had an invalid status or header", true))
+    builder
+        .body(body)
+        .map_err(|_| error("the response had an invalid status or header", TransportErrorKind::MaybeDelivered))
 }

@@ -2,9 +2,17 @@
 //! HTTP server through wasi-http, the sandbox refuses other hosts, the harness catches
 //! broken fixtures, and the CLI prints what it promises.
 
+mod catalog_docs_are_current;
+mod catalog_matches_the_contract;
+mod chaos_replay;
 mod cli;
+mod compiled_cache;
+mod connection_isolation;
 mod harness_catches_broken_fixtures;
+mod hostile_component;
 mod live_http;
+mod private_ca_and_proxy;
 mod replaying_fixtures;
 mod sandbox;
+mod secrets_stay_in_the_sandbox;
 mod support;

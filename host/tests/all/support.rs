@@ -50,13 +50,19 @@ pub const USER_ABC: &str = r#"{"@odata.context":"http://127.0.0.1/v1.0/$metadata
 
 impl LocalServer {
     pub fn start() -> Self {
+        Self::start_wrapped(Some)
+    }
+
+    /// A server that speaks through `wrap(connection)` (for example TLS), or drops the
+    /// connection when `wrap` gives nothing.
+    pub fn start_wrapped<S: Read + Write>(wrap: impl Fn(TcpStream) -> Option<S> + Send + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let recorder = seen.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                if let Some(request) = serve(stream) {
+                if let Some(request) = wrap(stream).and_then(serve) {
                     recorder.lock().unwrap().push(request);
                 }
             }
@@ -74,8 +80,8 @@ impl LocalServer {
     }
 }
 
-fn serve(stream: TcpStream) -> Option<SeenRequest> {
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
+fn serve(stream: impl Read + Write) -> Option<SeenRequest> {
+    let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let mut parts = line.split_whitespace();
@@ -112,7 +118,7 @@ fn serve(stream: TcpStream) -> Option<SeenRequest> {
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nrequest-id: local-1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body_out}",
         body_out.len()
     );
-    let mut stream = stream;
+    let stream = reader.get_mut();
     stream.write_all(response.as_bytes()).ok()?;
     stream.flush().ok()?;
     Some(SeenRequest { method, target, headers, body })

@@ -121,7 +121,7 @@ fn add_registered_owner(client: &mut GraphClient, input: &Input) -> Result<Value
 /// [`reference`]. Shared by every "add a reference" action (owners, sponsors).
 pub fn add_reference(client: &mut GraphClient, collection_path: &str, target: String) -> Result<()> {
     let url = client.url(&format!("{collection_path}/$ref"), &Query::new());
-    client.send(&GraphRequest::new(Method::POST, url).json(json!({"@odata.id": target})))?;
+    client.send(&GraphRequest::new(Method::POST, url).json(json!({"@odata.id": target})).adds_one_reference())?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use crate::catalog::Action;
 use crate::client::{GraphClient, GraphRequest};
 use crate::error::{ConnectorError, Result};
 use crate::input::Input;
-use crate::odata::{encode_segment, Query};
+use crate::odata::{encode_segment, quote_literal, Query};
 use crate::schema;
 use http::Method;
 use serde_json::{json, Map, Value};
@@ -301,7 +301,7 @@ fn resolve_all(client: &mut GraphClient, ids: Vec<String>) -> Result<Vec<Target>
 /// references already exist for the following modified properties: 'members'."). Graph gives
 /// this only the generic code `Request_BadRequest`, so the message is what tells it apart.
 fn is_already_present(error: &ConnectorError) -> bool {
-    error.status == Some(400) && error.message.to_ascii_lowercase().contains("references already exist")
+    crate::client::is_reference_already_present(error)
 }
 
 /// Records the result of adding one member or owner.
@@ -350,7 +350,8 @@ pub fn add_owners_by_ref(client: &mut GraphClient, group_id: &str, targets: &[Ta
     let url = client.url(&format!("{}/owners/$ref", group_path(group_id)), &Query::new());
     for target in targets {
         let body = json!({"@odata.id": reference(client, "directoryObjects", &target.object_id)});
-        let result = client.send(&GraphRequest::new(Method::POST, url.clone()).json(body)).map(|_| ());
+        let request = GraphRequest::new(Method::POST, url.clone()).json(body).adds_one_reference();
+        let result = client.send(&request).map(|_| ());
         record_addition(outcome, target, result);
     }
 }
@@ -460,8 +461,16 @@ fn create(client: &mut GraphClient, input: &Input) -> Result<Value> {
             body.insert(name.into(), Value::Array(links));
         }
     }
+    let display_name = body.get("displayName").cloned();
+    let filter = format!("mailNickname eq {}", quote_literal(input.required_str("mailNickname")?));
     let url = client.url("groups", &Query::new());
-    let created = client.send(&GraphRequest::new(Method::POST, url).json(Value::Object(body)))?.into_object()?;
+    let request = GraphRequest::new(Method::POST, url).json(Value::Object(body));
+    // After an unknown outcome, a group with this mailNickname and displayName is the one
+    // this create made; one with another displayName is left for Graph to refuse.
+    let created = client.create(&request, &|client| {
+        let found = client.find_first("groups", &filter, None)?;
+        Ok(found.filter(|group| group.get("displayName") == display_name.as_ref()))
+    })?;
     if owners_later.is_empty() && members_later.is_empty() {
         return Ok(entity(created));
     }

@@ -111,8 +111,46 @@ fn invite(client: &mut GraphClient, input: &Input) -> Result<Value> {
         body.insert("invitedUserType".into(), json!(user_type));
     }
     let url = client.url("invitations", &Query::new());
-    let created = client.send(&GraphRequest::new(Method::POST, url).json(Value::Object(body)))?.into_object()?;
+    let request = GraphRequest::new(Method::POST, url).json(Value::Object(body));
+    let email = email.trim();
+    let created = client.create(&request, &|client| existing_invitation(client, email, redirect.trim()))?;
     Ok(entity(created))
+}
+
+/// After an invitation whose outcome is unknown: the user Graph made for that email address,
+/// if any, described as the invitation that made it. Graph sets an invited user's `mail` to
+/// the invited address and lists it in `otherMails` (invitation-post.md, resources/user.md).
+fn existing_invitation(
+    client: &mut GraphClient,
+    email: &str,
+    redirect: &str,
+) -> Result<Option<serde_json::Map<String, Value>>> {
+    let literal = crate::odata::quote_literal(email);
+    let filter = format!("mail eq {literal} or otherMails/any(address:address eq {literal})");
+    let select = "id,displayName,mail,userType,externalUserState";
+    let Some(user) = client.find_first("users", &filter, Some(select))? else {
+        return Ok(None);
+    };
+    let Some(id) = user.get("id").and_then(Value::as_str) else {
+        return Err(ConnectorError::upstream("Graph listed a user without an `id`"));
+    };
+    // An invitation's status is `Completed` once redeemed; a user still waiting is `PendingAcceptance`.
+    let status = match user.get("externalUserState").and_then(Value::as_str) {
+        Some("Accepted") | None => "Completed",
+        Some(_) => "PendingAcceptance",
+    };
+    let mut invitation = serde_json::Map::new();
+    invitation.insert("invitedUserEmailAddress".into(), json!(email));
+    invitation.insert("inviteRedirectUrl".into(), json!(redirect));
+    if let Some(name) = user.get("displayName").filter(|name| name.is_string()) {
+        invitation.insert("invitedUserDisplayName".into(), name.clone());
+    }
+    if let Some(kind) = user.get("userType").filter(|kind| kind.is_string()) {
+        invitation.insert("invitedUserType".into(), kind.clone());
+    }
+    invitation.insert("invitedUser".into(), json!({"id": id}));
+    invitation.insert("status".into(), json!(status));
+    Ok(Some(invitation))
 }
 
 /// An address of the shape `local@domain.tld`: one `@`, no spaces, a dotted domain

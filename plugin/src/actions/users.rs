@@ -7,7 +7,7 @@ use crate::catalog::Action;
 use crate::client::{GraphClient, GraphRequest, GraphResponse};
 use crate::error::{ConnectorError, Result};
 use crate::input::Input;
-use crate::odata::{is_guid, user_segment, Query};
+use crate::odata::{is_guid, quote_literal, user_segment, Query};
 use crate::schema;
 use http::Method;
 use serde_json::{json, Value};
@@ -341,7 +341,16 @@ fn create(client: &mut GraphClient, input: &Input) -> Result<Value> {
         *phones = business_phones(phones)?;
     }
     let url = client.url("users", &Query::new());
-    let created = client.send(&GraphRequest::new(Method::POST, url).json(Value::Object(body)))?.into_object()?;
+    let request = GraphRequest::new(Method::POST, url).json(Value::Object(body));
+    // The userPrincipalName is unique in the tenant: after an unknown outcome, a user holding
+    // it is the one this create made. Without one (B2C `identities`), nothing is re-sent.
+    let created = match input.optional_str("userPrincipalName")? {
+        Some(upn) => {
+            let filter = format!("userPrincipalName eq {}", quote_literal(upn));
+            client.create(&request, &|client| client.find_first("users", &filter, None))?
+        }
+        None => client.send(&request)?.into_object()?,
+    };
     if let Some(manager) = manager {
         let user_id = created
             .get("id")
@@ -498,7 +507,8 @@ fn assign_licenses(client: &mut GraphClient, input: &Input) -> Result<Value> {
     // Graph refuses the call when either array is missing, so both are always sent.
     let body = json!({"addLicenses": add, "removeLicenses": remove});
     let url = user_url(client, user, "assignLicense", &Query::new());
-    Ok(entity(client.send(&GraphRequest::new(Method::POST, url).json(body))?.into_object()?))
+    // Assigning the same licenses twice leaves the same state.
+    Ok(entity(client.send(&GraphRequest::new(Method::POST, url).json(body).idempotent())?.into_object()?))
 }
 
 /// `addLicenses` as Graph's `assignedLicense` objects, `disabledPlans` always present.
@@ -600,9 +610,8 @@ fn get_member_groups(client: &mut GraphClient, input: &Input) -> Result<Value> {
     // Older Graph pages allowed only `true` for users; it is the safe default.
     let security_enabled_only = input.optional_bool("securityEnabledOnly")?.unwrap_or(true);
     let url = user_url(client, user, "getMemberGroups", &Query::new());
-    let response = client.send(&GraphRequest::new(Method::POST, url).json(json!({
-        "securityEnabledOnly": security_enabled_only
-    })))?;
+    let request = GraphRequest::new(Method::POST, url).json(json!({"securityEnabledOnly": security_enabled_only}));
+    let response = client.send(&request.idempotent())?;
     Ok(json!({"value": string_values(response)?}))
 }
 
@@ -617,7 +626,7 @@ fn check_member_groups(client: &mut GraphClient, input: &Input) -> Result<Value>
     let url = user_url(client, user, "checkMemberGroups", &Query::new());
     let mut matched = Vec::new();
     for chunk in group_ids.chunks(GRAPH_BULK_LIMIT) {
-        let request = GraphRequest::new(Method::POST, url.clone()).json(json!({"groupIds": chunk}));
+        let request = GraphRequest::new(Method::POST, url.clone()).json(json!({"groupIds": chunk})).idempotent();
         matched.extend(string_values(client.send(&request)?)?);
     }
     Ok(json!({"value": matched}))
@@ -659,7 +668,7 @@ fn get_user_entity(client: &mut GraphClient, user: &str, tail: &str) -> Result<V
 fn revoke_sessions(client: &mut GraphClient, input: &Input) -> Result<Value> {
     let user = input.required_str("userId")?;
     let url = user_url(client, user, "revokeSignInSessions", &Query::new());
-    let response = client.send(&GraphRequest::new(Method::POST, url))?;
+    let response = client.send(&GraphRequest::new(Method::POST, url).idempotent())?;
     // Graph documents 204 but answers 200 `{"value": true}` (a known issue); both succeed.
     let revoked = match &response.body {
         None => true,

@@ -1,0 +1,480 @@
+//! The live route: an allowed request goes to the network, directly or through an HTTP
+//! proxy, over TLS that trusts the webpki roots (the set Wasmtime's default client trusts)
+//! plus any extra certificate authorities the operator names.
+//!
+//! Wasmtime's `default_send_request` can neither use a proxy nor trust a private CA, so
+//! [`LiveHttp`] opens the connection itself: TCP (tokio), an HTTP `CONNECT` tunnel through
+//! the proxy for `https` targets, TLS (tokio-rustls), then HTTP/1.1 (hyper). A plain `http`
+//! target behind a proxy is sent to the proxy in absolute form (`GET http://host/path`), as
+//! HTTP proxies expect. Failures become the wasi-http error codes the component sees
+//! (`connection-refused`, `dns-error`, `tls-certificate-error`, ...).
+
+use crate::error::{HostError, Result};
+use base64ct::{Base64, Encoding as _};
+use http::uri::Scheme;
+use http_body_util::BodyExt;
+use std::fmt;
+use std::future::Future;
+use std::io::ErrorKind;
+use std::net::IpAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
+
+/// How long connecting (TCP, proxy tunnel, TLS, HTTP handshake) and waiting for the first
+/// response byte may take when the component sets no timeout: the same 600 s Wasmtime's
+/// default client uses; the invocation deadline usually ends a call long before.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The longest proxy answer to `CONNECT` read before giving up: far above any real
+/// response head, small enough that a broken proxy cannot make the host buffer much.
+const MAX_TUNNEL_RESPONSE_HEAD: usize = 16 * 1024;
+
+/// The future that finishes the connection's I/O once the response is handed over; its
+/// error reaches the component as the response's trailing error.
+pub type ConnectionFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
+
+/// An HTTP proxy given as `http://[user:password@]host[:port]`.
+///
+/// The credentials become a `Proxy-Authorization: Basic` header and are never printed:
+/// `Display` and `Debug` show only the host and port.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyUrl {
+    host: String,
+    port: u16,
+    authorization: Option<String>,
+}
+
+impl ProxyUrl {
+    /// The port of a proxy URL without one, the usual port of HTTP proxies.
+    pub const DEFAULT_PORT: u16 = 8080;
+
+    /// The `host:port` the host connects to.
+    pub fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// Whether the URL carries credentials for `Proxy-Authorization`.
+    pub fn has_credentials(&self) -> bool {
+        self.authorization.is_some()
+    }
+}
+
+impl FromStr for ProxyUrl {
+    type Err = HostError;
+
+    /// Parses `http://[user:password@]host[:port][/]`; the user and password may be
+    /// percent-encoded. The error never repeats the URL, which may hold a password.
+    fn from_str(text: &str) -> Result<Self> {
+        let invalid = |reason: &str| HostError::InvalidProxy { reason: reason.to_string() };
+        let uri: http::Uri = text.trim().parse().map_err(|_| invalid("not a URL"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some(_) => return Err(invalid("only http:// proxies are supported (the tunnel itself carries TLS)")),
+            None => return Err(invalid("give a URL such as http://proxy.example:3128")),
+        }
+        if uri.path_and_query().is_some_and(|path| !matches!(path.as_str(), "" | "/")) {
+            return Err(invalid("a proxy URL has no path or query"));
+        }
+        let authority = uri.authority().ok_or_else(|| invalid("the host is missing"))?;
+        let host = authority.host();
+        if host.is_empty() {
+            return Err(invalid("the host is missing"));
+        }
+        let authorization = match authority.as_str().rsplit_once('@') {
+            None => None,
+            Some((userinfo, _)) => {
+                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                let decode = |part: &str| {
+                    percent_encoding::percent_decode_str(part)
+                        .decode_utf8()
+                        .map(|decoded| decoded.into_owned())
+                        .map_err(|_| invalid("the credentials are not UTF-8 once percent-decoded"))
+                };
+                let credentials = format!("{}:{}", decode(user)?, decode(password)?);
+                Some(format!("Basic {}", Base64::encode_string(credentials.as_bytes())))
+            }
+        };
+        Ok(Self { host: host.to_string(), port: authority.port_u16().unwrap_or(Self::DEFAULT_PORT), authorization })
+    }
+}
+
+impl fmt::Display for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "http://{}", self.authority())
+    }
+}
+
+impl fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyUrl")
+            .field("authority", &self.authority())
+            .field("credentials", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Reads every certificate of a PEM file (a bundle may hold several), to be trusted as
+/// certificate authorities in addition to the webpki roots.
+pub fn load_ca_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let invalid = |reason: String| HostError::InvalidCaCertificates { path: path.to_path_buf(), reason };
+    let pem = std::fs::read(path).map_err(|error| invalid(error.to_string()))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|error| invalid(format!("not PEM: {error}")))?;
+    if certificates.is_empty() {
+        return Err(invalid("no `BEGIN CERTIFICATE` section found".to_string()));
+    }
+    Ok(certificates)
+}
+
+/// Sends live requests: the network settings of one host process, cheap to clone.
+#[derive(Clone)]
+pub struct LiveHttp {
+    tls: tokio_rustls::TlsConnector,
+    proxy: Option<Arc<ProxyUrl>>,
+}
+
+impl fmt::Debug for LiveHttp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveHttp").field("proxy", &self.proxy).finish_non_exhaustive()
+    }
+}
+
+impl LiveHttp {
+    /// Connects directly and trusts the webpki roots plus `extra_roots`; with `proxy`,
+    /// every connection goes through it.
+    pub fn new(proxy: Option<ProxyUrl>, extra_roots: &[CertificateDer<'static>]) -> Result<Self> {
+        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
+        for certificate in extra_roots {
+            roots.add(certificate.clone()).map_err(|error| HostError::TlsSetup { reason: error.to_string() })?;
+        }
+        // An explicit provider, so that another crate enabling a second rustls backend
+        // cannot make the process-wide default ambiguous.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|error| HostError::TlsSetup { reason: error.to_string() })?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self { tls: tokio_rustls::TlsConnector::from(Arc::new(config)), proxy: proxy.map(Arc::new) })
+    }
+
+    /// Direct connections trusting only the webpki roots, built once per process.
+    pub fn direct() -> Result<&'static Self, Error> {
+        static DIRECT: OnceLock<Option<LiveHttp>> = OnceLock::new();
+        DIRECT
+            .get_or_init(|| Self::new(None, &[]).ok())
+            .as_ref()
+            .ok_or_else(|| Error::InternalError(Some("the TLS client could not be set up".into())))
+    }
+
+    /// The proxy every connection goes through, if any.
+    pub fn proxy(&self) -> Option<&ProxyUrl> {
+        self.proxy.as_deref()
+    }
+
+    /// Sends one request and returns its response as soon as the head has arrived, with
+    /// the future that finishes the connection's I/O.
+    pub async fn send(
+        &self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<(http::Response<WasiBody>, ConnectionFuture), Error> {
+        let target = Target::of(request.uri())?;
+        let connect_timeout = options.and_then(|options| options.connect_timeout).unwrap_or(DEFAULT_TIMEOUT);
+        let first_byte_timeout = options.and_then(|options| options.first_byte_timeout).unwrap_or(DEFAULT_TIMEOUT);
+
+        let handshake = async {
+            let stream = self.open(&target).await?;
+            hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(stream)).await.map_err(Error::from)
+        };
+        let (mut sender, connection) =
+            tokio::time::timeout(connect_timeout, handshake).await.map_err(|_| Error::ConnectionTimeout)??;
+
+        match (&self.proxy, target.tls) {
+            // A plain-HTTP request to a proxy names the whole URL and carries the credentials.
+            (Some(proxy), false) => {
+                if let Some(authorization) = &proxy.authorization {
+                    let value = http::HeaderValue::from_str(authorization)
+                        .map_err(|_| Error::InternalError(Some("proxy credentials are not a header value".into())))?;
+                    request.headers_mut().insert(http::header::PROXY_AUTHORIZATION, value);
+                }
+            }
+            // Otherwise the request line carries only the path, as for any origin server.
+            _ => *request.uri_mut() = origin_form(request.uri())?,
+        }
+
+        let (finished_sender, finished) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let _ = finished_sender.send(connection.await);
+        });
+        let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
+            .await
+            .map_err(|_| Error::ConnectionReadTimeout)?
+            .map_err(response_error)?;
+        let connection_done: ConnectionFuture = Box::new(async move {
+            match finished.await {
+                Ok(Err(error)) => Err(response_error(error)),
+                Ok(Ok(())) | Err(_) => Ok(()),
+            }
+        });
+        Ok((response.map(|body| body.map_err(response_error).boxed_unsync()), connection_done))
+    }
+
+    /// Opens the byte stream to the target: TCP, through the proxy if any, then TLS for
+    /// `https`.
+    async fn open(&self, target: &Target) -> Result<Box<dyn Stream>, Error> {
+        let stream = match &self.proxy {
+            None => connect_tcp(&target.host, target.port).await?,
+            Some(proxy) => {
+                let mut stream = connect_tcp(&proxy.host, proxy.port).await?;
+                if target.tls {
+                    open_tunnel(&mut stream, proxy, &target.authority()).await?;
+                }
+                stream
+            }
+        };
+        if !target.tls {
+            return Ok(Box::new(stream));
+        }
+        let server_name = server_name(&target.host)?;
+        let stream = self.tls.connect(server_name, stream).await.map_err(tls_error)?;
+        Ok(Box::new(stream))
+    }
+}
+
+/// A byte stream hyper can speak HTTP over: plain TCP or TLS.
+trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
+
+/// Where a request goes, from its URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    /// The host as written in the URI (IPv6 addresses keep their brackets).
+    host: String,
+    port: u16,
+    tls: bool,
+}
+
+impl Target {
+    fn of(uri: &http::Uri) -> Result<Self, Error> {
+        let host = uri.host().filter(|host| !host.is_empty()).ok_or(Error::HttpRequestUriInvalid)?;
+        let tls = match uri.scheme() {
+            Some(scheme) if *scheme == Scheme::HTTPS => true,
+            Some(scheme) if *scheme == Scheme::HTTP => false,
+            _ => return Err(Error::HttpRequestUriInvalid),
+        };
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        Ok(Self { host: host.to_string(), port, tls })
+    }
+
+    /// `host:port`, as a `CONNECT` request names it.
+    fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// The host without the brackets of an IPv6 literal, as name resolution wants it.
+fn unbracketed(host: &str) -> &str {
+    host.strip_prefix('[').and_then(|host| host.strip_suffix(']')).unwrap_or(host)
+}
+
+/// The name the server's certificate must carry: an IP address or a DNS name.
+fn server_name(host: &str) -> Result<ServerName<'static>, Error> {
+    let host = unbracketed(host);
+    if let Ok(address) = host.parse::<IpAddr>() {
+        return Ok(ServerName::IpAddress(address.into()));
+    }
+    ServerName::try_from(host.to_string())
+        .map_err(|_| Error::DnsError { rcode: Some("invalid dns name".into()), info_code: None })
+}
+
+/// The URI reduced to its path and query.
+fn origin_form(uri: &http::Uri) -> Result<http::Uri, Error> {
+    let path = uri.path_and_query().map_or("/", |path| path.as_str());
+    http::Uri::builder().path_and_query(path).build().map_err(|_| Error::HttpRequestUriInvalid)
+}
+
+/// Resolves `host` and connects to the first address that answers.
+async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, Error> {
+    let addresses = tokio::net::lookup_host((unbracketed(host), port))
+        .await
+        .map_err(|error| Error::DnsError { rcode: Some(error.to_string()), info_code: None })?;
+    let mut last_error = Error::DestinationNotFound;
+    for address in addresses {
+        match TcpStream::connect(address).await {
+            Ok(stream) => return Ok(stream),
+            Err(error) => last_error = connect_error(error),
+        }
+    }
+    Err(last_error)
+}
+
+/// The wasi-http error for a failed TCP connect.
+fn connect_error(error: std::io::Error) -> Error {
+    match error.kind() {
+        ErrorKind::ConnectionRefused => Error::ConnectionRefused,
+        ErrorKind::TimedOut => Error::ConnectionTimeout,
+        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable | ErrorKind::AddrNotAvailable => {
+            Error::DestinationUnavailable
+        }
+        _ => Error::Connect(error),
+    }
+}
+
+/// The wasi-http error for a failed TLS handshake: a rejected certificate, an alert from
+/// the server, or another protocol failure.
+fn tls_error(error: std::io::Error) -> Error {
+    let Some(tls) = error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) else {
+        return match error.kind() {
+            ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => {
+                Error::ConnectionTerminated
+            }
+            _ => Error::TlsProtocolError,
+        };
+    };
+    match tls {
+        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => Error::TlsCertificateError,
+        rustls::Error::AlertReceived(alert) => {
+            Error::TlsAlertReceived { alert_id: Some(u8::from(*alert)), alert_message: Some(format!("{alert:?}")) }
+        }
+        _ => Error::TlsProtocolError,
+    }
+}
+
+/// The wasi-http error for a failure after the connection was set up.
+fn response_error(error: hyper::Error) -> Error {
+    if error.is_timeout() {
+        Error::HttpResponseTimeout
+    } else if error.is_incomplete_message() {
+        Error::HttpResponseIncomplete
+    } else {
+        Error::Hyper(error)
+    }
+}
+
+/// Asks the proxy for a tunnel to `authority` and reads its answer; the stream then
+/// carries the target's bytes.
+async fn open_tunnel(stream: &mut TcpStream, proxy: &ProxyUrl, authority: &str) -> Result<(), Error> {
+    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+    if let Some(authorization) = &proxy.authorization {
+        request.push_str(&format!("Proxy-Authorization: {authorization}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.map_err(connect_error)?;
+
+    // Byte by byte, so that nothing after the head (the start of the tunnel) is consumed.
+    let mut head = Vec::with_capacity(256);
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() >= MAX_TUNNEL_RESPONSE_HEAD {
+            return Err(Error::HttpResponseHeaderSectionSize(Some(MAX_TUNNEL_RESPONSE_HEAD as u32)));
+        }
+        match stream.read_u8().await {
+            Ok(byte) => head.push(byte),
+            Err(_) => return Err(Error::ConnectionTerminated),
+        }
+    }
+    let status_line = String::from_utf8_lossy(&head).lines().next().unwrap_or_default().trim().to_string();
+    match tunnel_status(&status_line) {
+        Some(200..=299) => Ok(()),
+        Some(status) => Err(Error::InternalError(Some(format!(
+            "the proxy {proxy} refused the tunnel to {authority}: {}",
+            status_line.split_once(' ').map_or(status.to_string(), |(_, rest)| rest.to_string())
+        )))),
+        None => Err(Error::HttpProtocolError),
+    }
+}
+
+/// The status code of a response's status line (`HTTP/1.1 200 Connection established`).
+fn tunnel_status(status_line: &str) -> Option<u16> {
+    let mut parts = status_line.split_whitespace();
+    parts.next().filter(|version| version.starts_with("HTTP/"))?;
+    parts.next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_credentials_become_a_basic_header_and_are_never_shown() {
+        let proxy: ProxyUrl = "http://alice:p%40ss%3Aword@proxy.corp.example:3128".parse().unwrap();
+        assert_eq!(proxy.authority(), "proxy.corp.example:3128");
+        assert_eq!(proxy.authorization.as_deref(), Some("Basic YWxpY2U6cEBzczp3b3Jk")); // alice:p@ss:word
+        assert_eq!(proxy.to_string(), "http://proxy.corp.example:3128");
+        let debug = format!("{proxy:?}");
+        assert!(!debug.contains("YWxp") && !debug.contains("p%40ss") && !debug.contains("alice"), "{debug}");
+    }
+
+    #[test]
+    fn proxy_urls_without_port_or_credentials_use_the_defaults() {
+        let proxy: ProxyUrl = "http://proxy.corp.example/".parse().unwrap();
+        assert_eq!(proxy.authority(), "proxy.corp.example:8080");
+        assert!(!proxy.has_credentials());
+    }
+
+    #[test]
+    fn bad_proxy_urls_are_refused_without_echoing_them() {
+        for text in ["proxy.corp.example:3128", "https://u:secret@proxy:443", "http://u:secret@proxy:1/path", "::"] {
+            let error = text.parse::<ProxyUrl>().unwrap_err().to_string();
+            assert!(!error.contains("secret"), "{error}");
+        }
+    }
+
+    #[test]
+    fn targets_take_the_scheme_default_port_and_keep_ipv6_brackets() {
+        let target = Target::of(&"https://graph.microsoft.com/v1.0/me".parse().unwrap()).unwrap();
+        assert_eq!(target.authority(), "graph.microsoft.com:443");
+        assert!(target.tls);
+        let target = Target::of(&"http://[::1]:9000/x".parse().unwrap()).unwrap();
+        assert_eq!(target.authority(), "[::1]:9000");
+        assert_eq!(server_name(&target.host).unwrap(), ServerName::from(std::net::Ipv6Addr::LOCALHOST));
+        assert!(Target::of(&"/relative".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn the_request_line_loses_scheme_and_authority() {
+        let uri = origin_form(&"https://h:1/v1.0/users?$top=1".parse().unwrap()).unwrap();
+        assert_eq!(uri.to_string(), "/v1.0/users?$top=1");
+    }
+
+    #[test]
+    fn tunnel_status_lines_are_read() {
+        assert_eq!(tunnel_status("HTTP/1.1 200 Connection established"), Some(200));
+        assert_eq!(tunnel_status("HTTP/1.0 407 Proxy Authentication Required"), Some(407));
+        assert_eq!(tunnel_status("SSH-2.0-OpenSSH"), None);
+    }
+
+    #[test]
+    fn rejected_certificates_map_to_the_certificate_error_code() {
+        let rejected = std::io::Error::new(
+            ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert!(matches!(tls_error(rejected), Error::TlsCertificateError));
+        let alert = std::io::Error::new(
+            ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+        );
+        assert!(matches!(tls_error(alert), Error::TlsAlertReceived { alert_id: Some(40), .. }));
+        assert!(matches!(connect_error(ErrorKind::ConnectionRefused.into()), Error::ConnectionRefused));
+    }
+
+    #[test]
+    fn ca_files_without_certificates_are_refused() {
+        let path = std::env::temp_dir().join(format!("connector-host-empty-ca-{}.pem", std::process::id()));
+        std::fs::write(&path, "not a certificate\n").unwrap();
+        let error = load_ca_certificates(&path).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert!(error.contains("no `BEGIN CERTIFICATE`"), "{error}");
+    }
+}
