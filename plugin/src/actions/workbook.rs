@@ -17,9 +17,11 @@ use http::Method;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
 
-/// Graph application permission of every workbook call. Microsoft documents the Excel API for
+/// Graph application permission of the workbook calls that write. Microsoft documents the Excel API for
 /// delegated `Files.ReadWrite` only; tenants grant app-only access through this one.
 const PERMISSIONS: &[&str] = &["Files.ReadWrite.All"];
+/// Reading rows needs read access only.
+const READ_PERMISSIONS: &[&str] = &["Files.Read.All"];
 
 /// Rows in an Excel worksheet (row numbers run from 1 to this).
 const MAX_ROWS: u64 = 1_048_576;
@@ -53,7 +55,7 @@ pub const ACTIONS: &[Action] = &[
         description: "Reads the rows below the header row (GET usedRange(valuesOnly=true)) as \
                       {rowNumber, values: {header: value}}, optionally filtered; blank rows are skipped.",
         category: "workbook",
-        permissions: PERMISSIONS,
+        permissions: READ_PERMISSIONS,
         read_only: true,
         input_schema: fetch_rows_input,
         output_schema: fetch_rows_output,
