@@ -2,10 +2,11 @@
 //! shortly before they expire.
 
 use crate::assertion::{TransportRng, ASSERTION_TYPE};
+use crate::client::{backoff_wait_ms, retry_after_wait_ms};
 use crate::config::{AuthMode, ConnectionConfig};
 use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::odata::encode_form_value;
-use crate::transport::Transport;
+use crate::transport::{Transport, TransportErrorKind};
 use serde_json::Value;
 
 /// Tokens are renewed this long before Microsoft says they expire, so a request
@@ -126,16 +127,7 @@ impl TokenSource {
             .map(|(name, value)| format!("{name}={}", encode_form_value(value)))
             .collect::<Vec<_>>()
             .join("&");
-        let request = http::Request::builder()
-            .method(http::Method::POST)
-            .uri(config.token_url.as_str())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(body.into_bytes())
-            .map_err(|_| ConnectorError::invalid_config("`tokenUrl` is not a valid URL"))?;
-        let response = transport.send(request).map_err(|e| {
-            ConnectorError::new(ErrorCode::Transport, format!("token endpoint unreachable: {}", e.message))
-        })?;
+        let response = send_token_request(config, transport, body.into_bytes())?;
         let status = response.status().as_u16();
         let parsed: Option<Value> = serde_json::from_slice(response.body()).ok();
         if status != 200 {
@@ -165,6 +157,44 @@ impl TokenSource {
     }
 }
 
+/// Sends the token request, and sends it again after 429, 503, 504 or a connection that
+/// failed before delivery (asking for a token twice is harmless), waiting for `Retry-After` or
+/// a jittered backoff, at most `maxRetries` times.
+fn send_token_request(
+    config: &ConnectionConfig,
+    transport: &mut dyn Transport,
+    body: Vec<u8>,
+) -> Result<crate::transport::HttpResponse> {
+    let mut attempt: u32 = 0;
+    loop {
+        let request = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(config.token_url.as_str())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body.clone())
+            .map_err(|_| ConnectorError::invalid_config("`tokenUrl` is not a valid URL"))?;
+        let retries_left = attempt < config.max_retries;
+        let wait = match transport.send(request) {
+            Ok(response) if retries_left && matches!(response.status().as_u16(), 429 | 503 | 504) => {
+                retry_after_wait_ms(transport, &response).unwrap_or_else(|| backoff_wait_ms(transport, attempt))
+            }
+            Ok(response) => return Ok(response),
+            Err(error) if retries_left && error.kind == TransportErrorKind::NotDelivered => {
+                backoff_wait_ms(transport, attempt)
+            }
+            Err(error) => {
+                return Err(ConnectorError::new(
+                    ErrorCode::Transport,
+                    format!("token endpoint unreachable: {}", error.message),
+                ))
+            }
+        };
+        transport.sleep_ms(wait);
+        attempt += 1;
+    }
+}
+
 /// Maps a token endpoint failure to `auth-failed` (400/401) or `upstream`, with the
 /// AADSTS code and the first line of Microsoft's description, and never a secret.
 fn token_error(status: u16, body: Option<&Value>, config: &ConnectionConfig, extra: &[&str]) -> ConnectorError {
@@ -187,7 +217,11 @@ fn token_error(status: u16, body: Option<&Value>, config: &ConnectionConfig, ext
     } else {
         format!("token endpoint answered HTTP {status}")
     };
-    let code = if status == 400 || status == 401 { ErrorCode::AuthFailed } else { ErrorCode::Upstream };
+    let code = match status {
+        400 | 401 => ErrorCode::AuthFailed,
+        429 => ErrorCode::Throttled,
+        _ => ErrorCode::Upstream,
+    };
     let mut result = ConnectorError::new(code, redact_all(&message, config, extra)).with_status(status);
     result.graph_code = aadsts;
     result
@@ -532,11 +566,14 @@ mod tests {
     }
 
     #[test]
-    fn an_unavailable_token_endpoint_is_upstream() {
-        let script = ScriptedTransport::new().respond(
-            503,
-            json!({"error": "temporarily_unavailable", "error_description": "AADSTS90033: A transient error has occurred. Please try again.\r\nTrace ID: t", "error_codes": [90033]}),
-        );
+    fn a_token_endpoint_unavailable_after_every_retry_is_upstream() {
+        let mut script = ScriptedTransport::new();
+        for _ in 0..5 {
+            script = script.respond(
+                503,
+                json!({"error": "temporarily_unavailable", "error_description": "AADSTS90033: A transient error has occurred. Please try again.\r\nTrace ID: t", "error_codes": [90033]}),
+            );
+        }
         let (results, _) = run(password_config(), script, 1);
         let error = results[0].as_ref().unwrap_err();
         assert_eq!((error.code, error.graph_code.as_deref()), (ErrorCode::Upstream, Some("AADSTS90033")));

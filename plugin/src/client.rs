@@ -248,8 +248,10 @@ impl GraphClient {
         let mut renewed = false;
         let mut attempt: u32 = 0;
         let mut outcome_unknown_before = false;
+        // One token serves every retry of this request, so a retry repeats the request exactly;
+        // only a 401 renews it.
+        let mut token = self.tokens.token(&self.config, self.transport.as_mut())?;
         loop {
-            let token = self.tokens.token(&self.config, self.transport.as_mut())?;
             let http_request = self.build(request, &token, attempt)?;
             let failure = match self.transport.send(http_request) {
                 Ok(response) => {
@@ -257,6 +259,7 @@ impl GraphClient {
                     if status == 401 && !renewed && TokenSource::can_renew(&self.config) {
                         renewed = true;
                         self.tokens.invalidate();
+                        token = self.tokens.token(&self.config, self.transport.as_mut())?;
                         continue;
                     }
                     if !matches!(status, 429 | 503 | 504) {
@@ -347,19 +350,13 @@ impl GraphClient {
     /// The wait before retry number `attempt + 1` when Graph gives no `Retry-After`: the
     /// exponential step (1 s, 2 s, 4 s, ... capped), less a random part of up to half of it.
     fn backoff_ms(&mut self, attempt: u32) -> u64 {
-        let step = BASE_BACKOFF_MS.saturating_mul(1u64 << attempt.min(16)).min(MAX_BACKOFF_MS);
-        let mut random = [0u8; 8];
-        let bytes = self.transport.random_bytes(8);
-        let filled = bytes.len().min(8);
-        random[..filled].copy_from_slice(&bytes[..filled]);
-        jittered(step, u64::from_le_bytes(random))
+        backoff_wait_ms(self.transport.as_mut(), attempt)
     }
 
     /// `Retry-After` in milliseconds: delay-seconds, or an HTTP date measured against the
     /// wall clock (a date in the past means no wait).
     fn retry_after_ms(&self, response: &HttpResponse) -> Option<u64> {
-        let value = response.headers().get("retry-after")?.to_str().ok()?;
-        parse_retry_after_ms(value, self.transport.wall_clock_secs())
+        retry_after_wait_ms(self.transport.as_ref(), response)
     }
 
     fn build(&self, request: &GraphRequest, token: &str, attempt: u32) -> Result<http::Request<Vec<u8>>> {
@@ -591,6 +588,24 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
     (era * 146_097 + day_of_era).saturating_sub(719_468)
 }
 
+/// The wait before retry number `attempt + 1` when the server gives no `Retry-After`: the
+/// exponential step (1 s, 2 s, 4 s, ... capped), less a random part of up to half of it.
+pub(crate) fn backoff_wait_ms(transport: &mut dyn Transport, attempt: u32) -> u64 {
+    let step = BASE_BACKOFF_MS.saturating_mul(1u64 << attempt.min(16)).min(MAX_BACKOFF_MS);
+    let mut random = [0u8; 8];
+    let bytes = transport.random_bytes(8);
+    let filled = bytes.len().min(8);
+    random[..filled].copy_from_slice(&bytes[..filled]);
+    jittered(step, u64::from_le_bytes(random))
+}
+
+/// `Retry-After` in milliseconds: delay-seconds, or an HTTP date measured against the
+/// wall clock (a date in the past means no wait).
+pub(crate) fn retry_after_wait_ms(transport: &dyn Transport, response: &HttpResponse) -> Option<u64> {
+    let value = response.headers().get("retry-after")?.to_str().ok()?;
+    parse_retry_after_ms(value, transport.wall_clock_secs())
+}
+
 /// A backoff step less a random part of up to half of it: a wait in `[step/2, step]`.
 fn jittered(step: u64, random: u64) -> u64 {
     let half = step / 2;
@@ -647,6 +662,49 @@ mod tests {
             "client_id=app-id&client_secret=s3cr3t-value&grant_type=client_credentials&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
         );
         assert_eq!(sent[2].headers()["authorization"], "Bearer tok-1");
+    }
+
+    #[test]
+    fn a_throttled_token_request_is_sent_again_after_retry_after() {
+        let script = ScriptedTransport::new()
+            .respond_with(429, &[("retry-after", "3")], json!({"error": "temporarily_unavailable"}))
+            .respond(200, json!({"expires_in": 3599, "access_token": "tok-1"}))
+            .respond(200, json!({"id": "a"}));
+        let (mut connector, log) = connected(secret_config(), script);
+        assert_eq!(connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap()["id"], "a");
+        let sent = log.borrow();
+        assert_eq!(sent.len(), 3);
+        assert_eq!(sent[0].body(), sent[1].body());
+        assert_eq!(sent[2].headers()["authorization"], "Bearer tok-1");
+    }
+
+    #[test]
+    fn a_token_endpoint_that_stays_throttled_is_a_throttled_error() {
+        let mut script = ScriptedTransport::new();
+        for _ in 0..5 {
+            script = script.respond_with(429, &[("retry-after", "1")], json!({"error": "temporarily_unavailable"}));
+        }
+        let (mut connector, log) = connected(secret_config(), script);
+        let error = connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap_err();
+        assert_eq!(error.code, crate::ErrorCode::Throttled);
+        assert_eq!(log.borrow().len(), 5);
+    }
+
+    #[test]
+    fn a_retry_reuses_the_token_of_the_first_attempt_even_when_it_is_about_to_expire() {
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"expires_in": 60, "access_token": "short-lived"}))
+            .respond_with(
+                503,
+                &[("retry-after", "1")],
+                json!({"error": {"code": "serviceNotAvailable", "message": "busy"}}),
+            )
+            .respond(200, json!({"id": "a"}));
+        let (mut connector, log) = connected(secret_config(), script);
+        connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap();
+        let sent = log.borrow();
+        assert_eq!(sent.len(), 3);
+        assert_eq!(sent[2].headers()["authorization"], "Bearer short-lived");
     }
 
     #[test]
