@@ -287,6 +287,13 @@ impl GraphClient {
                             )
                             .into())
                         }
+                        TransportErrorKind::TooLarge => {
+                            return Err(ConnectorError::upstream(format!(
+                                "{what}: the answer is larger than the sandbox lets through ({})",
+                                error.message
+                            ))
+                            .into())
+                        }
                         TransportErrorKind::NotDelivered => false,
                         TransportErrorKind::MaybeDelivered => true,
                     };
@@ -662,6 +669,17 @@ mod tests {
             "client_id=app-id&client_secret=s3cr3t-value&grant_type=client_credentials&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
         );
         assert_eq!(sent[2].headers()["authorization"], "Bearer tok-1");
+    }
+
+    #[test]
+    fn an_answer_too_large_for_the_sandbox_is_upstream_at_once() {
+        let script =
+            ScriptedTransport::new().fail("HttpResponseBodySize(Some(20000000))", TransportErrorKind::TooLarge);
+        let (mut connector, log) = connected(crate::transport::scripted::token_config(), script);
+        let error = connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap_err();
+        assert_eq!(error.code, crate::ErrorCode::Upstream);
+        assert!(error.message.contains("larger than the sandbox lets through"), "{}", error.message);
+        assert_eq!(log.borrow().len(), 1);
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub enum TransportErrorKind {
     /// The request may have reached the server (its body was sent before the failure), so a
     /// write may have been applied: the outcome is unknown.
     MaybeDelivered,
+    /// The answer was larger than the host's sandbox lets through (wasi-http
+    /// `HTTP-response-body-size`): asking again would get the same answer. Never retried.
+    TooLarge,
 }
 
 /// Why a request got no HTTP answer.

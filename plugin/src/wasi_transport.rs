@@ -23,6 +23,7 @@ fn error(message: impl Into<String>, kind: TransportErrorKind) -> TransportError
 fn failure(code: &ErrorCode, sent: TransportErrorKind) -> TransportError {
     let kind = match code {
         ErrorCode::HttpRequestDenied => TransportErrorKind::Refused,
+        ErrorCode::HttpResponseBodySize(_) => TransportErrorKind::TooLarge,
         ErrorCode::DnsTimeout
         | ErrorCode::DnsError(_)
         | ErrorCode::DestinationNotFound
@@ -156,10 +157,13 @@ fn read_response(response: IncomingResponse) -> Result<HttpResponse, TransportEr
             }
             Err(StreamError::Closed) => break,
             Err(StreamError::LastOperationFailed(e)) => {
+                if let Some(code) = wasi::http::types::http_error_code(&e) {
+                    return Err(failure(&code, TransportErrorKind::MaybeDelivered));
+                }
                 return Err(error(
                     format!("reading the response failed: {}", e.to_debug_string()),
                     TransportErrorKind::MaybeDelivered,
-                ))
+                ));
             }
         }
     }

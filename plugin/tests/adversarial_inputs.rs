@@ -150,6 +150,7 @@ fn answer() -> impl Strategy<Value = Answer> {
             TransportErrorKind::Refused,
             TransportErrorKind::NotDelivered,
             TransportErrorKind::MaybeDelivered,
+            TransportErrorKind::TooLarge,
         ])
         .prop_map(Answer::Failure),
     ]

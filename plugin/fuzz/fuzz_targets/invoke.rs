@@ -125,6 +125,7 @@ fn answer(u: &mut Unstructured, keys: &[String]) -> Result<std::result::Result<H
             TransportErrorKind::Refused,
             TransportErrorKind::NotDelivered,
             TransportErrorKind::MaybeDelivered,
+            TransportErrorKind::TooLarge,
         ])?;
         return Ok(Err(TransportError::new(kind, "fuzzed failure")));
     }
