@@ -61,7 +61,9 @@ pub trait Transport {
 }
 
 /// The largest response body the plugin reads (bytes); larger ones are an `upstream` error.
-pub const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
+/// Parsing JSON takes a few times its size in memory, so this stays well below the host's
+/// default instance memory (64 MiB); a full Graph page of 999 users is a few MiB.
+pub const MAX_RESPONSE_BODY: usize = 8 * 1024 * 1024;
 
 #[cfg(test)]
 pub mod scripted {
