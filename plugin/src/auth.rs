@@ -24,16 +24,23 @@ pub struct TokenSource {
     cached: Option<CachedToken>,
     /// The refresh token in use; replaced by each new one the endpoint returns.
     refresh_token: Option<String>,
+    /// When the current invocation's time is up (monotonic ms); no retry wait goes past it.
+    deadline_ms: u64,
 }
 
 impl TokenSource {
+    /// Sets when the current invocation's time is up; token retries never wait past it.
+    pub fn set_deadline(&mut self, deadline_ms: u64) {
+        self.deadline_ms = deadline_ms;
+    }
+
     /// A source with nothing cached yet.
     pub fn new(config: &ConnectionConfig) -> Self {
         let refresh_token = match &config.auth {
             AuthMode::RefreshToken { refresh_token, .. } => Some(refresh_token.clone()),
             _ => None,
         };
-        TokenSource { cached: None, refresh_token }
+        TokenSource { cached: None, refresh_token, deadline_ms: u64::MAX }
     }
 
     /// True when a rejected token can be replaced by asking for a new one.
@@ -127,7 +134,7 @@ impl TokenSource {
             .map(|(name, value)| format!("{name}={}", encode_form_value(value)))
             .collect::<Vec<_>>()
             .join("&");
-        let response = send_token_request(config, transport, body.into_bytes())?;
+        let response = send_token_request(config, transport, body.into_bytes(), self.deadline_ms)?;
         let status = response.status().as_u16();
         let parsed: Option<Value> = serde_json::from_slice(response.body()).ok();
         if status != 200 {
@@ -159,11 +166,12 @@ impl TokenSource {
 
 /// Sends the token request, and sends it again after 429, 503, 504 or a connection that
 /// failed before delivery (asking for a token twice is harmless), waiting for `Retry-After` or
-/// a jittered backoff, at most `maxRetries` times.
+/// a jittered backoff, at most `maxRetries` times and never past the invocation's deadline.
 fn send_token_request(
     config: &ConnectionConfig,
     transport: &mut dyn Transport,
     body: Vec<u8>,
+    deadline_ms: u64,
 ) -> Result<crate::transport::HttpResponse> {
     let mut attempt: u32 = 0;
     loop {
@@ -177,7 +185,12 @@ fn send_token_request(
         let retries_left = attempt < config.max_retries;
         let wait = match transport.send(request) {
             Ok(response) if retries_left && matches!(response.status().as_u16(), 429 | 503 | 504) => {
-                retry_after_wait_ms(transport, &response).unwrap_or_else(|| backoff_wait_ms(transport, attempt))
+                let wait =
+                    retry_after_wait_ms(transport, &response).unwrap_or_else(|| backoff_wait_ms(transport, attempt));
+                if transport.now_ms().saturating_add(wait) >= deadline_ms {
+                    return Ok(response);
+                }
+                wait
             }
             Ok(response) => return Ok(response),
             Err(error) if retries_left && error.kind == TransportErrorKind::NotDelivered => {

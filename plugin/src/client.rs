@@ -159,6 +159,7 @@ impl GraphClient {
     /// Starts the time budget of one invocation.
     pub fn start_invocation(&mut self, timeout_ms: u64) {
         self.deadline_ms = self.transport.now_ms().saturating_add(timeout_ms);
+        self.tokens.set_deadline(self.deadline_ms);
     }
 
     /// The absolute URL of a path below the versioned Graph base. `path` must already
@@ -679,6 +680,17 @@ mod tests {
         let error = connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap_err();
         assert_eq!(error.code, crate::ErrorCode::Upstream);
         assert!(error.message.contains("larger than the sandbox lets through"), "{}", error.message);
+        assert_eq!(log.borrow().len(), 1);
+    }
+
+    #[test]
+    fn a_token_retry_never_waits_past_the_invocation_deadline() {
+        let script = ScriptedTransport::new()
+            .respond_with(429, &[("retry-after", "120")], json!({"error": "temporarily_unavailable"}))
+            .respond(200, json!({"expires_in": 3599, "access_token": "tok-1"}));
+        let (mut connector, log) = connected(secret_config(), script);
+        let error = connector.invoke("users.get", r#"{"userId":"a","timeoutMs":60000}"#).unwrap_err();
+        assert_eq!(error.code, crate::ErrorCode::Throttled);
         assert_eq!(log.borrow().len(), 1);
     }
 
