@@ -62,8 +62,8 @@ impl LocalServer {
         let recorder = seen.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                if let Some(request) = wrap(stream).and_then(serve) {
-                    recorder.lock().unwrap().push(request);
+                if let Some(stream) = wrap(stream) {
+                    serve(stream, &recorder);
                 }
             }
         });
@@ -80,7 +80,9 @@ impl LocalServer {
     }
 }
 
-fn serve(stream: impl Read + Write) -> Option<SeenRequest> {
+/// Answers one request, recording it before the answer goes out so that a test reading the
+/// record after its call returned always finds it.
+fn serve(stream: impl Read + Write, seen: &Mutex<Vec<SeenRequest>>) -> Option<()> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -106,7 +108,9 @@ fn serve(stream: impl Read + Write) -> Option<SeenRequest> {
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
 
-    let (status, body_out) = if method == "GET" && target == "/v1.0/users/abc" {
+    let found = method == "GET" && target == "/v1.0/users/abc";
+    seen.lock().unwrap().push(SeenRequest { method, target, headers, body });
+    let (status, body_out) = if found {
         ("200 OK", USER_ABC.to_string())
     } else {
         (
@@ -120,6 +124,5 @@ fn serve(stream: impl Read + Write) -> Option<SeenRequest> {
     );
     let stream = reader.get_mut();
     stream.write_all(response.as_bytes()).ok()?;
-    stream.flush().ok()?;
-    Some(SeenRequest { method, target, headers, body })
+    stream.flush().ok()
 }
