@@ -446,8 +446,8 @@ impl NativeConnection {
 
     /// Serializes the output as the component does, so both sides do the same work.
     fn invoke_of(&mut self, action: &str, input: &str) -> String {
-        match self.connector.invoke(action, input) {
-            Ok(output) => output.to_string(),
+        match self.connector.invoke_json(action, input) {
+            Ok(output) => output,
             Err(error) => json!({"code": format!("{:?}", error.code), "message": error.message}).to_string(),
         }
     }

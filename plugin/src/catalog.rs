@@ -4,10 +4,28 @@ use crate::actions;
 use crate::client::GraphClient;
 use crate::error::Result;
 use crate::input::Input;
+use crate::listing::Listing;
+use crate::output::Output;
 use serde_json::Value;
 
 /// The handler of an action: validate input, call Graph, shape the output.
-pub type Handler = fn(&mut GraphClient, &Input) -> Result<Value>;
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// Builds its output as a JSON tree.
+    Value(fn(&mut GraphClient, &Input) -> Result<Value>),
+    /// Reads a collection; its items pass through as Graph wrote them (see [`Listing`]).
+    Listing(fn(&mut GraphClient, &Input) -> Result<Listing>),
+}
+
+impl Handler {
+    /// Runs the handler.
+    pub fn run(self, client: &mut GraphClient, input: &Input) -> Result<Output> {
+        match self {
+            Handler::Value(handler) => handler(client, input).map(Output::Value),
+            Handler::Listing(handler) => handler(client, input).map(Output::from),
+        }
+    }
+}
 
 /// One action: what `list-actions` reports about it and the code that runs it.
 pub struct Action {

@@ -3,10 +3,11 @@
 use crate::auth::{redact, TokenSource};
 use crate::config::ConnectionConfig;
 use crate::error::{ConnectorError, ErrorCode, Result};
+use crate::listing::{Listing, Page};
 use crate::odata::Query;
 use crate::transport::{HttpResponse, Transport, TransportErrorKind, MAX_RESPONSE_BODY};
 use http::Method;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// Whether a request may be sent again after a failure that leaves its outcome unknown
 /// (a 503 or 504, or a connection lost after the request went out).
@@ -103,6 +104,37 @@ impl GraphResponse {
     }
 }
 
+/// A successful answer whose body is not parsed yet: list pages are split into their items
+/// without building a tree (see [`crate::listing`]), everything else becomes a [`GraphResponse`].
+#[derive(Debug, Clone)]
+struct RawResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The body parsed as JSON (`None` when Graph sent none), or `upstream` when it is not JSON.
+    fn into_graph_response(self) -> Result<GraphResponse> {
+        let RawResponse { status, headers, body } = self;
+        let body = if body.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            match serde_json::from_slice::<Value>(&body) {
+                Ok(value) => Some(value),
+                Err(_) => {
+                    return Err(ConnectorError::upstream(format!(
+                        "Graph answered HTTP {status} with a body that is not JSON ({})",
+                        describe_body(&headers, &body)
+                    ))
+                    .with_status(status))
+                }
+            }
+        };
+        Ok(GraphResponse { status, headers, body })
+    }
+}
+
 /// Largest wait between retries without `Retry-After`, in milliseconds.
 const MAX_BACKOFF_MS: u64 = 60_000;
 /// First backoff wait when Graph gives no `Retry-After` (doubled on every further attempt,
@@ -188,7 +220,7 @@ impl GraphClient {
     /// only a request whose [`Idempotency`] allows it is. Other 4xx, and destinations the
     /// host's sandbox refuses, are never retried.
     pub fn send(&mut self, request: &GraphRequest) -> Result<GraphResponse> {
-        self.send_with_retries(request).map_err(|failure| failure.error)
+        self.send_with_retries(request).map_err(|failure| failure.error)?.into_graph_response()
     }
 
     /// Creates an object without ever creating it twice: `POST`s the request, and when the
@@ -199,7 +231,7 @@ impl GraphClient {
         let mut resends: u32 = 0;
         loop {
             let failure = match self.send_with_retries(request) {
-                Ok(response) => return response.into_object(),
+                Ok(response) => return response.into_graph_response()?.into_object(),
                 Err(failure) if failure.outcome_unknown => failure,
                 Err(failure) => return Err(failure.error),
             };
@@ -237,7 +269,7 @@ impl GraphClient {
         query.push("$filter", filter);
         query.push_opt("$select", select);
         let url = self.url(collection, &query);
-        let page = self.list(url, false, 1)?;
+        let page = self.list(url, false, 1)?.into_value()?;
         match page.get("value").and_then(Value::as_array).and_then(|items| items.first()) {
             None => Ok(None),
             Some(Value::Object(object)) => Ok(Some(object.clone())),
@@ -245,7 +277,7 @@ impl GraphClient {
         }
     }
 
-    fn send_with_retries(&mut self, request: &GraphRequest) -> std::result::Result<GraphResponse, SendFailure> {
+    fn send_with_retries(&mut self, request: &GraphRequest) -> std::result::Result<RawResponse, SendFailure> {
         let mut renewed = false;
         let mut attempt: u32 = 0;
         let mut outcome_unknown_before = false;
@@ -333,14 +365,14 @@ impl GraphClient {
         request: &GraphRequest,
         response: HttpResponse,
         outcome_unknown_before: bool,
-    ) -> std::result::Result<GraphResponse, SendFailure> {
+    ) -> std::result::Result<RawResponse, SendFailure> {
         match self.read_response(response) {
             Err(error)
                 if outcome_unknown_before
                     && request.idempotency == Idempotency::AddsOneReference
                     && is_reference_already_present(&error) =>
             {
-                Ok(GraphResponse { status: 204, headers: Vec::new(), body: None })
+                Ok(RawResponse { status: 204, headers: Vec::new(), body: Vec::new() })
             }
             result => result.map_err(SendFailure::from),
         }
@@ -391,8 +423,9 @@ impl GraphClient {
             .map_err(|_| ConnectorError::invalid_input(format!("cannot build a request for `{}`", request.url)))
     }
 
-    /// The response as a [`GraphResponse`], or the typed error it stands for.
-    fn read_response(&self, response: HttpResponse) -> Result<GraphResponse> {
+    /// The response checked for errors and size, its body not parsed yet, or the typed error
+    /// it stands for.
+    fn read_response(&self, response: HttpResponse) -> Result<RawResponse> {
         let status = response.status().as_u16();
         let headers: Vec<(String, String)> = response
             .headers()
@@ -410,21 +443,7 @@ impl GraphClient {
         if status >= 400 {
             return Err(self.graph_error(status, &headers, body_bytes, &response));
         }
-        let body = if body_bytes.iter().all(u8::is_ascii_whitespace) {
-            None
-        } else {
-            match serde_json::from_slice::<Value>(body_bytes) {
-                Ok(value) => Some(value),
-                Err(_) => {
-                    return Err(ConnectorError::upstream(format!(
-                        "Graph answered HTTP {status} with a body that is not JSON ({})",
-                        describe_body(&headers, body_bytes)
-                    ))
-                    .with_status(status))
-                }
-            }
-        };
-        Ok(GraphResponse { status, headers, body })
+        Ok(RawResponse { status, headers, body: response.into_body() })
     }
 
     fn graph_error(
@@ -468,51 +487,43 @@ impl GraphClient {
 
     /// Reads a collection: follows `@odata.nextLink` (re-sending `ConsistencyLevel`,
     /// which the link does not carry) until `max_items` items (0 = all) are collected.
-    /// Returns `{"value", "nextLink"?, "count"?}`.
-    pub fn list(&mut self, first_url: String, eventual: bool, max_items: u64) -> Result<Value> {
-        let mut items: Vec<Value> = Vec::new();
-        let mut count = None;
+    /// The items are passed through as Graph wrote them, into the output
+    /// `{"value", "nextLink"?, "count"?, "deltaLink"?}` (see [`Listing`]).
+    pub fn list(&mut self, first_url: String, eventual: bool, max_items: u64) -> Result<Listing> {
+        let mut listing = Listing::new();
         let mut url = first_url;
-        let mut delta_link = None;
         loop {
-            let page = self.send(&GraphRequest::new(Method::GET, url.clone()).eventual(eventual))?;
-            let status = page.status;
-            let mut page = page.into_object()?;
-            if count.is_none() {
-                count = page.get("@odata.count").and_then(Value::as_u64);
+            let request = GraphRequest::new(Method::GET, url.clone()).eventual(eventual);
+            let response = self.send_with_retries(&request).map_err(|failure| failure.error)?;
+            let status = response.status;
+            let page = Page::parse(&response.body).map_err(|error| {
+                error.to_connector_error(status, || describe_body(&response.headers, &response.body))
+            })?;
+            if listing.count.is_none() {
+                listing.count = page.count;
             }
-            let value = match page.remove("value") {
-                Some(Value::Array(values)) => values,
-                _ => {
-                    return Err(
-                        ConnectorError::upstream("Graph answered a list without a `value` array").with_status(status)
-                    )
-                }
-            };
-            let next = match page.remove("@odata.nextLink") {
-                Some(Value::String(link)) => Some(link),
-                None | Some(Value::Null) => None,
-                Some(_) => {
-                    return Err(ConnectorError::upstream("`@odata.nextLink` is not a string").with_status(status))
-                }
-            };
-            if let Some(Value::String(link)) = page.remove("@odata.deltaLink") {
-                delta_link = Some(link);
+            if page.delta_link.is_some() {
+                listing.delta_link = page.delta_link;
             }
-            let room = if max_items == 0 { usize::MAX } else { (max_items as usize).saturating_sub(items.len()) };
-            if value.len() > room {
+            let room = if max_items == 0 { usize::MAX } else { (max_items as usize).saturating_sub(listing.len()) };
+            if page.items.len() > room {
                 // The page holds more than was asked for: keep what fits, and point the
                 // caller back at this same page so nothing is skipped when they resume.
-                items.extend(value.into_iter().take(room));
-                return Ok(list_output(items, Some(url), count, None));
+                listing.extend(page.items.into_iter().take(room));
+                listing.next_link = Some(url);
+                listing.delta_link = None;
+                return Ok(listing);
             }
-            items.extend(value);
-            match next {
-                Some(link) if max_items == 0 || (items.len() as u64) < max_items => {
+            listing.extend(page.items);
+            match page.next_link {
+                Some(link) if max_items == 0 || (listing.len() as u64) < max_items => {
                     self.check_same_origin(&link)?;
                     url = link;
                 }
-                next => return Ok(list_output(items, next, count, delta_link)),
+                next => {
+                    listing.next_link = next;
+                    return Ok(listing);
+                }
             }
         }
     }
@@ -530,21 +541,6 @@ impl GraphClient {
             }
         }
     }
-}
-
-fn list_output(items: Vec<Value>, next: Option<String>, count: Option<u64>, delta: Option<String>) -> Value {
-    let mut output = Map::new();
-    output.insert("value".into(), Value::Array(items));
-    if let Some(next) = next {
-        output.insert("nextLink".into(), json!(next));
-    }
-    if let Some(count) = count {
-        output.insert("count".into(), json!(count));
-    }
-    if let Some(delta) = delta {
-        output.insert("deltaLink".into(), json!(delta));
-    }
-    Value::Object(output)
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {

@@ -53,7 +53,7 @@ impl bindings::Guest for Component {
     }
 
     fn invoke(action: String, input: String) -> Result<String, wit::ConnectorError> {
-        CONNECTOR.with(|c| c.borrow_mut().invoke(&action, &input)).map(|output| output.to_string()).map_err(to_wit)
+        CONNECTOR.with(|c| c.borrow_mut().invoke_json(&action, &input)).map_err(to_wit)
     }
 }
 

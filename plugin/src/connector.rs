@@ -5,6 +5,7 @@ use crate::client::GraphClient;
 use crate::config::ConnectionConfig;
 use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::input::Input;
+use crate::output::Output;
 use crate::transport::Transport;
 use serde_json::Value;
 
@@ -29,8 +30,18 @@ impl Connector {
         Ok(described)
     }
 
-    /// Runs one action with its JSON input.
+    /// Runs one action with its JSON input and returns its output as a JSON tree.
     pub fn invoke(&mut self, action_id: &str, input: &str) -> Result<Value> {
+        self.run(action_id, input)?.into_value()
+    }
+
+    /// Runs one action with its JSON input and returns its output as JSON text, as the
+    /// component hands it to the host (list items are never built as a tree).
+    pub fn invoke_json(&mut self, action_id: &str, input: &str) -> Result<String> {
+        self.run(action_id, input).map(Output::into_json)
+    }
+
+    fn run(&mut self, action_id: &str, input: &str) -> Result<Output> {
         let action = catalog::find(action_id)
             .ok_or_else(|| ConnectorError::new(ErrorCode::UnknownAction, format!("no action `{action_id}`")))?;
         let client = self
@@ -46,7 +57,7 @@ impl Connector {
         let timeout_ms = take_timeout_ms(&mut input)?.unwrap_or(client.config().timeout_ms);
         let input = Input::new(&input)?;
         client.start_invocation(timeout_ms);
-        (action.run)(client, &input)
+        action.run.run(client, &input)
     }
 }
 

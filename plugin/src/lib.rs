@@ -16,7 +16,9 @@ pub mod config;
 pub mod connector;
 pub mod error;
 pub mod input;
+pub mod listing;
 pub mod odata;
+pub mod output;
 pub mod schema;
 pub mod transport;
 

@@ -138,14 +138,20 @@ fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), String> {
 
 fn read_response(response: IncomingResponse) -> Result<HttpResponse, TransportError> {
     let mut builder = http::Response::builder().status(response.status());
+    let mut declared_length = None;
     for (name, value) in response.headers().entries() {
+        if name.eq_ignore_ascii_case("content-length") {
+            declared_length = std::str::from_utf8(&value).ok().and_then(|text| text.trim().parse::<usize>().ok());
+        }
         builder = builder.header(name, value);
     }
     let incoming =
         response.consume().map_err(|_| error("response body unavailable", TransportErrorKind::MaybeDelivered))?;
     let stream =
         incoming.stream().map_err(|_| error("response body stream unavailable", TransportErrorKind::MaybeDelivered))?;
-    let mut body = Vec::new();
+    // Graph sends a Content-Length: read into a buffer of that size rather than one that
+    // doubles as it grows (a page of users is a few hundred KiB).
+    let mut body = Vec::with_capacity(declared_length.unwrap_or(0).min(MAX_RESPONSE_BODY + 1));
     loop {
         match stream.blocking_read(READ_CHUNK) {
             Ok(chunk) => {

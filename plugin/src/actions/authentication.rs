@@ -4,7 +4,7 @@
 
 use super::bulk::BulkOutcome;
 use super::success;
-use crate::catalog::Action;
+use crate::catalog::{Action, Handler};
 use crate::client::GraphClient;
 use crate::client::GraphRequest;
 use crate::config::AuthMode;
@@ -29,7 +29,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: false,
         input_schema: reset_mfa_input,
         output_schema: reset_mfa_output,
-        run: reset_mfa,
+        run: Handler::Value(reset_mfa),
     },
     Action {
         id: "users.change-password",
@@ -50,7 +50,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::success_output(&[]),
-        run: change_password,
+        run: Handler::Value(change_password),
     },
     Action {
         id: "users.reset-password",
@@ -73,7 +73,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::success_output(&["userId"]),
-        run: reset_password,
+        run: Handler::Value(reset_password),
     },
 ];
 
@@ -229,7 +229,7 @@ fn delete_method(client: &mut GraphClient, user: &str, kind: &RemovableMethod, m
 /// Lists the user's methods of one kind and removes each, reporting every id's outcome.
 fn remove_every_method(client: &mut GraphClient, user: &str, kind: &RemovableMethod) -> Result<Value> {
     let url = client.url(&methods_path(user, kind.collection), &Query::new());
-    let listed = client.list(url, false, 0)?;
+    let listed = client.list(url, false, 0)?.into_value()?;
     let mut methods: Vec<&Value> = listed.get("value").and_then(Value::as_array).into_iter().flatten().collect();
     // Graph refuses to delete `mobile` while `alternateMobile` exists, so it goes last.
     methods.sort_by_key(|method| method.get("phoneType").and_then(Value::as_str) == Some(MOBILE_PHONE_TYPE));

@@ -5,7 +5,7 @@
 //! anything that could step out of it (another host, `//` authorities, dot segments in
 //! any encoding, backslashes) is refused before a request is made.
 
-use crate::catalog::Action;
+use crate::catalog::{Action, Handler};
 use crate::client::{GraphClient, GraphRequest};
 use crate::config::ConnectionConfig;
 use crate::error::{ConnectorError, ErrorCode, Result};
@@ -59,7 +59,7 @@ pub const ACTIONS: &[Action] = &[Action {
             &["status", "body"],
         )
     },
-    run: request,
+    run: Handler::Value(request),
 }];
 
 fn input_schema() -> Value {

@@ -1,10 +1,11 @@
 //! Devices: read, list, delete, and registered owners (`/devices`).
 
 use super::{entity, reference, resolve_user_id, success, ListQuery};
-use crate::catalog::Action;
+use crate::catalog::{Action, Handler};
 use crate::client::{GraphClient, GraphRequest};
 use crate::error::Result;
 use crate::input::Input;
+use crate::listing::Listing;
 use crate::odata::{encode_segment, Query};
 use crate::schema;
 use http::Method;
@@ -29,7 +30,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::entity("The device"),
-        run: get,
+        run: Handler::Value(get),
     },
     Action {
         id: "devices.list",
@@ -40,7 +41,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: true,
         input_schema: || schema::object(Value::Object(schema::list_query_properties()), &[]),
         output_schema: || schema::list_output("A device"),
-        run: list,
+        run: Handler::Listing(list),
     },
     Action {
         id: "devices.delete",
@@ -51,7 +52,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: false,
         input_schema: || schema::object(json!({"deviceId": device_id_property()}), &["deviceId"]),
         output_schema: || schema::success_output(&["deviceId"]),
-        run: delete,
+        run: Handler::Value(delete),
     },
     Action {
         id: "devices.add-registered-owner",
@@ -73,7 +74,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::success_output(&["deviceId", "userId"]),
-        run: add_registered_owner,
+        run: Handler::Value(add_registered_owner),
     },
 ];
 
@@ -94,7 +95,7 @@ fn get(client: &mut GraphClient, input: &Input) -> Result<Value> {
     Ok(entity(client.get_object(url, false)?))
 }
 
-fn list(client: &mut GraphClient, input: &Input) -> Result<Value> {
+fn list(client: &mut GraphClient, input: &Input) -> Result<Listing> {
     let list = ListQuery::read(input)?;
     let url = client.url("devices", &list.query);
     client.list(url, list.eventual, list.max_items)

@@ -2,10 +2,11 @@
 
 use super::bulk::{BulkOutcome, GRAPH_BULK_LIMIT};
 use super::{entity, reference, resolve_user_id, success, ListQuery};
-use crate::catalog::Action;
+use crate::catalog::{Action, Handler};
 use crate::client::{GraphClient, GraphRequest};
 use crate::error::{ConnectorError, Result};
 use crate::input::Input;
+use crate::listing::Listing;
 use crate::odata::{encode_segment, quote_literal, Query};
 use crate::schema;
 use http::Method;
@@ -27,7 +28,7 @@ pub const ACTIONS: &[Action] = &[
         output_schema: || {
             schema::entity("The created group, plus `addedAfterCreation` when owners or members were added after it")
         },
-        run: create,
+        run: Handler::Value(create),
     },
     Action {
         id: "groups.get",
@@ -46,7 +47,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::entity("The group"),
-        run: get,
+        run: Handler::Value(get),
     },
     Action {
         id: "groups.update",
@@ -65,7 +66,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::success_output(&["groupId"]),
-        run: update,
+        run: Handler::Value(update),
     },
     Action {
         id: "groups.delete",
@@ -76,7 +77,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: false,
         input_schema: group_id_input,
         output_schema: || schema::success_output(&["groupId"]),
-        run: delete,
+        run: Handler::Value(delete),
     },
     Action {
         id: "groups.list",
@@ -87,7 +88,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: true,
         input_schema: || schema::object(Value::Object(schema::list_query_properties()), &[]),
         output_schema: || schema::list_output("A group"),
-        run: list,
+        run: Handler::Listing(list),
     },
     Action {
         id: "groups.list-members",
@@ -99,7 +100,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: true,
         input_schema: list_members_input,
         output_schema: || schema::list_output("A member (user, group, device, servicePrincipal, ...) with @odata.type"),
-        run: list_members,
+        run: Handler::Listing(list_members),
     },
     Action {
         id: "groups.add-members",
@@ -121,7 +122,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: BulkOutcome::schema,
-        run: add_members,
+        run: Handler::Value(add_members),
     },
     Action {
         id: "groups.remove-members",
@@ -141,7 +142,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: BulkOutcome::schema,
-        run: remove_members,
+        run: Handler::Value(remove_members),
     },
     Action {
         id: "groups.list-owners",
@@ -156,7 +157,7 @@ pub const ACTIONS: &[Action] = &[
             schema::object(Value::Object(properties), &["groupId"])
         },
         output_schema: || schema::list_output("An owner (user or servicePrincipal) with @odata.type"),
-        run: list_owners,
+        run: Handler::Listing(list_owners),
     },
     Action {
         id: "groups.add-owners",
@@ -176,7 +177,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: BulkOutcome::schema,
-        run: add_owners,
+        run: Handler::Value(add_owners),
     },
 ];
 
@@ -521,13 +522,13 @@ fn delete(client: &mut GraphClient, input: &Input) -> Result<Value> {
     Ok(success(&[("groupId", group_id)]))
 }
 
-fn list(client: &mut GraphClient, input: &Input) -> Result<Value> {
+fn list(client: &mut GraphClient, input: &Input) -> Result<Listing> {
     let list = ListQuery::read(input)?;
     let url = client.url("groups", &list.query);
     client.list(url, list.eventual, list.max_items)
 }
 
-fn list_members(client: &mut GraphClient, input: &Input) -> Result<Value> {
+fn list_members(client: &mut GraphClient, input: &Input) -> Result<Listing> {
     let group_id = input.required_str("groupId")?;
     let member_type = input.optional_choice("type", MEMBER_TYPES)?;
     let mut list = ListQuery::read(input)?;
@@ -551,7 +552,7 @@ fn list_members(client: &mut GraphClient, input: &Input) -> Result<Value> {
     client.list(url, list.eventual, list.max_items)
 }
 
-fn list_owners(client: &mut GraphClient, input: &Input) -> Result<Value> {
+fn list_owners(client: &mut GraphClient, input: &Input) -> Result<Listing> {
     let group_id = input.required_str("groupId")?;
     let list = ListQuery::read(input)?;
     let url = client.url(&format!("{}/owners", group_path(group_id)), &list.query);

@@ -3,7 +3,7 @@
 use super::bulk::BulkOutcome;
 use super::devices::add_reference;
 use super::{entity, reference, resolve_user_id, success};
-use crate::catalog::Action;
+use crate::catalog::{Action, Handler};
 use crate::client::{GraphClient, GraphRequest};
 use crate::error::{ConnectorError, Result};
 use crate::input::Input;
@@ -26,7 +26,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: false,
         input_schema: invite_input,
         output_schema: || schema::entity("The invitation, with `inviteRedeemUrl`, `invitedUser.id` and `status`"),
-        run: invite,
+        run: Handler::Value(invite),
     },
     Action {
         id: "guests.add-sponsor",
@@ -45,7 +45,7 @@ pub const ACTIONS: &[Action] = &[
                 "oneOf": [schema::success_output(&["userId"]), BulkOutcome::schema()],
             })
         },
-        run: add_sponsor,
+        run: Handler::Value(add_sponsor),
     },
 ];
 

@@ -1,10 +1,11 @@
 //! SharePoint sites and lists (`/sites`).
 
 use super::{entity, DEFAULT_MAX_ITEMS};
-use crate::catalog::Action;
+use crate::catalog::{Action, Handler};
 use crate::client::{GraphClient, GraphRequest};
 use crate::error::{ConnectorError, Result};
 use crate::input::Input;
+use crate::listing::Listing;
 use crate::odata::{encode_segment, Query};
 use crate::schema;
 use http::Method;
@@ -33,7 +34,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::entity("The site"),
-        run: get,
+        run: Handler::Value(get),
     },
     Action {
         id: "sites.create-list",
@@ -59,7 +60,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::entity("The created list"),
-        run: create_list,
+        run: Handler::Value(create_list),
     },
     Action {
         id: "sites.list-items",
@@ -84,7 +85,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::list_output("A list item, with its column values under `fields`"),
-        run: list_items,
+        run: Handler::Listing(list_items),
     },
 ];
 
@@ -170,7 +171,7 @@ fn create_list(client: &mut GraphClient, input: &Input) -> Result<Value> {
     Ok(entity(created))
 }
 
-fn list_items(client: &mut GraphClient, input: &Input) -> Result<Value> {
+fn list_items(client: &mut GraphClient, input: &Input) -> Result<Listing> {
     let site = input.required_str("siteId")?;
     let list = input.required_str("listId")?;
     let mut query = Query::new();

@@ -3,10 +3,11 @@
 
 use super::bulk::GRAPH_BULK_LIMIT;
 use super::{entity, reference, resolve_user_id, success, ListQuery, DEFAULT_MAX_ITEMS};
-use crate::catalog::Action;
+use crate::catalog::{Action, Handler};
 use crate::client::{GraphClient, GraphRequest, GraphResponse};
 use crate::error::{ConnectorError, Result};
 use crate::input::Input;
+use crate::listing::Listing;
 use crate::odata::{is_guid, quote_literal, user_segment, Query};
 use crate::schema;
 use http::Method;
@@ -24,7 +25,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: false,
         input_schema: create_input,
         output_schema: || schema::entity("The created user"),
-        run: create,
+        run: Handler::Value(create),
     },
     Action {
         id: "users.update",
@@ -44,7 +45,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::success_output(&["userId"]),
-        run: update,
+        run: Handler::Value(update),
     },
     Action {
         id: "users.delete",
@@ -55,7 +56,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: false,
         input_schema: user_id_input,
         output_schema: || schema::success_output(&["userId"]),
-        run: delete,
+        run: Handler::Value(delete),
     },
     Action {
         id: "users.get",
@@ -75,7 +76,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::entity("The user"),
-        run: get,
+        run: Handler::Value(get),
     },
     Action {
         id: "users.list",
@@ -86,7 +87,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: true,
         input_schema: || schema::object(Value::Object(schema::list_query_properties()), &[]),
         output_schema: || schema::list_output("A user"),
-        run: list,
+        run: Handler::Listing(list),
     },
     Action {
         id: "users.delta",
@@ -108,7 +109,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: delta_output,
-        run: delta,
+        run: Handler::Listing(delta),
     },
     Action {
         id: "users.assign-licenses",
@@ -139,7 +140,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::entity("The user"),
-        run: assign_licenses,
+        run: Handler::Value(assign_licenses),
     },
     Action {
         id: "users.list-licenses",
@@ -158,7 +159,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::list_output("A licenseDetails object"),
-        run: list_licenses,
+        run: Handler::Listing(list_licenses),
     },
     Action {
         id: "users.list-memberships",
@@ -176,7 +177,7 @@ pub const ACTIONS: &[Action] = &[
             schema::object(Value::Object(properties), &["userId"])
         },
         output_schema: || schema::list_output("A group, directoryRole or administrativeUnit, with @odata.type"),
-        run: list_memberships,
+        run: Handler::Listing(list_memberships),
     },
     Action {
         id: "users.get-member-groups",
@@ -196,7 +197,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: group_ids_output,
-        run: get_member_groups,
+        run: Handler::Value(get_member_groups),
     },
     Action {
         id: "users.check-member-groups",
@@ -216,7 +217,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: group_ids_output,
-        run: check_member_groups,
+        run: Handler::Value(check_member_groups),
     },
     Action {
         id: "users.list-owned-devices",
@@ -231,7 +232,7 @@ pub const ACTIONS: &[Action] = &[
             schema::object(Value::Object(properties), &["userId"])
         },
         output_schema: || schema::list_output("A device"),
-        run: list_owned_devices,
+        run: Handler::Listing(list_owned_devices),
     },
     Action {
         id: "users.assign-manager",
@@ -251,7 +252,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::success_output(&["userId", "managerId"]),
-        run: assign_manager_action,
+        run: Handler::Value(assign_manager_action),
     },
     Action {
         id: "users.get-manager",
@@ -262,7 +263,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: true,
         input_schema: user_id_input,
         output_schema: || schema::entity("The manager (a user or an organizational contact)"),
-        run: get_manager,
+        run: Handler::Value(get_manager),
     },
     Action {
         id: "users.revoke-sessions",
@@ -273,7 +274,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: false,
         input_schema: user_id_input,
         output_schema: || schema::success_output(&["userId"]),
-        run: revoke_sessions,
+        run: Handler::Value(revoke_sessions),
     },
     Action {
         id: "users.get-presence",
@@ -285,7 +286,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: true,
         input_schema: user_id_input,
         output_schema: || schema::entity("The presence: {id, availability, activity}"),
-        run: get_presence,
+        run: Handler::Value(get_presence),
     },
 ];
 
@@ -436,7 +437,7 @@ fn get(client: &mut GraphClient, input: &Input) -> Result<Value> {
     Ok(entity(client.get_object(url, eventual)?))
 }
 
-fn list(client: &mut GraphClient, input: &Input) -> Result<Value> {
+fn list(client: &mut GraphClient, input: &Input) -> Result<Listing> {
     let list = ListQuery::read(input)?;
     let url = client.url("users", &list.query);
     client.list(url, list.eventual, list.max_items)
@@ -461,7 +462,7 @@ fn user_url(client: &GraphClient, user: &str, tail: &str, query: &Query) -> Stri
     client.url(&format!("{}/{tail}", user_segment(user)), query)
 }
 
-fn delta(client: &mut GraphClient, input: &Input) -> Result<Value> {
+fn delta(client: &mut GraphClient, input: &Input) -> Result<Listing> {
     let delta_link = input.optional_str("deltaLink")?;
     let select = input.optional_str("select")?;
     let max_items = input.optional_u64("maxItems")?.unwrap_or(DEFAULT_MAX_ITEMS);
@@ -570,14 +571,14 @@ fn checked_guid(value: &str, field: &str) -> Result<String> {
     }
 }
 
-fn list_licenses(client: &mut GraphClient, input: &Input) -> Result<Value> {
+fn list_licenses(client: &mut GraphClient, input: &Input) -> Result<Listing> {
     let user = input.required_str("userId")?;
     let max_items = input.optional_u64("maxItems")?.unwrap_or(DEFAULT_MAX_ITEMS);
     let url = user_url(client, user, "licenseDetails", &Query::new());
     client.list(url, false, max_items)
 }
 
-fn list_memberships(client: &mut GraphClient, input: &Input) -> Result<Value> {
+fn list_memberships(client: &mut GraphClient, input: &Input) -> Result<Listing> {
     let user = input.required_str("userId")?;
     let cast = input.optional_choice("type", MEMBERSHIP_TYPES)?;
     let tail = match cast {
@@ -587,7 +588,7 @@ fn list_memberships(client: &mut GraphClient, input: &Input) -> Result<Value> {
     list_relationship(client, input, user, &tail)
 }
 
-fn list_owned_devices(client: &mut GraphClient, input: &Input) -> Result<Value> {
+fn list_owned_devices(client: &mut GraphClient, input: &Input) -> Result<Listing> {
     let user = input.required_str("userId")?;
     list_relationship(client, input, user, "ownedDevices")
 }
@@ -595,7 +596,7 @@ fn list_owned_devices(client: &mut GraphClient, input: &Input) -> Result<Value> 
 /// Lists a directory relationship of a user. On relationships, `$filter` and `$orderby` are
 /// advanced queries (ConsistencyLevel plus `$count=true`), on top of what [`ListQuery`] decides;
 /// a plain OData cast is sent without them, as Microsoft's examples do.
-fn list_relationship(client: &mut GraphClient, input: &Input, user: &str, tail: &str) -> Result<Value> {
+fn list_relationship(client: &mut GraphClient, input: &Input, user: &str, tail: &str) -> Result<Listing> {
     let mut list = ListQuery::read(input)?;
     if !list.eventual && (list.query.has("$filter") || list.query.has("$orderby")) {
         list.eventual = true;

@@ -7,7 +7,7 @@
 //! the cells of columns not given are `null`, which Excel leaves unchanged.
 
 use super::entity;
-use crate::catalog::Action;
+use crate::catalog::{Action, Handler};
 use crate::client::{GraphClient, GraphRequest};
 use crate::error::{ConnectorError, Result};
 use crate::input::Input;
@@ -47,7 +47,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: false,
         input_schema: || schema::open_object(Value::Object(sheet_properties()), &sheet_required()),
         output_schema: row_written_output,
-        run: add_row,
+        run: Handler::Value(add_row),
     },
     Action {
         id: "workbook.fetch-rows",
@@ -59,7 +59,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: true,
         input_schema: fetch_rows_input,
         output_schema: fetch_rows_output,
-        run: fetch_rows,
+        run: Handler::Value(fetch_rows),
     },
     Action {
         id: "workbook.update-row",
@@ -71,7 +71,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: false,
         input_schema: update_row_input,
         output_schema: row_written_output,
-        run: update_row,
+        run: Handler::Value(update_row),
     },
     Action {
         id: "workbook.add-worksheet",
@@ -82,7 +82,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: false,
         input_schema: add_worksheet_input,
         output_schema: || schema::entity("The new worksheet: id, name, position, visibility"),
-        run: add_worksheet,
+        run: Handler::Value(add_worksheet),
     },
 ];
 

@@ -1,0 +1,286 @@
+//! Collections read page by page, with every item passed through as the JSON text Graph sent.
+//!
+//! A list of 10,000 users would take several times its size in memory as a tree of
+//! `serde_json::Value`s. Instead, each page is split into its items without building them
+//! ([`Page::parse`]) and the items are appended to the output text at once ([`Listing`]), so
+//! the sandbox holds little more than the output itself.
+
+use crate::error::{ConnectorError, Result};
+use crate::output::Output;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Deepest nesting of arrays and objects accepted in a page: what `serde_json` parses into a
+/// `Value`, so that whoever reads the output can parse it too.
+pub const MAX_NESTING: usize = 127;
+
+/// One page of a Graph collection, its items borrowed from the response body.
+#[derive(Debug)]
+pub struct Page<'a> {
+    /// The members of `value`, as Graph wrote them.
+    pub items: Vec<&'a RawValue>,
+    /// `@odata.nextLink`: where the next page is, if there is one.
+    pub next_link: Option<String>,
+    /// `@odata.deltaLink`: where the changes since this sync will be (last page of a delta query).
+    pub delta_link: Option<String>,
+    /// `@odata.count`, when it was asked for.
+    pub count: Option<u64>,
+}
+
+/// Why a body is not a page of a collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageError {
+    /// Empty, or whitespace only.
+    Empty,
+    /// Not JSON, or nested deeper than [`MAX_NESTING`].
+    NotJson,
+    /// JSON, but not an object.
+    NotAnObject,
+    /// An object without a `value` array.
+    NoValueArray,
+    /// `@odata.nextLink` is there but not a string.
+    NextLinkNotAString,
+}
+
+impl<'a> Page<'a> {
+    /// Splits a page's body into its items and links.
+    pub fn parse(body: &'a [u8]) -> std::result::Result<Page<'a>, PageError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(PageError::Empty);
+        }
+        let text = std::str::from_utf8(body).map_err(|_| PageError::NotJson)?;
+        if nesting_exceeds(text, MAX_NESTING) {
+            return Err(PageError::NotJson);
+        }
+        let mut members: BTreeMap<String, &'a RawValue> = serde_json::from_str(text).map_err(|error| {
+            if error.classify() == serde_json::error::Category::Data {
+                PageError::NotAnObject
+            } else {
+                PageError::NotJson
+            }
+        })?;
+        let items = match members.remove("value") {
+            Some(raw) => serde_json::from_str::<Vec<&'a RawValue>>(raw.get()).map_err(|_| PageError::NoValueArray)?,
+            None => return Err(PageError::NoValueArray),
+        };
+        let next_link = match members.remove("@odata.nextLink").map(parse_member) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(link)) => Some(link),
+            Some(_) => return Err(PageError::NextLinkNotAString),
+        };
+        let delta_link = match members.remove("@odata.deltaLink").map(parse_member) {
+            Some(Value::String(link)) => Some(link),
+            _ => None,
+        };
+        let count = members.remove("@odata.count").map(parse_member).and_then(|count| count.as_u64());
+        Ok(Page { items, next_link, delta_link, count })
+    }
+}
+
+impl PageError {
+    /// The `upstream` error for a page that Graph answered with this status.
+    pub fn to_connector_error(&self, status: u16, body_description: impl FnOnce() -> String) -> ConnectorError {
+        let message = match self {
+            PageError::Empty => "Graph answered with an empty body where an object was expected".to_string(),
+            PageError::NotJson => {
+                format!("Graph answered HTTP {status} with a body that is not JSON ({})", body_description())
+            }
+            PageError::NotAnObject => "Graph answered with JSON that is not an object".to_string(),
+            PageError::NoValueArray => "Graph answered a list without a `value` array".to_string(),
+            PageError::NextLinkNotAString => "`@odata.nextLink` is not a string".to_string(),
+        };
+        ConnectorError::upstream(message).with_status(status)
+    }
+}
+
+/// A member that is already known to be well-formed JSON, as a tree (links and counts are small).
+fn parse_member(raw: &RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
+/// True when arrays and objects in `text` (well-formed JSON) nest deeper than `limit`.
+fn nesting_exceeds(text: &str, limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for byte in text.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A list action's output, written while the pages arrive:
+/// `{"value": [...], "nextLink"?, "count"?, "deltaLink"?}`.
+#[derive(Debug)]
+pub struct Listing {
+    /// `{"value":[` and the items so far, comma-separated.
+    text: String,
+    items: usize,
+    /// Where to resume: the next page, or the page that was cut at `maxItems`.
+    pub next_link: Option<String>,
+    /// `@odata.count` of the first page that had one.
+    pub count: Option<u64>,
+    /// The delta link of the last page of a delta query.
+    pub delta_link: Option<String>,
+}
+
+impl Default for Listing {
+    fn default() -> Self {
+        Listing::new()
+    }
+}
+
+impl Listing {
+    /// An empty list.
+    pub fn new() -> Self {
+        Listing { text: String::from("{\"value\":["), items: 0, next_link: None, count: None, delta_link: None }
+    }
+
+    /// How many items it holds.
+    pub fn len(&self) -> usize {
+        self.items
+    }
+
+    /// True when it holds no item.
+    pub fn is_empty(&self) -> bool {
+        self.items == 0
+    }
+
+    /// Appends items as Graph wrote them.
+    pub fn extend<'a>(&mut self, items: impl IntoIterator<Item = &'a RawValue>) {
+        for item in items {
+            if self.items > 0 {
+                self.text.push(',');
+            }
+            self.text.push_str(item.get());
+            self.items += 1;
+        }
+    }
+
+    /// The finished JSON text.
+    pub fn into_json(self) -> String {
+        let mut text = self.text;
+        text.push(']');
+        let mut member = |name: &str, value: Value| {
+            text.push_str(",\"");
+            text.push_str(name);
+            text.push_str("\":");
+            text.push_str(&value.to_string());
+        };
+        if let Some(next) = self.next_link {
+            member("nextLink", Value::String(next));
+        }
+        if let Some(count) = self.count {
+            member("count", Value::from(count));
+        }
+        if let Some(delta) = self.delta_link {
+            member("deltaLink", Value::String(delta));
+        }
+        text.push('}');
+        text
+    }
+
+    /// The list as a JSON tree, for the few callers that look into the items.
+    pub fn into_value(self) -> Result<Value> {
+        Output::Json(self.into_json()).into_value()
+    }
+}
+
+impl From<Listing> for Output {
+    fn from(listing: Listing) -> Self {
+        Output::Json(listing.into_json())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn page(text: &str) -> std::result::Result<Page<'_>, PageError> {
+        Page::parse(text.as_bytes())
+    }
+
+    #[test]
+    fn a_page_splits_into_items_as_written_and_its_links() {
+        let body = r#"{"@odata.context":"x","@odata.count":3,
+                       "value":[{"id":"a","displayName":"A\"quoted\""}, {"id" : "b"}],
+                       "@odata.nextLink":"https://graph.microsoft.com/v1.0/users?$skiptoken=X"}"#;
+        let page = page(body).unwrap();
+        let items: Vec<&str> = page.items.iter().map(|item| item.get()).collect();
+        assert_eq!(items, [r#"{"id":"a","displayName":"A\"quoted\""}"#, r#"{"id" : "b"}"#]);
+        assert_eq!(page.next_link.as_deref(), Some("https://graph.microsoft.com/v1.0/users?$skiptoken=X"));
+        assert_eq!((page.count, page.delta_link), (Some(3), None));
+    }
+
+    #[test]
+    fn links_with_escapes_are_unescaped_and_null_links_are_absent() {
+        let page = page(r#"{"value":[],"@odata.nextLink":null,"@odata.deltaLink":"https:\/\/g\/d?t=1"}"#).unwrap();
+        assert_eq!((page.next_link, page.delta_link.as_deref()), (None, Some("https://g/d?t=1")));
+    }
+
+    #[test]
+    fn bodies_that_are_not_pages_say_why() {
+        assert_eq!(page(" \n").unwrap_err(), PageError::Empty);
+        assert_eq!(page("<html>").unwrap_err(), PageError::NotJson);
+        assert_eq!(page(r#"{"value":[1,"#).unwrap_err(), PageError::NotJson);
+        assert_eq!(page("[1, 2]").unwrap_err(), PageError::NotAnObject);
+        assert_eq!(page(r#"{"values":[]}"#).unwrap_err(), PageError::NoValueArray);
+        assert_eq!(page(r#"{"value":{"id":"a"}}"#).unwrap_err(), PageError::NoValueArray);
+        assert_eq!(page(r#"{"value":[],"@odata.nextLink":7}"#).unwrap_err(), PageError::NextLinkNotAString);
+        assert_eq!(Page::parse(b"{\"value\":[\"\xff\"]}").unwrap_err(), PageError::NotJson);
+    }
+
+    #[test]
+    fn nesting_is_bounded_as_serde_json_bounds_it() {
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let fits = format!(r#"{{"value":[{}]}}"#, nested(MAX_NESTING - 2));
+        let too_deep = format!(r#"{{"value":[{}]}}"#, nested(MAX_NESTING - 1));
+        assert!(page(&fits).is_ok());
+        assert!(serde_json::from_str::<Value>(&fits).is_ok(), "the limit is serde_json's own");
+        assert_eq!(page(&too_deep).unwrap_err(), PageError::NotJson);
+        assert!(serde_json::from_str::<Value>(&too_deep).is_err());
+        // Brackets inside strings are text, not nesting.
+        assert!(page(&format!(r#"{{"value":["{}"]}}"#, "[\\\"{".repeat(500))).is_ok());
+    }
+
+    #[test]
+    fn a_listing_writes_the_items_and_the_links_as_one_json_document() {
+        let first = page(r#"{"value":[{"id":"a"},{"id":"b"}]}"#).unwrap();
+        let second = page(r#"{"value":[{"id":"c"}]}"#).unwrap();
+        let mut listing = Listing::new();
+        listing.extend(first.items.iter().copied());
+        listing.extend(second.items.iter().copied());
+        listing.next_link = Some("https://g/u?$skiptoken=\"q\"".into());
+        listing.count = Some(3);
+        listing.delta_link = Some("https://g/d".into());
+        assert_eq!(listing.len(), 3);
+        let text = listing.into_json();
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"value": [{"id": "a"}, {"id": "b"}, {"id": "c"}], "nextLink": "https://g/u?$skiptoken=\"q\"",
+                   "count": 3, "deltaLink": "https://g/d"})
+        );
+        assert_eq!(Listing::new().into_json(), r#"{"value":[]}"#);
+    }
+}
