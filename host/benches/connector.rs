@@ -6,7 +6,11 @@
 //! session, so the difference between the two is what the sandbox costs.
 //!
 //! Options (after `--`): `--quick` (fewer samples, for a smoke run), `--section NAME`
-//! (one of `startup`, `instantiate`, `invoke`, `throughput`, `memory`, `size`; repeatable).
+//! (one of `startup`, `instantiate`, `invoke`, `exchange`, `throughput`, `memory`, `size`;
+//! repeatable), `--cache-dir DIR` (keep the compiled component there between runs, so that a
+//! profiler attached to the run sees no compilation). The environment variable
+//! `CONNECTOR_BENCH_COMPONENT=FILE` measures another build of the component (another
+//! optimisation level, say) against the same native baseline, without rebuilding the benchmark.
 
 use connector_host::cache::{compile, CompiledCache};
 use connector_host::clock::TimeSource;
@@ -21,6 +25,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,6 +36,19 @@ const USER_ID: &str = "87d349ed-44d7-43e1-9a83-5f2406dee5bd";
 /// Users in the large list, and how many pages Graph splits them into.
 const LIST_USERS: usize = 10_000;
 const LIST_PAGES: usize = 10;
+/// Names a component file to measure instead of the embedded one.
+const COMPONENT_VARIABLE: &str = "CONNECTOR_BENCH_COMPONENT";
+
+/// The component under measurement: the embedded one, or the file [`COMPONENT_VARIABLE`] names.
+fn component() -> &'static [u8] {
+    static COMPONENT: OnceLock<Vec<u8>> = OnceLock::new();
+    match std::env::var_os(COMPONENT_VARIABLE) {
+        None => EMBEDDED_COMPONENT,
+        Some(path) => COMPONENT
+            .get_or_init(|| std::fs::read(&path).expect("the component file named by CONNECTOR_BENCH_COMPONENT reads")),
+    }
+}
+
 /// The argument that makes the benchmark binary measure memory in a child process.
 const MEMORY_CHILD_ARGUMENT: &str = "--memory-child";
 
@@ -45,10 +63,14 @@ fn main() {
         arguments.windows(2).filter(|pair| pair[0] == "--section").map(|pair| pair[1].as_str()).collect();
     let wanted = |name: &str| sections.is_empty() || sections.contains(&name);
     let scale = if quick { Scale::QUICK } else { Scale::FULL };
-    let bench = Bench::new();
+    let cache_dir = arguments.windows(2).find(|pair| pair[0] == "--cache-dir").map(|pair| PathBuf::from(&pair[1]));
+    let bench = Bench::new(cache_dir);
 
     println!("connector-host benchmarks ({} samples mode)", if quick { "quick" } else { "full" });
-    println!("component: {} bytes embedded", EMBEDDED_COMPONENT.len());
+    match std::env::var_os(COMPONENT_VARIABLE) {
+        Some(path) => println!("component: {} bytes, from {}", component().len(), PathBuf::from(path).display()),
+        None => println!("component: {} bytes embedded", component().len()),
+    }
     if wanted("startup") {
         bench.startup(&scale);
     }
@@ -57,6 +79,9 @@ fn main() {
     }
     if wanted("invoke") {
         bench.invoke(&scale);
+    }
+    if wanted("exchange") {
+        bench.exchange(&scale);
     }
     if wanted("throughput") {
         bench.throughput(&scale);
@@ -103,20 +128,22 @@ struct Bench {
     get_fixture: Fixture,
     list_fixture: Fixture,
     list_json_bytes: usize,
-    cache_dir: TemporaryDir,
+    cache_dir: CacheDir,
     on_demand: Runtime,
     pooled: Runtime,
 }
 
 impl Bench {
-    fn new() -> Self {
-        let cache_dir = TemporaryDir::new("bench-cache");
+    fn new(kept_cache: Option<PathBuf>) -> Self {
+        let cache_dir = match kept_cache {
+            Some(path) => CacheDir::Kept(path),
+            None => CacheDir::Temporary(TemporaryDir::new("bench-cache")),
+        };
         let options = |allocation| RuntimeOptions { cache: Some(CompiledCache::new(cache_dir.path())), allocation };
-        let on_demand = Runtime::with_options(EMBEDDED_COMPONENT, Limits::default(), &options(Default::default()))
+        let on_demand = Runtime::with_options(component(), Limits::default(), &options(Default::default()))
             .expect("the embedded component compiles");
-        let pooled =
-            Runtime::with_options(EMBEDDED_COMPONENT, Limits::default(), &options(InstanceAllocation::pooling()))
-                .expect("the embedded component compiles for the pooling allocator");
+        let pooled = Runtime::with_options(component(), Limits::default(), &options(InstanceAllocation::pooling()))
+            .expect("the embedded component compiles for the pooling allocator");
         let (list_fixture, list_json_bytes) = list_fixture();
         let bench = Self { get_fixture: get_fixture(), list_fixture, list_json_bytes, cache_dir, on_demand, pooled };
         bench.check_both_sides_agree();
@@ -148,25 +175,25 @@ impl Bench {
         section("1. start-up: compiling the component vs loading the cached artefact");
         let engine = Runtime::engine(Limits::default(), InstanceAllocation::OnDemand).expect("an engine");
         let compiling = sample(scale.compilations, || {
-            compile(&engine, EMBEDDED_COMPONENT).expect("the component compiles");
+            compile(&engine, component()).expect("the component compiles");
         });
         report("compile (Component::new, parallel Cranelift)", &compiling);
 
         let cache = CompiledCache::new(self.cache_dir.path());
-        let artefact = cache.artefact_path(&engine, EMBEDDED_COMPONENT);
-        let _ = cache.load_or_compile(&engine, EMBEDDED_COMPONENT).expect("the cache is primed");
+        let artefact = cache.artefact_path(&engine, component());
+        let _ = cache.load_or_compile(&engine, component()).expect("the cache is primed");
         let keying = sample(scale.loads, || {
-            std::hint::black_box(cache.artefact_path(&engine, EMBEDDED_COMPONENT));
+            std::hint::black_box(cache.artefact_path(&engine, component()));
         });
         report("cache key (SHA-256 of the component + engine hash)", &keying);
         let loading = sample(scale.loads, || {
-            let (_component, source) = cache.load_or_compile(&engine, EMBEDDED_COMPONENT).expect("loads");
+            let (_component, source) = cache.load_or_compile(&engine, component()).expect("loads");
             assert_eq!(source, connector_host::cache::ComponentSource::LoadedFromCache);
         });
         report("load cached artefact (key + mmap + checks)", &loading);
         let starting = sample(scale.loads / 4 + 1, || {
             let options = RuntimeOptions { cache: Some(cache.clone()), allocation: InstanceAllocation::OnDemand };
-            Runtime::with_options(EMBEDDED_COMPONENT, Limits::default(), &options).expect("starts");
+            Runtime::with_options(component(), Limits::default(), &options).expect("starts");
         });
         report("whole Runtime start-up from the cache (+ engine, linker, pre-instantiation)", &starting);
         let artefact_bytes = std::fs::metadata(&artefact).map(|metadata| metadata.len()).unwrap_or(0);
@@ -207,18 +234,21 @@ impl Bench {
         for (name, fixture, input, count, exchanges) in cases {
             let mut sandboxed = tokio.block_on(SandboxedConnection::open(&self.pooled, fixture));
             let mut native = NativeConnection::open(fixture);
-            let wasm = sample_prepared(count, |measure| {
-                sandboxed.reset(fixture);
-                measure(&mut || {
-                    tokio.block_on(sandboxed.invoke_only(&input));
-                })
-            });
-            let native = sample_prepared(count, |measure| {
-                native.reset(fixture);
-                measure(&mut || {
-                    native.invoke_only(&input);
-                })
-            });
+            let (wasm, native) = sample_interleaved(
+                count,
+                |measure| {
+                    sandboxed.reset(fixture);
+                    measure(&mut || {
+                        tokio.block_on(sandboxed.invoke_only(&input));
+                    })
+                },
+                |measure| {
+                    native.reset(fixture);
+                    measure(&mut || {
+                        native.invoke_only(&input);
+                    })
+                },
+            );
             report(&format!("{name}, wasm"), &wasm);
             report(&format!("{name}, native"), &native);
             println!(
@@ -236,6 +266,47 @@ impl Bench {
             "  list fixture: {} bytes of JSON across {LIST_PAGES} pages; one native list call with session set-up {}",
             self.list_json_bytes,
             micros(list_call.median())
+        );
+    }
+
+    /// Splits one warm `users.get` into the call itself (an input refused before any request)
+    /// and its HTTP exchange, on both sides, to show where the sandbox's overhead lies.
+    fn exchange(&self, scale: &Scale) {
+        section("3b. where the time of one warm users.get goes");
+        let tokio = paused_runtime().expect("a tokio runtime");
+        let fixture = &self.get_fixture;
+        let mut sandboxed = tokio.block_on(SandboxedConnection::open(&self.pooled, fixture));
+        let mut native = NativeConnection::open(fixture);
+        let refused = json!({"userId": ""}).to_string();
+        let mut medians = Vec::new();
+        for (name, input) in [("no request (input refused)", refused), ("one exchange", get_input())] {
+            let (wasm, native) = sample_interleaved(
+                scale.small_invocations,
+                |measure| {
+                    sandboxed.reset(fixture);
+                    measure(&mut || {
+                        tokio.block_on(sandboxed.invoke_only_of("users.get", &input));
+                    })
+                },
+                |measure| {
+                    native.reset(fixture);
+                    measure(&mut || {
+                        native.invoke_of("users.get", &input);
+                    })
+                },
+            );
+            report(&format!("users.get, {name}, wasm"), &wasm);
+            report(&format!("users.get, {name}, native"), &native);
+            medians.push((wasm.median(), native.median()));
+        }
+        let (call_wasm, call_native) = medians[0];
+        let (get_wasm, get_native) = medians[1];
+        println!(
+            "  the call alone costs {:.1} µs more in the sandbox; the exchange {:.1} µs (wasm {:.1} µs, native {:.1} µs)",
+            (call_wasm - call_native) * 1e6,
+            ((get_wasm - call_wasm) - (get_native - call_native)) * 1e6,
+            (get_wasm - call_wasm) * 1e6,
+            (get_native - call_native) * 1e6,
         );
     }
 
@@ -305,9 +376,9 @@ impl Bench {
 
     fn size(&self) {
         section("7. component size");
-        let size = EMBEDDED_COMPONENT.len();
+        let size = component().len();
         println!(
-            "  graph_connector.wasm (profile `component`): {size} bytes = {:.1} KiB ({:.0}% of the 1 MiB budget)",
+            "  graph_connector.wasm: {size} bytes = {:.1} KiB ({:.0}% of the 1 MiB budget)",
             size as f64 / 1024.0,
             size as f64 * 100.0 / (1024.0 * 1024.0)
         );
@@ -327,7 +398,7 @@ fn memory_child(arguments: &[String]) {
         "wasm" => {
             let options =
                 RuntimeOptions { cache: Some(CompiledCache::new(cache_dir)), allocation: InstanceAllocation::OnDemand };
-            let runtime = Runtime::with_options(EMBEDDED_COMPONENT, Limits::default(), &options).expect("loads");
+            let runtime = Runtime::with_options(component(), Limits::default(), &options).expect("loads");
             let tokio = paused_runtime().expect("a tokio runtime");
             let mut connection = tokio.block_on(SandboxedConnection::open(&runtime, &fixture));
             let started = high_water_mark_bytes();
@@ -632,6 +703,31 @@ fn sample_prepared(count: usize, mut prepare: impl FnMut(&mut dyn FnMut(&mut dyn
     Samples((0..count).map(|_| prepare(&mut measure)).collect())
 }
 
+/// Like [`sample_prepared`] for two sides at once, alternating one run of each, so that
+/// both see the same machine (a shared machine's speed drifts from one second to the next,
+/// and a ratio of two figures taken apart would measure the drift).
+fn sample_interleaved(
+    count: usize,
+    mut prepare_a: impl FnMut(&mut dyn FnMut(&mut dyn FnMut()) -> f64) -> f64,
+    mut prepare_b: impl FnMut(&mut dyn FnMut(&mut dyn FnMut()) -> f64) -> f64,
+) -> (Samples, Samples) {
+    let mut measure = |run: &mut dyn FnMut()| {
+        let started = Instant::now();
+        run();
+        started.elapsed().as_secs_f64()
+    };
+    for _ in 0..count.div_ceil(10) {
+        prepare_a(&mut measure);
+        prepare_b(&mut measure);
+    }
+    let (mut a, mut b) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    for _ in 0..count {
+        a.push(prepare_a(&mut measure));
+        b.push(prepare_b(&mut measure));
+    }
+    (Samples(a), Samples(b))
+}
+
 /// Runs `worker` on two threads until `duration` passes; returns calls per second.
 fn per_second(duration: Duration, worker: impl Fn(&AtomicBool) -> u64 + Sync) -> f64 {
     let stop = AtomicBool::new(false);
@@ -683,6 +779,22 @@ fn micros(seconds: f64) -> String {
 
 fn mib(bytes: usize) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Where the benchmark keeps compiled components: a folder it removes at the end, or one
+/// named with `--cache-dir`, kept for the next run.
+enum CacheDir {
+    Temporary(TemporaryDir),
+    Kept(PathBuf),
+}
+
+impl CacheDir {
+    fn path(&self) -> &Path {
+        match self {
+            CacheDir::Temporary(folder) => folder.path(),
+            CacheDir::Kept(path) => path,
+        }
+    }
 }
 
 /// A folder under the system's temporary folder, removed when dropped.

@@ -289,6 +289,10 @@ impl WasiHttpHooks for OutboundHttp {
                     for (name, value) in &canned.headers {
                         response = response.header(name, value);
                     }
+                    // As on the wire: a body of known size comes with its length.
+                    if !canned.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-length")) {
+                        response = response.header(http::header::CONTENT_LENGTH, canned.body.len());
+                    }
                     let body = Full::new(Bytes::from(canned.body)).map_err(|never| match never {}).boxed_unsync();
                     let response = response
                         .body(body)

@@ -4,7 +4,7 @@ use crate::actions;
 use crate::client::GraphClient;
 use crate::error::Result;
 use crate::input::Input;
-use crate::listing::Listing;
+use crate::listing::{Entity, Listing};
 use crate::output::Output;
 use serde_json::Value;
 
@@ -15,6 +15,8 @@ pub enum Handler {
     Value(fn(&mut GraphClient, &Input) -> Result<Value>),
     /// Reads a collection; its items pass through as Graph wrote them (see [`Listing`]).
     Listing(fn(&mut GraphClient, &Input) -> Result<Listing>),
+    /// Reads one object, passed through as Graph wrote it (see [`Entity`]).
+    Entity(fn(&mut GraphClient, &Input) -> Result<Entity>),
 }
 
 impl Handler {
@@ -23,6 +25,7 @@ impl Handler {
         match self {
             Handler::Value(handler) => handler(client, input).map(Output::Value),
             Handler::Listing(handler) => handler(client, input).map(Output::from),
+            Handler::Entity(handler) => handler(client, input).map(Output::from),
         }
     }
 }

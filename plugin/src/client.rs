@@ -3,7 +3,7 @@
 use crate::auth::{redact, TokenSource};
 use crate::config::ConnectionConfig;
 use crate::error::{ConnectorError, ErrorCode, Result};
-use crate::listing::{Listing, Page};
+use crate::listing::{Entity, Listing, Page};
 use crate::odata::Query;
 use crate::transport::{HttpResponse, Transport, TransportErrorKind, MAX_RESPONSE_BODY};
 use http::Method;
@@ -414,7 +414,7 @@ impl GraphClient {
         let body = match &request.body {
             Some(body) => {
                 builder = builder.header("content-type", "application/json");
-                body.to_string().into_bytes()
+                serde_json::to_vec(body).unwrap_or_else(|_| body.to_string().into_bytes())
             }
             None => Vec::new(),
         };
@@ -480,6 +480,15 @@ impl GraphClient {
         }
     }
 
+    /// Sends a GET and returns the object as Graph wrote it, less `@odata.context`.
+    pub fn get_entity(&mut self, url: String, eventual: bool) -> Result<Entity> {
+        let request = GraphRequest::new(Method::GET, url).eventual(eventual);
+        let response = self.send_with_retries(&request).map_err(|failure| failure.error)?;
+        Entity::parse(&response.body).map_err(|error| {
+            error.to_connector_error(response.status, || describe_body(&response.headers, &response.body))
+        })
+    }
+
     /// Sends a GET and returns the JSON object.
     pub fn get_object(&mut self, url: String, eventual: bool) -> Result<Map<String, Value>> {
         self.send(&GraphRequest::new(Method::GET, url).eventual(eventual))?.into_object()
@@ -509,12 +518,12 @@ impl GraphClient {
             if page.items.len() > room {
                 // The page holds more than was asked for: keep what fits, and point the
                 // caller back at this same page so nothing is skipped when they resume.
-                listing.extend(page.items.into_iter().take(room));
+                listing.extend(&page.items[..room]);
                 listing.next_link = Some(url);
                 listing.delta_link = None;
                 return Ok(listing);
             }
-            listing.extend(page.items);
+            listing.extend(&page.items);
             match page.next_link {
                 Some(link) if max_items == 0 || (listing.len() as u64) < max_items => {
                     self.check_same_origin(&link)?;
@@ -1212,6 +1221,71 @@ mod tests {
         let error = get_user(script).0.unwrap_err();
         assert_eq!((error.code, error.status), (ErrorCode::Upstream, Some(200)));
         assert!(error.message.contains("more than"), "{}", error.message);
+    }
+
+    #[test]
+    fn list_items_pass_through_as_graph_wrote_them_across_pages() {
+        let next = "https://graph.microsoft.com/v1.0/users?$skiptoken=X%27Y";
+        let first = format!(
+            r#"{{"@odata.context":"c","value":[{{"id":"u-1","displayName":"Zo\u00eb \"Z\""}}],"@odata.nextLink":"{next}"}}"#
+        );
+        let second = r#"{"value":[ {"zeta": 1, "alpha": [true, null]} ]}"#;
+        let script = ScriptedTransport::new().respond_raw(200, "application/json", first.as_bytes()).respond_raw(
+            200,
+            "application/json",
+            second.as_bytes(),
+        );
+        let log = script.log();
+        let mut connector = crate::Connector::new();
+        connector.connect(&token_config().to_string(), Box::new(script)).unwrap();
+        let output = connector.invoke_json("users.list", r#"{"maxItems": 0}"#).unwrap();
+        assert_eq!(
+            output,
+            r#"{"value":[{"id":"u-1","displayName":"Zo\u00eb \"Z\""},{"zeta": 1, "alpha": [true, null]}]}"#
+        );
+        let sent = log.borrow();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[1].uri(), next);
+    }
+
+    #[test]
+    fn a_page_cut_at_max_items_points_back_at_itself() {
+        let page = r#"{"value":[{"id":"a"},{"id":"b"},{"id":"c"}],"@odata.nextLink":"https://graph.microsoft.com/v1.0/users?$skiptoken=2"}"#;
+        let script = ScriptedTransport::new().respond_raw(200, "application/json", page.as_bytes());
+        let (result, sent, _) = invoke_with(token_config(), script, "users.list", json!({"maxItems": 2, "top": 3}));
+        assert_eq!(
+            result.unwrap(),
+            json!({"value": [{"id": "a"}, {"id": "b"}], "nextLink": "https://graph.microsoft.com/v1.0/users?$top=3"})
+        );
+        assert_eq!(sent.len(), 1);
+    }
+
+    #[test]
+    fn a_page_nested_deeper_than_json_parsers_accept_is_an_upstream_error() {
+        let depth = 200;
+        let page = format!(r#"{{"value":[{}{}]}}"#, "[".repeat(depth), "]".repeat(depth));
+        let script = ScriptedTransport::new().respond_raw(200, "application/json", page.as_bytes());
+        let (result, _, _) = invoke_with(token_config(), script, "users.list", json!({}));
+        let error = result.unwrap_err();
+        assert_eq!((error.code, error.status), (ErrorCode::Upstream, Some(200)));
+        assert!(error.message.contains("not JSON"), "{}", error.message);
+    }
+
+    #[test]
+    fn list_pages_that_are_not_collections_are_upstream_errors_saying_why() {
+        let cases: [(&[u8], &str); 4] = [
+            (b"", "empty body"),
+            (b"[1]", "not an object"),
+            (br#"{"id":"a"}"#, "without a `value` array"),
+            (br#"{"value":[],"@odata.nextLink":1}"#, "`@odata.nextLink` is not a string"),
+        ];
+        for (body, expected) in cases {
+            let script = ScriptedTransport::new().respond_raw(200, "application/json", body);
+            let (result, _, _) = invoke_with(token_config(), script, "users.list", json!({}));
+            let error = result.unwrap_err();
+            assert_eq!(error.code, ErrorCode::Upstream);
+            assert!(error.message.contains(expected), "{expected}: {}", error.message);
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Collections read page by page, with every item passed through as the JSON text Graph sent.
+//! Collections read page by page, and single objects, passed through as the JSON text Graph sent.
 //!
 //! A list of 10,000 users would take several times its size in memory as a tree of
 //! `serde_json::Value`s. Instead, each page is split into its items without building them
@@ -28,9 +28,9 @@ pub struct Page<'a> {
     pub count: Option<u64>,
 }
 
-/// Why a body is not a page of a collection.
+/// Why a body is not what Graph should have sent (a page of a collection, or an object).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PageError {
+pub enum BodyError {
     /// Empty, or whitespace only.
     Empty,
     /// Not JSON, or nested deeper than [`MAX_NESTING`].
@@ -45,29 +45,29 @@ pub enum PageError {
 
 impl<'a> Page<'a> {
     /// Splits a page's body into its items and links.
-    pub fn parse(body: &'a [u8]) -> std::result::Result<Page<'a>, PageError> {
+    pub fn parse(body: &'a [u8]) -> std::result::Result<Page<'a>, BodyError> {
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(PageError::Empty);
+            return Err(BodyError::Empty);
         }
-        let text = std::str::from_utf8(body).map_err(|_| PageError::NotJson)?;
+        let text = std::str::from_utf8(body).map_err(|_| BodyError::NotJson)?;
         if nesting_exceeds(text, MAX_NESTING) {
-            return Err(PageError::NotJson);
+            return Err(BodyError::NotJson);
         }
         let mut members: BTreeMap<String, &'a RawValue> = serde_json::from_str(text).map_err(|error| {
             if error.classify() == serde_json::error::Category::Data {
-                PageError::NotAnObject
+                BodyError::NotAnObject
             } else {
-                PageError::NotJson
+                BodyError::NotJson
             }
         })?;
         let items = match members.remove("value") {
-            Some(raw) => serde_json::from_str::<Vec<&'a RawValue>>(raw.get()).map_err(|_| PageError::NoValueArray)?,
-            None => return Err(PageError::NoValueArray),
+            Some(raw) => serde_json::from_str::<Vec<&'a RawValue>>(raw.get()).map_err(|_| BodyError::NoValueArray)?,
+            None => return Err(BodyError::NoValueArray),
         };
         let next_link = match members.remove("@odata.nextLink").map(parse_member) {
             None | Some(Value::Null) => None,
             Some(Value::String(link)) => Some(link),
-            Some(_) => return Err(PageError::NextLinkNotAString),
+            Some(_) => return Err(BodyError::NextLinkNotAString),
         };
         let delta_link = match members.remove("@odata.deltaLink").map(parse_member) {
             Some(Value::String(link)) => Some(link),
@@ -78,19 +78,81 @@ impl<'a> Page<'a> {
     }
 }
 
-impl PageError {
-    /// The `upstream` error for a page that Graph answered with this status.
+impl BodyError {
+    /// The `upstream` error for a body that Graph answered with this status.
     pub fn to_connector_error(&self, status: u16, body_description: impl FnOnce() -> String) -> ConnectorError {
         let message = match self {
-            PageError::Empty => "Graph answered with an empty body where an object was expected".to_string(),
-            PageError::NotJson => {
+            BodyError::Empty => "Graph answered with an empty body where an object was expected".to_string(),
+            BodyError::NotJson => {
                 format!("Graph answered HTTP {status} with a body that is not JSON ({})", body_description())
             }
-            PageError::NotAnObject => "Graph answered with JSON that is not an object".to_string(),
-            PageError::NoValueArray => "Graph answered a list without a `value` array".to_string(),
-            PageError::NextLinkNotAString => "`@odata.nextLink` is not a string".to_string(),
+            BodyError::NotAnObject => "Graph answered with JSON that is not an object".to_string(),
+            BodyError::NoValueArray => "Graph answered a list without a `value` array".to_string(),
+            BodyError::NextLinkNotAString => "`@odata.nextLink` is not a string".to_string(),
         };
         ConnectorError::upstream(message).with_status(status)
+    }
+}
+
+/// An object Graph returned, as the JSON text it wrote without `@odata.context`: what the
+/// read actions (`users.get`, ...) return, passed through without building a tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entity(String);
+
+impl Entity {
+    /// The object in `body`, its members as Graph wrote them (sorted by name, as the
+    /// connector's other outputs are), less `@odata.context`.
+    pub fn parse(body: &[u8]) -> std::result::Result<Entity, BodyError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(BodyError::Empty);
+        }
+        let text = std::str::from_utf8(body).map_err(|_| BodyError::NotJson)?;
+        if nesting_exceeds(text, MAX_NESTING) {
+            return Err(BodyError::NotJson);
+        }
+        let mut members: BTreeMap<String, &RawValue> = serde_json::from_str(text).map_err(|error| {
+            if error.classify() == serde_json::error::Category::Data {
+                BodyError::NotAnObject
+            } else {
+                BodyError::NotJson
+            }
+        })?;
+        members.remove("@odata.context");
+        let size = members.iter().map(|(name, value)| name.len() + value.get().len() + 4).sum::<usize>() + 2;
+        let mut out = String::with_capacity(size);
+        out.push('{');
+        for (index, (name, value)) in members.iter().enumerate() {
+            if index > 0 {
+                out.push(',');
+            }
+            push_json_string(&mut out, name);
+            out.push(':');
+            out.push_str(value.get());
+        }
+        out.push('}');
+        Ok(Entity(out))
+    }
+
+    /// The JSON text.
+    pub fn into_json(self) -> String {
+        self.0
+    }
+}
+
+impl From<Entity> for Output {
+    fn from(entity: Entity) -> Self {
+        Output::Json(entity.0)
+    }
+}
+
+/// Appends `text` as a JSON string literal.
+fn push_json_string(out: &mut String, text: &str) {
+    if text.bytes().all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\') {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        out.push_str(&Value::String(text.to_string()).to_string());
     }
 }
 
@@ -100,7 +162,7 @@ fn parse_member(raw: &RawValue) -> Value {
 }
 
 /// True when arrays and objects in `text` (well-formed JSON) nest deeper than `limit`.
-fn nesting_exceeds(text: &str, limit: usize) -> bool {
+pub fn nesting_exceeds(text: &str, limit: usize) -> bool {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
@@ -129,12 +191,20 @@ fn nesting_exceeds(text: &str, limit: usize) -> bool {
     false
 }
 
-/// A list action's output, written while the pages arrive:
-/// `{"value": [...], "nextLink"?, "count"?, "deltaLink"?}`.
-#[derive(Debug)]
+/// A list action's output, gathered while the pages arrive and written as
+/// `{"value": [...], "nextLink"?, "count"?, "deltaLink"?}` at the end.
+///
+/// Each page's items are copied into one buffer of exactly their size, and the output is
+/// written into one buffer of exactly its size: no buffer grows by doubling, which in a
+/// linear memory that never shrinks would leave the old, halved buffers behind.
+#[derive(Debug, Default)]
 pub struct Listing {
-    /// `{"value":[` and the items so far, comma-separated.
-    text: String,
+    /// Each page's items, comma-separated (the first item of every page but the first
+    /// starts with a comma).
+    pages: Vec<String>,
+    /// Bytes in `pages`.
+    bytes: usize,
+    /// Items in `pages`.
     items: usize,
     /// Where to resume: the next page, or the page that was cut at `maxItems`.
     pub next_link: Option<String>,
@@ -144,16 +214,13 @@ pub struct Listing {
     pub delta_link: Option<String>,
 }
 
-impl Default for Listing {
-    fn default() -> Self {
-        Listing::new()
-    }
-}
+/// What the output starts with.
+const HEAD: &str = "{\"value\":[";
 
 impl Listing {
     /// An empty list.
     pub fn new() -> Self {
-        Listing { text: String::from("{\"value\":["), items: 0, next_link: None, count: None, delta_link: None }
+        Listing::default()
     }
 
     /// How many items it holds.
@@ -167,25 +234,31 @@ impl Listing {
     }
 
     /// Appends items as Graph wrote them.
-    pub fn extend<'a>(&mut self, items: impl IntoIterator<Item = &'a RawValue>) {
+    pub fn extend(&mut self, items: &[&RawValue]) {
+        if items.is_empty() {
+            return;
+        }
+        let size = items.iter().map(|item| item.get().len() + 1).sum();
+        let mut page = String::with_capacity(size);
         for item in items {
             if self.items > 0 {
-                self.text.push(',');
+                page.push(',');
             }
-            self.text.push_str(item.get());
+            page.push_str(item.get());
             self.items += 1;
         }
+        self.bytes += page.len();
+        self.pages.push(page);
     }
 
     /// The finished JSON text.
     pub fn into_json(self) -> String {
-        let mut text = self.text;
-        text.push(']');
+        let mut tail = String::from("]");
         let mut member = |name: &str, value: Value| {
-            text.push_str(",\"");
-            text.push_str(name);
-            text.push_str("\":");
-            text.push_str(&value.to_string());
+            tail.push_str(",\"");
+            tail.push_str(name);
+            tail.push_str("\":");
+            tail.push_str(&value.to_string());
         };
         if let Some(next) = self.next_link {
             member("nextLink", Value::String(next));
@@ -196,7 +269,13 @@ impl Listing {
         if let Some(delta) = self.delta_link {
             member("deltaLink", Value::String(delta));
         }
-        text.push('}');
+        tail.push('}');
+        let mut text = String::with_capacity(HEAD.len() + self.bytes + tail.len());
+        text.push_str(HEAD);
+        for page in self.pages {
+            text.push_str(&page);
+        }
+        text.push_str(&tail);
         text
     }
 
@@ -217,7 +296,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn page(text: &str) -> std::result::Result<Page<'_>, PageError> {
+    fn page(text: &str) -> std::result::Result<Page<'_>, BodyError> {
         Page::parse(text.as_bytes())
     }
 
@@ -241,14 +320,14 @@ mod tests {
 
     #[test]
     fn bodies_that_are_not_pages_say_why() {
-        assert_eq!(page(" \n").unwrap_err(), PageError::Empty);
-        assert_eq!(page("<html>").unwrap_err(), PageError::NotJson);
-        assert_eq!(page(r#"{"value":[1,"#).unwrap_err(), PageError::NotJson);
-        assert_eq!(page("[1, 2]").unwrap_err(), PageError::NotAnObject);
-        assert_eq!(page(r#"{"values":[]}"#).unwrap_err(), PageError::NoValueArray);
-        assert_eq!(page(r#"{"value":{"id":"a"}}"#).unwrap_err(), PageError::NoValueArray);
-        assert_eq!(page(r#"{"value":[],"@odata.nextLink":7}"#).unwrap_err(), PageError::NextLinkNotAString);
-        assert_eq!(Page::parse(b"{\"value\":[\"\xff\"]}").unwrap_err(), PageError::NotJson);
+        assert_eq!(page(" \n").unwrap_err(), BodyError::Empty);
+        assert_eq!(page("<html>").unwrap_err(), BodyError::NotJson);
+        assert_eq!(page(r#"{"value":[1,"#).unwrap_err(), BodyError::NotJson);
+        assert_eq!(page("[1, 2]").unwrap_err(), BodyError::NotAnObject);
+        assert_eq!(page(r#"{"values":[]}"#).unwrap_err(), BodyError::NoValueArray);
+        assert_eq!(page(r#"{"value":{"id":"a"}}"#).unwrap_err(), BodyError::NoValueArray);
+        assert_eq!(page(r#"{"value":[],"@odata.nextLink":7}"#).unwrap_err(), BodyError::NextLinkNotAString);
+        assert_eq!(Page::parse(b"{\"value\":[\"\xff\"]}").unwrap_err(), BodyError::NotJson);
     }
 
     #[test]
@@ -258,10 +337,34 @@ mod tests {
         let too_deep = format!(r#"{{"value":[{}]}}"#, nested(MAX_NESTING - 1));
         assert!(page(&fits).is_ok());
         assert!(serde_json::from_str::<Value>(&fits).is_ok(), "the limit is serde_json's own");
-        assert_eq!(page(&too_deep).unwrap_err(), PageError::NotJson);
+        assert_eq!(page(&too_deep).unwrap_err(), BodyError::NotJson);
         assert!(serde_json::from_str::<Value>(&too_deep).is_err());
         // Brackets inside strings are text, not nesting.
         assert!(page(&format!(r#"{{"value":["{}"]}}"#, "[\\\"{".repeat(500))).is_ok());
+    }
+
+    #[test]
+    fn an_entity_keeps_what_graph_wrote_but_its_context() {
+        let body = br#"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users/$entity",
+                        "id":"a","displayName":"Zo\u00eb","a\"quote":1.50,"nested":{"z":1,"a":2}}"#;
+        let entity = Entity::parse(body).unwrap().into_json();
+        assert_eq!(entity, r#"{"a\"quote":1.50,"displayName":"Zo\u00eb","id":"a","nested":{"z":1,"a":2}}"#);
+        assert_eq!(
+            serde_json::from_str::<Value>(&entity).unwrap(),
+            json!({"id": "a", "displayName": "Zoë", "a\"quote": 1.5, "nested": {"z": 1, "a": 2}})
+        );
+        assert_eq!(Entity::parse(b"{}").unwrap().into_json(), "{}");
+    }
+
+    #[test]
+    fn bodies_that_are_not_objects_are_not_entities() {
+        assert_eq!(Entity::parse(b"").unwrap_err(), BodyError::Empty);
+        assert_eq!(Entity::parse(b"[1]").unwrap_err(), BodyError::NotAnObject);
+        assert_eq!(Entity::parse(b"\"text\"").unwrap_err(), BodyError::NotAnObject);
+        assert_eq!(Entity::parse(b"{\"id\":").unwrap_err(), BodyError::NotJson);
+        assert_eq!(Entity::parse(b"<html></html>").unwrap_err(), BodyError::NotJson);
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(MAX_NESTING), "]".repeat(MAX_NESTING));
+        assert_eq!(Entity::parse(deep.as_bytes()).unwrap_err(), BodyError::NotJson);
     }
 
     #[test]
@@ -269,13 +372,15 @@ mod tests {
         let first = page(r#"{"value":[{"id":"a"},{"id":"b"}]}"#).unwrap();
         let second = page(r#"{"value":[{"id":"c"}]}"#).unwrap();
         let mut listing = Listing::new();
-        listing.extend(first.items.iter().copied());
-        listing.extend(second.items.iter().copied());
+        listing.extend(&first.items);
+        listing.extend(&second.items);
         listing.next_link = Some("https://g/u?$skiptoken=\"q\"".into());
         listing.count = Some(3);
         listing.delta_link = Some("https://g/d".into());
+        listing.extend(&page(r#"{"value":[]}"#).unwrap().items);
         assert_eq!(listing.len(), 3);
         let text = listing.into_json();
+        assert_eq!(text.len(), text.capacity(), "the output is written into a buffer of its exact size");
         assert_eq!(
             serde_json::from_str::<Value>(&text).unwrap(),
             json!({"value": [{"id": "a"}, {"id": "b"}, {"id": "c"}], "nextLink": "https://g/u?$skiptoken=\"q\"",

@@ -20,7 +20,9 @@ impl Output {
     /// The output as JSON text, as the component returns it.
     pub fn into_json(self) -> String {
         match self {
-            Output::Value(value) => value.to_string(),
+            // serde_json's writer goes straight to bytes, while `Display` goes through
+            // `fmt` for every fragment; a `Value` always serializes, so the fallback never runs.
+            Output::Value(value) => serde_json::to_string(&value).unwrap_or_else(|_| value.to_string()),
             Output::Json(text) => text,
         }
     }

@@ -1,11 +1,11 @@
 //! Devices: read, list, delete, and registered owners (`/devices`).
 
-use super::{entity, reference, resolve_user_id, success, ListQuery};
+use super::{reference, resolve_user_id, success, ListQuery};
 use crate::catalog::{Action, Handler};
 use crate::client::{GraphClient, GraphRequest};
 use crate::error::Result;
 use crate::input::Input;
-use crate::listing::Listing;
+use crate::listing::{Entity, Listing};
 use crate::odata::{encode_segment, Query};
 use crate::schema;
 use http::Method;
@@ -30,7 +30,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::entity("The device"),
-        run: Handler::Value(get),
+        run: Handler::Entity(get),
     },
     Action {
         id: "devices.list",
@@ -87,12 +87,12 @@ fn device_path(device: &str) -> String {
     format!("devices/{}", encode_segment(device))
 }
 
-fn get(client: &mut GraphClient, input: &Input) -> Result<Value> {
+fn get(client: &mut GraphClient, input: &Input) -> Result<Entity> {
     let device = input.required_str("deviceId")?;
     let mut query = Query::new();
     query.push_opt("$select", input.optional_str("select")?);
     let url = client.url(&device_path(device), &query);
-    Ok(entity(client.get_object(url, false)?))
+    client.get_entity(url, false)
 }
 
 fn list(client: &mut GraphClient, input: &Input) -> Result<Listing> {

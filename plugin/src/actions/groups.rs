@@ -6,7 +6,7 @@ use crate::catalog::{Action, Handler};
 use crate::client::{GraphClient, GraphRequest};
 use crate::error::{ConnectorError, Result};
 use crate::input::Input;
-use crate::listing::Listing;
+use crate::listing::{Entity, Listing};
 use crate::odata::{encode_segment, quote_literal, Query};
 use crate::schema;
 use http::Method;
@@ -47,7 +47,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::entity("The group"),
-        run: Handler::Value(get),
+        run: Handler::Entity(get),
     },
     Action {
         id: "groups.update",
@@ -496,12 +496,12 @@ fn create(client: &mut GraphClient, input: &Input) -> Result<Value> {
     Ok(entity(output))
 }
 
-fn get(client: &mut GraphClient, input: &Input) -> Result<Value> {
+fn get(client: &mut GraphClient, input: &Input) -> Result<Entity> {
     let group_id = input.required_str("groupId")?;
     let mut query = Query::new();
     query.push_opt("$select", input.optional_str("select")?);
     let url = client.url(&group_path(group_id), &query);
-    Ok(entity(client.get_object(url, false)?))
+    client.get_entity(url, false)
 }
 
 fn update(client: &mut GraphClient, input: &Input) -> Result<Value> {

@@ -5,7 +5,7 @@ use crate::catalog::{Action, Handler};
 use crate::client::{GraphClient, GraphRequest};
 use crate::error::{ConnectorError, Result};
 use crate::input::Input;
-use crate::listing::Listing;
+use crate::listing::{Entity, Listing};
 use crate::odata::{encode_segment, Query};
 use crate::schema;
 use http::Method;
@@ -34,7 +34,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::entity("The site"),
-        run: Handler::Value(get),
+        run: Handler::Entity(get),
     },
     Action {
         id: "sites.create-list",
@@ -93,7 +93,7 @@ fn site_id_property() -> Value {
     schema::string("Site id (`{hostname},{siteCollectionId},{webId}`, as sites.get returns it)")
 }
 
-fn get(client: &mut GraphClient, input: &Input) -> Result<Value> {
+fn get(client: &mut GraphClient, input: &Input) -> Result<Entity> {
     let host = input.required_str("siteHostname")?.trim();
     if !is_host_name(host) {
         return Err(ConnectorError::invalid_input(format!(
@@ -108,7 +108,7 @@ fn get(client: &mut GraphClient, input: &Input) -> Result<Value> {
     }
     let path = format!("sites/{}:/sites/{}", encode_segment(host), encode_segment(name));
     let url = client.url(&path, &Query::new());
-    Ok(entity(client.get_object(url, false)?))
+    client.get_entity(url, false)
 }
 
 /// A DNS host name: dot-separated labels of letters, digits and inner hyphens.

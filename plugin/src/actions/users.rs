@@ -7,7 +7,7 @@ use crate::catalog::{Action, Handler};
 use crate::client::{GraphClient, GraphRequest, GraphResponse};
 use crate::error::{ConnectorError, Result};
 use crate::input::Input;
-use crate::listing::Listing;
+use crate::listing::{Entity, Listing};
 use crate::odata::{is_guid, quote_literal, user_segment, Query};
 use crate::schema;
 use http::Method;
@@ -76,7 +76,7 @@ pub const ACTIONS: &[Action] = &[
             )
         },
         output_schema: || schema::entity("The user"),
-        run: Handler::Value(get),
+        run: Handler::Entity(get),
     },
     Action {
         id: "users.list",
@@ -263,7 +263,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: true,
         input_schema: user_id_input,
         output_schema: || schema::entity("The manager (a user or an organizational contact)"),
-        run: Handler::Value(get_manager),
+        run: Handler::Entity(get_manager),
     },
     Action {
         id: "users.revoke-sessions",
@@ -286,7 +286,7 @@ pub const ACTIONS: &[Action] = &[
         read_only: true,
         input_schema: user_id_input,
         output_schema: || schema::entity("The presence: {id, availability, activity}"),
-        run: Handler::Value(get_presence),
+        run: Handler::Entity(get_presence),
     },
 ];
 
@@ -422,7 +422,7 @@ fn delete(client: &mut GraphClient, input: &Input) -> Result<Value> {
     Ok(success(&[("userId", user)]))
 }
 
-fn get(client: &mut GraphClient, input: &Input) -> Result<Value> {
+fn get(client: &mut GraphClient, input: &Input) -> Result<Entity> {
     let user = input.required_str("userId")?;
     let select = input.optional_str("select")?;
     let expand = input.optional_str("expand")?;
@@ -434,7 +434,7 @@ fn get(client: &mut GraphClient, input: &Input) -> Result<Value> {
         query.push("$count", "true");
     }
     let url = client.url(&user_segment(user), &query);
-    Ok(entity(client.get_object(url, eventual)?))
+    client.get_entity(url, eventual)
 }
 
 fn list(client: &mut GraphClient, input: &Input) -> Result<Listing> {
@@ -649,21 +649,21 @@ fn assign_manager_action(client: &mut GraphClient, input: &Input) -> Result<Valu
     Ok(success(&[("userId", user), ("managerId", manager)]))
 }
 
-fn get_manager(client: &mut GraphClient, input: &Input) -> Result<Value> {
+fn get_manager(client: &mut GraphClient, input: &Input) -> Result<Entity> {
     let user = input.required_str("userId")?.to_string();
     get_user_entity(client, &user, "manager")
 }
 
-fn get_presence(client: &mut GraphClient, input: &Input) -> Result<Value> {
+fn get_presence(client: &mut GraphClient, input: &Input) -> Result<Entity> {
     // Presence is addressed by object id only.
     let user = resolve_user_id(client, input.required_str("userId")?)?;
     get_user_entity(client, &user, "presence")
 }
 
 /// `GET /users/{id}/{tail}`, answered with one object.
-fn get_user_entity(client: &mut GraphClient, user: &str, tail: &str) -> Result<Value> {
+fn get_user_entity(client: &mut GraphClient, user: &str, tail: &str) -> Result<Entity> {
     let url = user_url(client, user, tail, &Query::new());
-    Ok(entity(client.get_object(url, false)?))
+    client.get_entity(url, false)
 }
 
 fn revoke_sessions(client: &mut GraphClient, input: &Input) -> Result<Value> {
