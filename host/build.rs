@@ -6,6 +6,7 @@
 //! keeps its own `wasm32-wasip2` artefacts between builds, and compiles the bindings
 //! crates the two components share once.
 
+use sha2::{Digest, Sha256};
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,6 +74,11 @@ fn main() {
     };
     let hostile = built.next().unwrap_or_else(|| fail("the nested build named no hostile component"));
     println!("cargo:rustc-env=GRAPH_CONNECTOR_WASM={}", wasm.display());
+    // The compiled-component cache names artefacts by the component's SHA-256: hashing the
+    // embedded component here spares every start-up of the host (about 0.6 ms per MiB).
+    let bytes = std::fs::read(&wasm).unwrap_or_else(|error| fail(&format!("reading {}: {error}", wasm.display())));
+    let digest: String = Sha256::digest(&bytes).iter().map(|byte| format!("{byte:02x}")).collect();
+    println!("cargo:rustc-env=GRAPH_CONNECTOR_WASM_SHA256={digest}");
     println!("cargo:rustc-env=HOSTILE_COMPONENT_WASM={}", hostile.display());
 }
 

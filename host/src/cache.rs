@@ -11,6 +11,7 @@
 //! unusable one; any failure to write it only costs the next start-up a compilation.
 
 use crate::error::{HostError, Result};
+use crate::runtime::{EMBEDDED_COMPONENT, EMBEDDED_COMPONENT_SHA256};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -99,12 +100,25 @@ pub fn compile(engine: &Engine, component: &[u8]) -> Result<Component> {
     Component::new(engine, component).map_err(|error| HostError::Compile { reason: format!("{error:#}") })
 }
 
-/// Hex SHA-256 of the component's bytes followed by the engine's compatibility hash.
+/// Hex SHA-256 over the component's own SHA-256 and the engine's compatibility hash.
 fn artefact_key(engine: &Engine, component: &[u8]) -> String {
     let mut digest = DigestHasher(Sha256::new());
-    digest.0.update(component);
+    digest.0.update(component_sha256(component).as_bytes());
     engine.precompile_compatibility_hash().hash(&mut digest);
-    digest.0.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+    hex(&digest.0.finalize())
+}
+
+/// Hex SHA-256 of a component. The embedded component's was computed when the host was
+/// built (the bytes of a `static` never change); any other component is hashed now.
+pub fn component_sha256(component: &[u8]) -> String {
+    if std::ptr::eq(component, EMBEDDED_COMPONENT) {
+        return EMBEDDED_COMPONENT_SHA256.to_string();
+    }
+    hex(&Sha256::digest(component))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Feeds what a [`Hash`] implementation writes into a SHA-256, so the key is the same
@@ -160,6 +174,14 @@ mod tests {
 
     /// The smallest component: the preamble of a component binary and nothing else.
     const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\x00\x01\x00";
+
+    #[test]
+    fn the_embedded_components_build_time_digest_is_its_sha256() {
+        assert_eq!(component_sha256(EMBEDDED_COMPONENT), hex(&Sha256::digest(EMBEDDED_COMPONENT)));
+        // A copy elsewhere in memory is hashed, and gives the same digest.
+        assert_eq!(component_sha256(&EMBEDDED_COMPONENT.to_vec()), EMBEDDED_COMPONENT_SHA256);
+        assert_ne!(component_sha256(EMPTY_COMPONENT), EMBEDDED_COMPONENT_SHA256);
+    }
 
     #[test]
     fn the_key_depends_on_the_component_and_the_engine_settings() {

@@ -30,6 +30,9 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 /// The Graph connector component, built by `build.rs` and embedded in the binary.
 pub static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("GRAPH_CONNECTOR_WASM"));
 
+/// The hex SHA-256 of [`EMBEDDED_COMPONENT`], computed when the host was built.
+pub static EMBEDDED_COMPONENT_SHA256: &str = env!("GRAPH_CONNECTOR_WASM_SHA256");
+
 /// How often the epoch advances; the granularity of invocation deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
