@@ -214,6 +214,14 @@ impl Bench {
             });
             report(&format!("instantiate + connect + drop, {name}"), &connecting);
         }
+        // The same connect on an instance that has run before: what the first call of a fresh
+        // instance costs beyond it is the instance's own start (constructors, first touches).
+        let mut warm = tokio.block_on(SandboxedConnection::open(&self.pooled, &self.get_fixture));
+        let reconnecting = sample(scale.instantiations, || {
+            let connected = tokio.block_on(warm.instance.connect(CONNECTION)).expect("connect runs");
+            assert!(connected.is_ok(), "connect failed: {connected:?}");
+        });
+        report("connect again on a connected instance, pooling allocator", &reconnecting);
         let native = sample(scale.instantiations, || drop(NativeConnection::open(&self.get_fixture)));
         report("native: Connector::new + connect + drop", &native);
     }
@@ -347,10 +355,15 @@ impl Bench {
             });
             report_throughput(&format!("fresh instance per invocation, {name} allocator"), fresh_wasm, fresh_native);
         }
+        // The replay session (the harness's, not the instance's) is built outside the timed part.
         let tokio = paused_runtime().expect("a tokio runtime");
-        let fresh = sample(scale.instantiations, || {
-            let mut connection = tokio.block_on(SandboxedConnection::open(&self.pooled, fixture));
-            tokio.block_on(connection.invoke_only(&input));
+        let fresh = sample_prepared(scale.instantiations, |measure| {
+            let mut replay = Some(replay_outbound(fixture));
+            measure(&mut || {
+                let replay = replay.take().expect("one replay session per run");
+                let mut connection = tokio.block_on(SandboxedConnection::open_with(&self.pooled, fixture, replay));
+                tokio.block_on(connection.invoke_only(&input));
+            })
         });
         report("fresh instance per invocation (instantiate + connect + invoke + drop), pooling, 1 thread", &fresh);
     }
@@ -451,7 +464,15 @@ struct SandboxedConnection {
 
 impl SandboxedConnection {
     async fn open(runtime: &Runtime, fixture: &Fixture) -> Self {
-        let (outbound, session) = replay_outbound(fixture);
+        Self::open_with(runtime, fixture, replay_outbound(fixture)).await
+    }
+
+    /// Opens a connection whose replay session was built beforehand (outside a timed part).
+    async fn open_with(
+        runtime: &Runtime,
+        fixture: &Fixture,
+        (outbound, session): (OutboundHttp, Arc<Mutex<ReplaySession>>),
+    ) -> Self {
         let mut instance = runtime.instantiate(outbound, TimeSource::Virtual).await.expect("instantiates");
         let connected = instance.connect(CONNECTION).await.expect("connect runs");
         assert!(connected.is_ok(), "connect failed: {connected:?}");

@@ -50,7 +50,7 @@ impl<'a> Page<'a> {
             return Err(BodyError::Empty);
         }
         let text = std::str::from_utf8(body).map_err(|_| BodyError::NotJson)?;
-        if nesting_exceeds(text, MAX_NESTING) {
+        if nesting_exceeds(text, MAX_NESTING) || !surrogate_escapes_pair_up(text) {
             return Err(BodyError::NotJson);
         }
         let mut members: BTreeMap<String, &'a RawValue> = serde_json::from_str(text).map_err(|error| {
@@ -107,7 +107,7 @@ impl Entity {
             return Err(BodyError::Empty);
         }
         let text = std::str::from_utf8(body).map_err(|_| BodyError::NotJson)?;
-        if nesting_exceeds(text, MAX_NESTING) {
+        if nesting_exceeds(text, MAX_NESTING) || !surrogate_escapes_pair_up(text) {
             return Err(BodyError::NotJson);
         }
         let mut members: BTreeMap<String, &RawValue> = serde_json::from_str(text).map_err(|error| {
@@ -159,6 +159,42 @@ fn push_json_string(out: &mut String, text: &str) {
 /// A member that is already known to be well-formed JSON, as a tree (links and counts are small).
 fn parse_member(raw: &RawValue) -> Value {
     serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
+/// True unless a `\uXXXX` escape in `text` (well-formed JSON) names half of a surrogate pair
+/// without its other half. Text passed through is only scanned, and the scan lets such a
+/// string by, but serde_json (and many another parser) refuses to read it into a string.
+pub fn surrogate_escapes_pair_up(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let hex_at = |at: usize| -> Option<u16> {
+        let digits = std::str::from_utf8(bytes.get(at..at + 4)?).ok()?;
+        u16::from_str_radix(digits, 16).ok()
+    };
+    let mut at = 0;
+    while let Some(offset) = bytes[at..].iter().position(|&byte| byte == b'\\') {
+        let escape = at + offset;
+        match bytes.get(escape + 1) {
+            Some(b'u') => {
+                let Some(unit) = hex_at(escape + 2) else { return false };
+                at = escape + 6;
+                if (0xDC00..=0xDFFF).contains(&unit) {
+                    return false;
+                }
+                if (0xD800..=0xDBFF).contains(&unit) {
+                    let low = (bytes.get(at) == Some(&b'\\') && bytes.get(at + 1) == Some(&b'u'))
+                        .then(|| hex_at(at + 2))
+                        .flatten();
+                    if !low.is_some_and(|low| (0xDC00..=0xDFFF).contains(&low)) {
+                        return false;
+                    }
+                    at += 6;
+                }
+            }
+            // Any other escape is one character long.
+            _ => at = escape + 2,
+        }
+    }
+    true
 }
 
 /// True when arrays and objects in `text` (well-formed JSON) nest deeper than `limit`.
@@ -346,6 +382,22 @@ mod tests {
         assert!(serde_json::from_str::<Value>(&too_deep).is_err());
         // Brackets inside strings are text, not nesting.
         assert!(page(&format!(r#"{{"value":["{}"]}}"#, "[\\\"{".repeat(500))).is_ok());
+    }
+
+    #[test]
+    fn lone_surrogate_escapes_are_refused_as_serde_json_refuses_them() {
+        for (text, pairs) in [
+            (r#"{"value":["\ud83d\ude00 ok", "\\ud800 is text", "\u00e9"]}"#, true),
+            (r#"{"value":["\ud800"]}"#, false),
+            (r#"{"value":["\udc00\ud800"]}"#, false),
+            (r#"{"value":["\uD83D\u0041"]}"#, false),
+            (r#"{"value":["end \ud83d"]}"#, false),
+        ] {
+            assert_eq!(surrogate_escapes_pair_up(text), pairs, "{text}");
+            assert_eq!(serde_json::from_str::<Value>(text).is_ok(), pairs, "serde_json agrees on {text}");
+            assert_eq!(page(text).is_ok(), pairs, "{text}");
+        }
+        assert_eq!(Entity::parse(br#"{"name":"\udfff"}"#).unwrap_err(), BodyError::NotJson);
     }
 
     #[test]
