@@ -705,6 +705,13 @@ impl Samples {
     }
 }
 
+/// Seconds one run takes.
+fn time_one(run: &mut dyn FnMut()) -> f64 {
+    let started = Instant::now();
+    run();
+    started.elapsed().as_secs_f64()
+}
+
 /// Times `run` `count` times, after a tenth as many warm-up runs.
 fn sample(count: usize, mut run: impl FnMut()) -> Samples {
     sample_prepared(count, |measure| measure(&mut run))
@@ -713,11 +720,7 @@ fn sample(count: usize, mut run: impl FnMut()) -> Samples {
 /// Times the part of each run that `prepare` hands to its `measure` argument, so set-up
 /// (such as resetting a replay session) stays out of the figure.
 fn sample_prepared(count: usize, mut prepare: impl FnMut(&mut dyn FnMut(&mut dyn FnMut()) -> f64) -> f64) -> Samples {
-    let mut measure = |run: &mut dyn FnMut()| {
-        let started = Instant::now();
-        run();
-        started.elapsed().as_secs_f64()
-    };
+    let mut measure = time_one;
     for _ in 0..count.div_ceil(10) {
         prepare(&mut measure);
     }
@@ -732,11 +735,7 @@ fn sample_interleaved(
     mut prepare_a: impl FnMut(&mut dyn FnMut(&mut dyn FnMut()) -> f64) -> f64,
     mut prepare_b: impl FnMut(&mut dyn FnMut(&mut dyn FnMut()) -> f64) -> f64,
 ) -> (Samples, Samples) {
-    let mut measure = |run: &mut dyn FnMut()| {
-        let started = Instant::now();
-        run();
-        started.elapsed().as_secs_f64()
-    };
+    let mut measure = time_one;
     for _ in 0..count.div_ceil(10) {
         prepare_a(&mut measure);
         prepare_b(&mut measure);
