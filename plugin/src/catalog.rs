@@ -2,9 +2,10 @@
 
 use crate::actions;
 use crate::client::GraphClient;
+use crate::entity::Entity;
 use crate::error::Result;
 use crate::input::Input;
-use crate::listing::{Entity, Listing};
+use crate::listing::Listing;
 use crate::output::Output;
 use serde_json::Value;
 

@@ -2,8 +2,9 @@
 
 use crate::auth::{redact, TokenSource};
 use crate::config::ConnectionConfig;
+use crate::entity::Entity;
 use crate::error::{ConnectorError, ErrorCode, Result};
-use crate::listing::{Entity, Listing, Page};
+use crate::listing::{Listing, Page};
 use crate::odata::Query;
 use crate::transport::{HttpResponse, Transport, TransportErrorKind, MAX_RESPONSE_BODY};
 use http::Method;

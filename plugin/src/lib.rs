@@ -14,11 +14,13 @@ pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod connector;
+pub mod entity;
 pub mod error;
 pub mod input;
 pub mod listing;
 pub mod odata;
 pub mod output;
+pub mod raw_json;
 pub mod schema;
 pub mod transport;
 

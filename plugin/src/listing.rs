@@ -1,19 +1,15 @@
-//! Collections read page by page, and single objects, passed through as the JSON text Graph sent.
+//! Collections read page by page, every item passed through as the JSON text Graph sent.
 //!
 //! A list of 10,000 users would take several times its size in memory as a tree of
 //! `serde_json::Value`s. Instead, each page is split into its items without building them
-//! ([`Page::parse`]) and the items are appended to the output text at once ([`Listing`]), so
-//! the sandbox holds little more than the output itself.
+//! ([`Page::parse`]) and the items are copied into the output text ([`Listing`]), so the
+//! sandbox holds little more than the output itself.
 
-use crate::error::{ConnectorError, Result};
+use crate::error::Result;
 use crate::output::Output;
+use crate::raw_json::{member_value, object_members, BodyError};
 use serde_json::value::RawValue;
 use serde_json::Value;
-use std::collections::BTreeMap;
-
-/// Deepest nesting of arrays and objects accepted in a page: what `serde_json` parses into a
-/// `Value`, so that whoever reads the output can parse it too.
-pub const MAX_NESTING: usize = 127;
 
 /// One page of a Graph collection, its items borrowed from the response body.
 #[derive(Debug)]
@@ -28,208 +24,26 @@ pub struct Page<'a> {
     pub count: Option<u64>,
 }
 
-/// Why a body is not what Graph should have sent (a page of a collection, or an object).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BodyError {
-    /// Empty, or whitespace only.
-    Empty,
-    /// Not JSON, or nested deeper than [`MAX_NESTING`].
-    NotJson,
-    /// JSON, but not an object.
-    NotAnObject,
-    /// An object without a `value` array.
-    NoValueArray,
-    /// `@odata.nextLink` is there but not a string.
-    NextLinkNotAString,
-}
-
 impl<'a> Page<'a> {
     /// Splits a page's body into its items and links.
     pub fn parse(body: &'a [u8]) -> std::result::Result<Page<'a>, BodyError> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(BodyError::Empty);
-        }
-        let text = std::str::from_utf8(body).map_err(|_| BodyError::NotJson)?;
-        if nesting_exceeds(text, MAX_NESTING) || !surrogate_escapes_pair_up(text) {
-            return Err(BodyError::NotJson);
-        }
-        let mut members: BTreeMap<String, &'a RawValue> = serde_json::from_str(text).map_err(|error| {
-            if error.classify() == serde_json::error::Category::Data {
-                BodyError::NotAnObject
-            } else {
-                BodyError::NotJson
-            }
-        })?;
-        let items = match members.remove("value") {
+        let mut members = object_members(body)?;
+        let items = match members.take("value") {
             Some(raw) => serde_json::from_str::<Vec<&'a RawValue>>(raw.get()).map_err(|_| BodyError::NoValueArray)?,
             None => return Err(BodyError::NoValueArray),
         };
-        let next_link = match members.remove("@odata.nextLink").map(parse_member) {
+        let next_link = match members.take("@odata.nextLink").map(member_value) {
             None | Some(Value::Null) => None,
             Some(Value::String(link)) => Some(link),
             Some(_) => return Err(BodyError::NextLinkNotAString),
         };
-        let delta_link = match members.remove("@odata.deltaLink").map(parse_member) {
+        let delta_link = match members.take("@odata.deltaLink").map(member_value) {
             Some(Value::String(link)) => Some(link),
             _ => None,
         };
-        let count = members.remove("@odata.count").map(parse_member).and_then(|count| count.as_u64());
+        let count = members.take("@odata.count").map(member_value).and_then(|count| count.as_u64());
         Ok(Page { items, next_link, delta_link, count })
     }
-}
-
-impl BodyError {
-    /// The `upstream` error for a body that Graph answered with this status.
-    pub fn to_connector_error(&self, status: u16, body_description: impl FnOnce() -> String) -> ConnectorError {
-        let message = match self {
-            BodyError::Empty => "Graph answered with an empty body where an object was expected".to_string(),
-            BodyError::NotJson => {
-                format!("Graph answered HTTP {status} with a body that is not JSON ({})", body_description())
-            }
-            BodyError::NotAnObject => "Graph answered with JSON that is not an object".to_string(),
-            BodyError::NoValueArray => "Graph answered a list without a `value` array".to_string(),
-            BodyError::NextLinkNotAString => "`@odata.nextLink` is not a string".to_string(),
-        };
-        ConnectorError::upstream(message).with_status(status)
-    }
-}
-
-/// An object Graph returned, as the JSON text it wrote without `@odata.context`: what the
-/// read actions (`users.get`, ...) return, passed through without building a tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entity(String);
-
-impl Entity {
-    /// The object in `body`, its members as Graph wrote them (sorted by name, as the
-    /// connector's other outputs are), less `@odata.context`.
-    pub fn parse(body: &[u8]) -> std::result::Result<Entity, BodyError> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(BodyError::Empty);
-        }
-        let text = std::str::from_utf8(body).map_err(|_| BodyError::NotJson)?;
-        if nesting_exceeds(text, MAX_NESTING) || !surrogate_escapes_pair_up(text) {
-            return Err(BodyError::NotJson);
-        }
-        let mut members: BTreeMap<String, &RawValue> = serde_json::from_str(text).map_err(|error| {
-            if error.classify() == serde_json::error::Category::Data {
-                BodyError::NotAnObject
-            } else {
-                BodyError::NotJson
-            }
-        })?;
-        members.remove("@odata.context");
-        let size = members.iter().map(|(name, value)| name.len() + value.get().len() + 4).sum::<usize>() + 2;
-        let mut out = String::with_capacity(size);
-        out.push('{');
-        for (index, (name, value)) in members.iter().enumerate() {
-            if index > 0 {
-                out.push(',');
-            }
-            push_json_string(&mut out, name);
-            out.push(':');
-            out.push_str(value.get());
-        }
-        out.push('}');
-        Ok(Entity(out))
-    }
-
-    /// The JSON text.
-    pub fn into_json(self) -> String {
-        self.0
-    }
-}
-
-impl From<Entity> for Output {
-    fn from(entity: Entity) -> Self {
-        Output::Json(entity.0)
-    }
-}
-
-/// Appends `text` as a JSON string literal.
-fn push_json_string(out: &mut String, text: &str) {
-    if text.bytes().all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\') {
-        out.push('"');
-        out.push_str(text);
-        out.push('"');
-    } else {
-        out.push_str(&Value::String(text.to_string()).to_string());
-    }
-}
-
-/// A member that is already known to be well-formed JSON, as a tree (links and counts are small).
-fn parse_member(raw: &RawValue) -> Value {
-    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
-}
-
-/// True unless a `\uXXXX` escape in `text` (well-formed JSON) names half of a surrogate pair
-/// without its other half. Text passed through is only scanned, and the scan lets such a
-/// string by, but serde_json (and many another parser) refuses to read it into a string.
-pub fn surrogate_escapes_pair_up(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let hex_at = |at: usize| -> Option<u16> {
-        let digits = std::str::from_utf8(bytes.get(at..at + 4)?).ok()?;
-        u16::from_str_radix(digits, 16).ok()
-    };
-    let mut at = 0;
-    while let Some(offset) = bytes[at..].iter().position(|&byte| byte == b'\\') {
-        let escape = at + offset;
-        match bytes.get(escape + 1) {
-            Some(b'u') => {
-                let Some(unit) = hex_at(escape + 2) else { return false };
-                at = escape + 6;
-                if (0xDC00..=0xDFFF).contains(&unit) {
-                    return false;
-                }
-                if (0xD800..=0xDBFF).contains(&unit) {
-                    let low = (bytes.get(at) == Some(&b'\\') && bytes.get(at + 1) == Some(&b'u'))
-                        .then(|| hex_at(at + 2))
-                        .flatten();
-                    if !low.is_some_and(|low| (0xDC00..=0xDFFF).contains(&low)) {
-                        return false;
-                    }
-                    at += 6;
-                }
-            }
-            // Any other escape is one character long.
-            _ => at = escape + 2,
-        }
-    }
-    true
-}
-
-/// True when arrays and objects in `text` (well-formed JSON) nest deeper than `limit`.
-pub fn nesting_exceeds(text: &str, limit: usize) -> bool {
-    // Most bodies (one object) hold fewer brackets than the limit: counting them is cheaper
-    // than following strings and escapes.
-    if text.bytes().filter(|byte| matches!(byte, b'[' | b'{')).count() <= limit {
-        return false;
-    }
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for byte in text.bytes() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
 }
 
 /// A list action's output, gathered while the pages arrive and written as
@@ -369,59 +183,6 @@ mod tests {
         assert_eq!(page(r#"{"value":{"id":"a"}}"#).unwrap_err(), BodyError::NoValueArray);
         assert_eq!(page(r#"{"value":[],"@odata.nextLink":7}"#).unwrap_err(), BodyError::NextLinkNotAString);
         assert_eq!(Page::parse(b"{\"value\":[\"\xff\"]}").unwrap_err(), BodyError::NotJson);
-    }
-
-    #[test]
-    fn nesting_is_bounded_as_serde_json_bounds_it() {
-        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-        let fits = format!(r#"{{"value":[{}]}}"#, nested(MAX_NESTING - 2));
-        let too_deep = format!(r#"{{"value":[{}]}}"#, nested(MAX_NESTING - 1));
-        assert!(page(&fits).is_ok());
-        assert!(serde_json::from_str::<Value>(&fits).is_ok(), "the limit is serde_json's own");
-        assert_eq!(page(&too_deep).unwrap_err(), BodyError::NotJson);
-        assert!(serde_json::from_str::<Value>(&too_deep).is_err());
-        // Brackets inside strings are text, not nesting.
-        assert!(page(&format!(r#"{{"value":["{}"]}}"#, "[\\\"{".repeat(500))).is_ok());
-    }
-
-    #[test]
-    fn lone_surrogate_escapes_are_refused_as_serde_json_refuses_them() {
-        for (text, pairs) in [
-            (r#"{"value":["\ud83d\ude00 ok", "\\ud800 is text", "\u00e9"]}"#, true),
-            (r#"{"value":["\ud800"]}"#, false),
-            (r#"{"value":["\udc00\ud800"]}"#, false),
-            (r#"{"value":["\uD83D\u0041"]}"#, false),
-            (r#"{"value":["end \ud83d"]}"#, false),
-        ] {
-            assert_eq!(surrogate_escapes_pair_up(text), pairs, "{text}");
-            assert_eq!(serde_json::from_str::<Value>(text).is_ok(), pairs, "serde_json agrees on {text}");
-            assert_eq!(page(text).is_ok(), pairs, "{text}");
-        }
-        assert_eq!(Entity::parse(br#"{"name":"\udfff"}"#).unwrap_err(), BodyError::NotJson);
-    }
-
-    #[test]
-    fn an_entity_keeps_what_graph_wrote_but_its_context() {
-        let body = br#"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users/$entity",
-                        "id":"a","displayName":"Zo\u00eb","a\"quote":1.50,"nested":{"z":1,"a":2}}"#;
-        let entity = Entity::parse(body).unwrap().into_json();
-        assert_eq!(entity, r#"{"a\"quote":1.50,"displayName":"Zo\u00eb","id":"a","nested":{"z":1,"a":2}}"#);
-        assert_eq!(
-            serde_json::from_str::<Value>(&entity).unwrap(),
-            json!({"id": "a", "displayName": "Zoë", "a\"quote": 1.5, "nested": {"z": 1, "a": 2}})
-        );
-        assert_eq!(Entity::parse(b"{}").unwrap().into_json(), "{}");
-    }
-
-    #[test]
-    fn bodies_that_are_not_objects_are_not_entities() {
-        assert_eq!(Entity::parse(b"").unwrap_err(), BodyError::Empty);
-        assert_eq!(Entity::parse(b"[1]").unwrap_err(), BodyError::NotAnObject);
-        assert_eq!(Entity::parse(b"\"text\"").unwrap_err(), BodyError::NotAnObject);
-        assert_eq!(Entity::parse(b"{\"id\":").unwrap_err(), BodyError::NotJson);
-        assert_eq!(Entity::parse(b"<html></html>").unwrap_err(), BodyError::NotJson);
-        let deep = format!("{{\"a\":{}{}}}", "[".repeat(MAX_NESTING), "]".repeat(MAX_NESTING));
-        assert_eq!(Entity::parse(deep.as_bytes()).unwrap_err(), BodyError::NotJson);
     }
 
     #[test]

@@ -3,9 +3,10 @@
 use super::{reference, resolve_user_id, success, ListQuery};
 use crate::catalog::{Action, Handler};
 use crate::client::{GraphClient, GraphRequest};
+use crate::entity::Entity;
 use crate::error::Result;
 use crate::input::Input;
-use crate::listing::{Entity, Listing};
+use crate::listing::Listing;
 use crate::odata::{encode_segment, Query};
 use crate::schema;
 use http::Method;

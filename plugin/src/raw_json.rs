@@ -1,0 +1,290 @@
+//! JSON read without building a tree: an object's members as the text Graph wrote, and the
+//! checks that keep text passed through readable by whoever parses the connector's output.
+//!
+//! serde_json only skips over the values it hands out as [`RawValue`]s: it checks their
+//! syntax, but not their depth nor their surrogate escapes, which it refuses when it builds a
+//! `Value`. [`object_members`] checks both, so that passed-through text is exactly what
+//! serde_json would have read.
+
+use crate::error::ConnectorError;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
+
+/// Deepest nesting of arrays and objects accepted in a body: what `serde_json` parses into a
+/// `Value`.
+pub const MAX_NESTING: usize = 127;
+
+/// Why a body is not what Graph should have sent (an object, or a page of a collection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// Empty, or whitespace only.
+    Empty,
+    /// Not JSON, nested deeper than [`MAX_NESTING`], or with a lone surrogate escape.
+    NotJson,
+    /// JSON, but not an object.
+    NotAnObject,
+    /// An object without a `value` array.
+    NoValueArray,
+    /// `@odata.nextLink` is there but not a string.
+    NextLinkNotAString,
+}
+
+impl BodyError {
+    /// The `upstream` error for a body that Graph answered with this status.
+    pub fn to_connector_error(&self, status: u16, body_description: impl FnOnce() -> String) -> ConnectorError {
+        let message = match self {
+            BodyError::Empty => "Graph answered with an empty body where an object was expected".to_string(),
+            BodyError::NotJson => {
+                format!("Graph answered HTTP {status} with a body that is not JSON ({})", body_description())
+            }
+            BodyError::NotAnObject => "Graph answered with JSON that is not an object".to_string(),
+            BodyError::NoValueArray => "Graph answered a list without a `value` array".to_string(),
+            BodyError::NextLinkNotAString => "`@odata.nextLink` is not a string".to_string(),
+        };
+        ConnectorError::upstream(message).with_status(status)
+    }
+}
+
+/// An object's members in the order written, each value as its JSON text. A name given
+/// twice keeps its first place and its last value, as serde_json keeps the last.
+#[derive(Debug, Default)]
+pub struct Members<'a>(Vec<(Name<'a>, &'a RawValue)>);
+
+/// A member name: borrowed from the body when it was written without escapes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name<'a>(Cow<'a, str>);
+
+impl<'a> Members<'a> {
+    /// Removes the member `name` and returns its value.
+    pub fn take(&mut self, name: &str) -> Option<&'a RawValue> {
+        let index = self.0.iter().position(|(member, _)| member.0 == name)?;
+        Some(self.0.remove(index).1)
+    }
+
+    /// The object as JSON text, members in their order.
+    pub fn to_json(&self) -> String {
+        let size = self.0.iter().map(|(name, value)| name.0.len() + value.get().len() + 4).sum::<usize>() + 2;
+        let mut out = String::with_capacity(size);
+        out.push('{');
+        for (index, (name, value)) in self.0.iter().enumerate() {
+            if index > 0 {
+                out.push(',');
+            }
+            match &name.0 {
+                // Written without escapes, so it needs none.
+                Cow::Borrowed(text) => {
+                    out.push('"');
+                    out.push_str(text);
+                    out.push('"');
+                }
+                Cow::Owned(text) => out.push_str(&Value::String(text.clone()).to_string()),
+            }
+            out.push(':');
+            out.push_str(value.get());
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// The members of the object in `body`, after the checks that make its text safe to pass on.
+pub fn object_members(body: &[u8]) -> Result<Members<'_>, BodyError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(BodyError::Empty);
+    }
+    let text = std::str::from_utf8(body).map_err(|_| BodyError::NotJson)?;
+    if nesting_exceeds(text, MAX_NESTING) || !surrogate_escapes_pair_up(text) {
+        return Err(BodyError::NotJson);
+    }
+    serde_json::from_str(text).map_err(|error| {
+        if error.classify() == serde_json::error::Category::Data {
+            BodyError::NotAnObject
+        } else {
+            BodyError::NotJson
+        }
+    })
+}
+
+/// A member's value as a tree (for the small ones: links, counts).
+pub fn member_value(raw: &RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = Members<'de>;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut members: Vec<(Name<'de>, &'de RawValue)> = Vec::new();
+                while let Some(name) = map.next_key::<Name<'de>>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    match members.iter_mut().find(|(seen, _)| *seen == name) {
+                        Some(member) => member.1 = value,
+                        None => members.push((name, value)),
+                    }
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = Name<'de>;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a member name")
+            }
+
+            fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(name)))
+            }
+
+            fn visit_str<E>(self, name: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(name.to_string())))
+            }
+
+            fn visit_string<E>(self, name: String) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(name)))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
+/// True unless a `\uXXXX` escape in `text` (well-formed JSON) names half of a surrogate pair
+/// without its other half.
+pub fn surrogate_escapes_pair_up(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let hex_at = |at: usize| -> Option<u16> {
+        let digits = std::str::from_utf8(bytes.get(at..at + 4)?).ok()?;
+        u16::from_str_radix(digits, 16).ok()
+    };
+    let mut at = 0;
+    while let Some(offset) = bytes[at..].iter().position(|&byte| byte == b'\\') {
+        let escape = at + offset;
+        match bytes.get(escape + 1) {
+            Some(b'u') => {
+                let Some(unit) = hex_at(escape + 2) else { return false };
+                at = escape + 6;
+                if (0xDC00..=0xDFFF).contains(&unit) {
+                    return false;
+                }
+                if (0xD800..=0xDBFF).contains(&unit) {
+                    let low = (bytes.get(at) == Some(&b'\\') && bytes.get(at + 1) == Some(&b'u'))
+                        .then(|| hex_at(at + 2))
+                        .flatten();
+                    if !low.is_some_and(|low| (0xDC00..=0xDFFF).contains(&low)) {
+                        return false;
+                    }
+                    at += 6;
+                }
+            }
+            // Any other escape is one character long.
+            _ => at = escape + 2,
+        }
+    }
+    true
+}
+
+/// True when arrays and objects in `text` (well-formed JSON) nest deeper than `limit`.
+pub fn nesting_exceeds(text: &str, limit: usize) -> bool {
+    // Most bodies (one object) hold fewer brackets than the limit: counting them is cheaper
+    // than following strings and escapes.
+    if text.bytes().filter(|byte| matches!(byte, b'[' | b'{')).count() <= limit {
+        return false;
+    }
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for byte in text.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_keep_their_order_and_text_and_a_repeated_name_its_last_value() {
+        let body = br#" {"z": 1.50, "a\"b": [true, null], "m":{"y":1,"x":2}, "z": "last"} "#;
+        let mut members = object_members(body).unwrap();
+        assert_eq!(members.to_json(), r#"{"z":"last","a\"b":[true, null],"m":{"y":1,"x":2}}"#);
+        assert_eq!(members.take("m").map(RawValue::get), Some(r#"{"y":1,"x":2}"#));
+        assert!(members.take("m").is_none());
+        assert_eq!(member_value(members.take("a\"b").unwrap()), serde_json::json!([true, null]));
+        assert_eq!(members.to_json(), r#"{"z":"last"}"#);
+    }
+
+    #[test]
+    fn bodies_that_are_not_objects_say_why() {
+        assert_eq!(object_members(b" \n").unwrap_err(), BodyError::Empty);
+        assert_eq!(object_members(b"<html>").unwrap_err(), BodyError::NotJson);
+        assert_eq!(object_members(br#"{"id":"#).unwrap_err(), BodyError::NotJson);
+        assert_eq!(object_members(b"[1]").unwrap_err(), BodyError::NotAnObject);
+        assert_eq!(object_members(b"\"text\"").unwrap_err(), BodyError::NotAnObject);
+        assert_eq!(object_members(b"{\"a\":\"\xff\"}").unwrap_err(), BodyError::NotJson);
+    }
+
+    #[test]
+    fn nesting_is_bounded_as_serde_json_bounds_it() {
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let fits = format!(r#"{{"value":[{}]}}"#, nested(MAX_NESTING - 2));
+        let too_deep = format!(r#"{{"value":[{}]}}"#, nested(MAX_NESTING - 1));
+        assert!(object_members(fits.as_bytes()).is_ok());
+        assert!(serde_json::from_str::<Value>(&fits).is_ok(), "the limit is serde_json's own");
+        assert_eq!(object_members(too_deep.as_bytes()).unwrap_err(), BodyError::NotJson);
+        assert!(serde_json::from_str::<Value>(&too_deep).is_err());
+        // Brackets inside strings are text, not nesting.
+        assert!(object_members(format!(r#"{{"value":["{}"]}}"#, "[\\\"{".repeat(500)).as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn lone_surrogate_escapes_are_refused_as_serde_json_refuses_them() {
+        for (text, pairs) in [
+            (r#"{"value":["\ud83d\ude00 ok", "\\ud800 is text", "\u00e9"]}"#, true),
+            (r#"{"value":["\ud800"]}"#, false),
+            (r#"{"value":["\udc00\ud800"]}"#, false),
+            (r#"{"value":["\uD83D\u0041"]}"#, false),
+            (r#"{"end \ud83d":1}"#, false),
+        ] {
+            assert_eq!(surrogate_escapes_pair_up(text), pairs, "{text}");
+            assert_eq!(serde_json::from_str::<Value>(text).is_ok(), pairs, "serde_json agrees on {text}");
+            assert_eq!(object_members(text.as_bytes()).is_ok(), pairs, "{text}");
+        }
+    }
+}
