@@ -2,6 +2,7 @@
 
 use crate::connector::Connector;
 use crate::error::{ConnectorError, ErrorCode};
+use crate::output::Output;
 use crate::wasi_transport::WasiTransport;
 use std::cell::RefCell;
 
@@ -33,7 +34,7 @@ impl bindings::Guest for Component {
     fn connect(config: String) -> Result<String, wit::ConnectorError> {
         CONNECTOR
             .with(|c| c.borrow_mut().connect(&config, Box::new(WasiTransport)))
-            .map(|info| info.to_string())
+            .map(|info| Output::from(info).into_json())
             .map_err(to_wit)
     }
 
