@@ -8,6 +8,8 @@
 //! - [`runtime`]: the engine, the linker, pre-instantiation and per-instance limits.
 //! - [`cache`]: compiled components kept on disk between runs.
 //! - [`http_policy`]: what happens to each outgoing request (allowlist, replay, live).
+//! - `outgoing_handler`: `wasi:http/outgoing-handler`, handing answers that are there at once
+//!   to the component without a task switch.
 //! - [`live_http`]: the live route's client (direct or through a proxy, extra trusted CAs).
 //! - [`chaos`]: faults injected in front of replayed responses (`replay --chaos`).
 //! - [`fixture`], [`matcher`], [`replay`], [`report`]: the fixture format, how requests and
@@ -26,6 +28,7 @@ pub mod fixture;
 pub mod http_policy;
 pub mod live_http;
 pub mod matcher;
+mod outgoing_handler;
 pub mod replay;
 pub mod report;
 pub mod runtime;

@@ -171,7 +171,7 @@ impl Runtime {
         let link_error = |error: wasmtime::Error| HostError::Link { reason: format!("{error:#}") };
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link_error)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link_error)?;
+        crate::outgoing_handler::add_to_linker(&mut linker).map_err(link_error)?;
         let pre = linker.instantiate_pre(&component).map_err(link_error)?;
         let pre = bindings::ConnectorPre::new(pre).map_err(link_error)?;
 

@@ -102,10 +102,17 @@ impl Transport for WasiTransport {
             }
         };
         // Read the response first: when the host refused the request, the body write
-        // fails too, and the response says why.
-        future.subscribe().block();
+        // fails too, and the response says why. A host may have the answer at once (a
+        // replay, a refusal): only one that has not waits on a pollable (three calls more).
+        let answer = match future.get() {
+            None => {
+                future.subscribe().block();
+                future.get()
+            }
+            ready => ready,
+        };
         // Once the request went out, a lost answer leaves the outcome unknown.
-        let response = match future.get() {
+        let response = match answer {
             Some(Ok(Ok(response))) => response,
             Some(Ok(Err(code))) => return Err(failure(&code, TransportErrorKind::MaybeDelivered)),
             Some(Err(())) | None => return Err(error("response already taken", TransportErrorKind::MaybeDelivered)),

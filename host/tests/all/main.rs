@@ -16,3 +16,4 @@ mod replaying_fixtures;
 mod sandbox;
 mod secrets_stay_in_the_sandbox;
 mod support;
+mod wasi_http_answers;

@@ -1,6 +1,6 @@
 //! A connector component that misbehaves on purpose, one action per misbehaviour, so the
 //! host's tests can show that each is stopped with its typed error while well-behaved
-//! instances keep working:
+//! instances keep working; and a few probes of how the host answers wasi-http:
 //!
 //! | action | what it does |
 //! |---|---|
@@ -11,6 +11,9 @@
 //! | `request-flood` | sends requests without end, ignoring failures (the request cap stops it) |
 //! | `invalid-json` | returns text that is not JSON |
 //! | `retry-elsewhere` | sends `GET https://api.test/first`; after any failure, retries it as `GET https://api.test/second` (a retry that differs from the original) |
+//! | `probe-get` | sends `GET https://api.test/probe`; returns `{"readyAtOnce":B,"status":N}`, B telling whether the answer was there before any wait |
+//! | `probe-post` | the same with `POST https://api.test/probe`, writing the body `{"probe":true}` after handing the request over |
+//! | `length-without-body` | sends a GET declaring `content-length: 5` and no body; returns the error code |
 //!
 //! Built for `wasm32-wasip2` only; on other targets the crate is empty.
 
@@ -33,7 +36,7 @@ mod bindings {
 
 use bindings::connector::plugin::types::{ActionDescriptor, ConnectorError, ErrorCode};
 use wasi::http::outgoing_handler;
-use wasi::http::types::{Fields, OutgoingRequest, Scheme};
+use wasi::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
 
 /// The actions, with what each one does.
 const ACTIONS: &[(&str, &str)] = &[
@@ -44,6 +47,9 @@ const ACTIONS: &[(&str, &str)] = &[
     ("request-flood", "Sends requests without end, ignoring failures"),
     ("invalid-json", "Returns text that is not JSON"),
     ("retry-elsewhere", "Retries a failed request with another URL"),
+    ("probe-get", "Tells whether a GET's answer is there before any wait"),
+    ("probe-post", "Tells whether a POST's answer is there before any wait"),
+    ("length-without-body", "Declares a body length and sends no body"),
 ];
 
 struct Component;
@@ -86,6 +92,9 @@ impl bindings::Guest for Component {
                 };
                 Ok(format!(r#"{{"status":{status}}}"#))
             }
+            "probe-get" => probe(Method::Get, None),
+            "probe-post" => probe(Method::Post, Some(br#"{"probe":true}"#)),
+            "length-without-body" => length_without_body(),
             other => Err(error(ErrorCode::UnknownAction, format!("no action `{other}`"))),
         }
     }
@@ -129,6 +138,61 @@ fn get(host: &str, path: &str) -> Result<u16, ConnectorError> {
         Some(Ok(Ok(response))) => Ok(response.status()),
         Some(Ok(Err(code))) => Err(refused(code)),
         Some(Err(())) | None => Err(error(ErrorCode::Internal, "the response was already taken".to_string())),
+    }
+}
+
+/// An outgoing request for `https://api.test<path>`.
+fn api_request(headers: Fields, method: &Method, path: &str) -> Result<OutgoingRequest, ConnectorError> {
+    let request = OutgoingRequest::new(headers);
+    request
+        .set_method(method)
+        .and_then(|_| request.set_scheme(Some(&Scheme::Https)))
+        .and_then(|_| request.set_authority(Some("api.test")))
+        .and_then(|_| request.set_path_with_query(Some(path)))
+        .map_err(|_| error(ErrorCode::Internal, "could not address api.test".to_string()))?;
+    Ok(request)
+}
+
+/// Sends `method https://api.test/probe`, with `body` written after `handle`, and tells
+/// whether `get` had the answer before any wait on its pollable.
+fn probe(method: Method, body: Option<&[u8]>) -> Result<String, ConnectorError> {
+    let request = api_request(Fields::new(), &method, "/probe")?;
+    let outgoing_body = match body {
+        Some(_) => Some(request.body().map_err(|_| error(ErrorCode::Internal, "no body".to_string()))?),
+        None => None,
+    };
+    let transport = |what: String| error(ErrorCode::Transport, what);
+    let future = outgoing_handler::handle(request, None).map_err(|code| transport(format!("{code:?}")))?;
+    let at_once = future.get();
+    let ready_at_once = at_once.is_some();
+    if let (Some(outgoing_body), Some(bytes)) = (outgoing_body, body) {
+        let stream = outgoing_body.write().map_err(|_| transport("no body stream".to_string()))?;
+        stream.blocking_write_and_flush(bytes).map_err(|e| transport(format!("{e:?}")))?;
+        drop(stream);
+        OutgoingBody::finish(outgoing_body, None).map_err(|code| transport(format!("{code:?}")))?;
+    }
+    let answer = match at_once {
+        Some(answer) => answer,
+        None => {
+            future.subscribe().block();
+            future.get().ok_or_else(|| transport("no answer after the wait".to_string()))?
+        }
+    };
+    match answer {
+        Ok(Ok(response)) => Ok(format!(r#"{{"readyAtOnce":{ready_at_once},"status":{}}}"#, response.status())),
+        Ok(Err(code)) => Err(transport(format!("{code:?}"))),
+        Err(()) => Err(error(ErrorCode::Internal, "the response was already taken".to_string())),
+    }
+}
+
+/// Sends a GET that declares five bytes of body and has none; returns the error code.
+fn length_without_body() -> Result<String, ConnectorError> {
+    let headers = Fields::from_list(&[("content-length".to_string(), b"5".to_vec())])
+        .map_err(|e| error(ErrorCode::Internal, format!("{e:?}")))?;
+    let request = api_request(headers, &Method::Get, "/probe")?;
+    match outgoing_handler::handle(request, None) {
+        Ok(_) => Ok(r#"{"refused":null}"#.to_string()),
+        Err(code) => Ok(format!(r#"{{"refused":"{code:?}"}}"#)),
     }
 }
 
