@@ -11,6 +11,9 @@
 //! profiler attached to the run sees no compilation). The environment variable
 //! `CONNECTOR_BENCH_COMPONENT=FILE` measures another build of the component (another
 //! optimisation level, say) against the same native baseline, without rebuilding the benchmark.
+//! `CONNECTOR_BENCH_BASELINE=FILE` adds a section `compare`: a warm `users.get` on the measured
+//! component and on that one, samples alternating in one process, so that a change of a
+//! microsecond shows through the machine's drift between runs.
 
 use connector_host::cache::{compile, CompiledCache};
 use connector_host::clock::TimeSource;
@@ -38,6 +41,8 @@ const LIST_USERS: usize = 10_000;
 const LIST_PAGES: usize = 10;
 /// Names a component file to measure instead of the embedded one.
 const COMPONENT_VARIABLE: &str = "CONNECTOR_BENCH_COMPONENT";
+/// Names a component file to compare the measured one with (section `compare`).
+const BASELINE_VARIABLE: &str = "CONNECTOR_BENCH_BASELINE";
 
 /// The component under measurement: the embedded one, or the file [`COMPONENT_VARIABLE`] names.
 fn component() -> &'static [u8] {
@@ -82,6 +87,11 @@ fn main() {
     }
     if wanted("exchange") {
         bench.exchange(&scale);
+    }
+    if let Some(baseline) = std::env::var_os(BASELINE_VARIABLE) {
+        if wanted("compare") {
+            bench.compare(&scale, Path::new(&baseline));
+        }
     }
     if wanted("throughput") {
         bench.throughput(&scale);
@@ -316,6 +326,36 @@ impl Bench {
             (get_wasm - call_wasm) * 1e6,
             (get_native - call_native) * 1e6,
         );
+    }
+
+    /// A warm `users.get` on the measured component and on the baseline, alternating.
+    fn compare(&self, scale: &Scale, baseline: &Path) {
+        section("compare: a warm users.get, this component vs the baseline, alternating");
+        let options = RuntimeOptions {
+            cache: Some(CompiledCache::new(self.cache_dir.path())),
+            allocation: InstanceAllocation::pooling(),
+        };
+        let other = Runtime::from_file_with_options(baseline, Limits::default(), &options)
+            .expect("the baseline component named by CONNECTOR_BENCH_BASELINE compiles");
+        let tokio = paused_runtime().expect("a tokio runtime");
+        let fixture = &self.get_fixture;
+        let input = get_input();
+        let mut measured = tokio.block_on(SandboxedConnection::open(&self.pooled, fixture));
+        let mut base = tokio.block_on(SandboxedConnection::open(&other, fixture));
+        let run = |connection: &mut SandboxedConnection, measure: &mut dyn FnMut(&mut dyn FnMut()) -> f64| {
+            connection.reset(fixture);
+            measure(&mut || {
+                tokio.block_on(connection.invoke_only(&input));
+            })
+        };
+        let (this, that) = sample_interleaved(
+            scale.small_invocations,
+            |measure| run(&mut measured, measure),
+            |measure| run(&mut base, measure),
+        );
+        report("users.get, this component", &this);
+        report(&format!("users.get, baseline {}", baseline.display()), &that);
+        println!("  this minus baseline: {:+.1} µs (median)", (this.median() - that.median()) * 1e6);
     }
 
     fn throughput(&self, scale: &Scale) {

@@ -178,13 +178,31 @@ fn read_response(response: IncomingResponse) -> Result<HttpResponse, TransportEr
         response.consume().map_err(|_| error("response body unavailable", TransportErrorKind::MaybeDelivered))?;
     let stream =
         incoming.stream().map_err(|_| error("response body stream unavailable", TransportErrorKind::MaybeDelivered))?;
-    // Graph sends a Content-Length: read into a buffer of that size rather than one that
-    // doubles as it grows (a page of users is a few hundred KiB).
-    let mut body = Vec::with_capacity(declared_length.unwrap_or(0).min(MAX_RESPONSE_BODY + 1));
+    // Graph sends a Content-Length: the body is read in as few calls as the host allows, and
+    // grows to that size at most once rather than doubling (a page of users is a few hundred KiB).
+    let mut body: Vec<u8> = Vec::new();
     loop {
-        match stream.blocking_read(READ_CHUNK) {
+        // Ask for all that is still declared (a host holding the whole body hands it over in
+        // one call), and take what is there before waiting: `read` is a plain host call,
+        // `blocking-read` suspends the instance even when the bytes are there.
+        let wanted = match declared_length {
+            Some(length) => length.saturating_sub(body.len()).clamp(1, MAX_RESPONSE_BODY + 1) as u64,
+            None => READ_CHUNK,
+        };
+        let read = match stream.read(wanted) {
+            Ok(chunk) if chunk.is_empty() => stream.blocking_read(wanted),
+            other => other,
+        };
+        match read {
             Ok(chunk) => {
-                body.extend_from_slice(&chunk);
+                if body.is_empty() {
+                    body = chunk;
+                } else {
+                    if body.capacity() == body.len() {
+                        body.reserve(declared_length.map_or(chunk.len(), |length| length.saturating_sub(body.len())));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
                 if body.len() > MAX_RESPONSE_BODY {
                     // Stop reading: the client turns an over-long body into an upstream error.
                     break;
