@@ -6,7 +6,7 @@
 //! session, so the difference between the two is what the sandbox costs.
 //!
 //! Options (after `--`): `--quick` (fewer samples, for a smoke run), `--section NAME`
-//! (one of `startup`, `instantiate`, `invoke`, `exchange`, `throughput`, `memory`, `size`;
+//! (one of `startup`, `instantiate`, `invoke`, `exchange`, `throughput`, `fresh`, `memory`, `size`;
 //! repeatable), `--cache-dir DIR` (keep the compiled component there between runs, so that a
 //! profiler attached to the run sees no compilation). The environment variable
 //! `CONNECTOR_BENCH_COMPONENT=FILE` measures another build of the component (another
@@ -95,6 +95,9 @@ fn main() {
     }
     if wanted("throughput") {
         bench.throughput(&scale);
+    }
+    if wanted("fresh") {
+        bench.fresh(&scale);
     }
     if wanted("memory") {
         bench.memory();
@@ -326,6 +329,50 @@ impl Bench {
             (get_wasm - call_wasm) * 1e6,
             (get_native - call_native) * 1e6,
         );
+    }
+
+    /// A fresh instance per `users.get` on one thread, timed phase by phase: what each part
+    /// of instantiate + connect + invoke + drop costs.
+    fn fresh(&self, scale: &Scale) {
+        section("4b. where the time of a fresh instance per users.get goes (pooling, 1 thread)");
+        let tokio = paused_runtime().expect("a tokio runtime");
+        let fixture = &self.get_fixture;
+        let input = get_input();
+        let mut phases: [Vec<f64>; 5] = Default::default();
+        for run in 0..scale.instantiations + scale.instantiations.div_ceil(10) {
+            let (outbound, session) = replay_outbound(fixture);
+            let started = Instant::now();
+            let mut instance =
+                tokio.block_on(self.pooled.instantiate(outbound, TimeSource::Virtual)).expect("instantiates");
+            let instantiated = Instant::now();
+            let connected = tokio.block_on(instance.connect(CONNECTION)).expect("connect runs");
+            let connect_done = Instant::now();
+            assert!(connected.is_ok(), "connect failed: {connected:?}");
+            lock(&session).begin_step(0, &fixture.steps()[0].action);
+            let invoke_started = Instant::now();
+            let output = tokio.block_on(instance.invoke("users.get", &input)).expect("the instance does not fail");
+            let invoked = Instant::now();
+            assert!(output.is_ok(), "users.get failed: {output:?}");
+            drop(instance);
+            let dropped = Instant::now();
+            // The first tenth warms up and is not kept.
+            if run >= scale.instantiations.div_ceil(10) {
+                let durations = [
+                    instantiated - started,
+                    connect_done - instantiated,
+                    invoked - invoke_started,
+                    dropped - invoked,
+                    (dropped - started) - (invoke_started - connect_done),
+                ];
+                for (phase, duration) in phases.iter_mut().zip(durations) {
+                    phase.push(duration.as_secs_f64());
+                }
+            }
+        }
+        let names = ["instantiate", "first connect", "first users.get", "drop", "all four"];
+        for (name, samples) in names.iter().zip(phases) {
+            report(name, &Samples(samples));
+        }
     }
 
     /// A warm `users.get` on the measured component and on the baseline, alternating.

@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap, UpdateDeadline,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+    UpdateDeadline,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -124,6 +125,12 @@ impl InstanceAllocation {
 const POOLED_CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 const POOLED_MEMORIES_PER_COMPONENT: u32 = 2;
 const POOLED_TABLES_PER_COMPONENT: u32 = 4;
+/// How many bytes of the pages a dropped instance wrote to its linear memory are reset in
+/// place and stay mapped for the next instance of the slot; pages beyond are unmapped. A
+/// connect and a few calls write a few hundred KiB; a free slot holds at most this much.
+const POOLED_MEMORY_KEEP_RESIDENT: usize = 1024 * 1024;
+/// The same for each table (a funcref table of the component is a few KiB).
+const POOLED_TABLE_KEEP_RESIDENT: usize = 256 * 1024;
 
 /// How a [`Runtime`] is built: where compiled code comes from and how instances are allocated.
 #[derive(Debug, Clone, Default)]
@@ -191,6 +198,15 @@ impl Runtime {
                 .total_tables(max_instances.saturating_mul(POOLED_TABLES_PER_COMPONENT))
                 .total_stacks(max_instances)
                 .max_memory_size(limits.memory_bytes);
+            // Where Linux can list the pages an instance wrote (PAGEMAP_SCAN, 6.7 and later),
+            // a dropped instance's pages are reset in place and stay mapped: no madvise, no
+            // TLB shootdown, and no page faults for the next instance (BENCHMARKS.md, 4b).
+            // Without it, keeping memory resident would mean resetting all of it: not done.
+            if PoolingAllocationConfig::is_pagemap_scan_available() {
+                pool.pagemap_scan(Enabled::Yes)
+                    .linear_memory_keep_resident(POOLED_MEMORY_KEEP_RESIDENT)
+                    .table_keep_resident(POOLED_TABLE_KEEP_RESIDENT);
+            }
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
         Engine::new(&config).map_err(|error| HostError::Compile { reason: format!("{error:#}") })
