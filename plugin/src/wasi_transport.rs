@@ -199,7 +199,9 @@ fn read_response(response: IncomingResponse) -> Result<HttpResponse, TransportEr
                     body = chunk;
                 } else {
                     if body.capacity() == body.len() {
-                        body.reserve(declared_length.map_or(chunk.len(), |length| length.saturating_sub(body.len())));
+                        // Never trust a declared length for more than the connector reads.
+                        let target = declared_length.map_or(0, |length| length.min(MAX_RESPONSE_BODY + 1));
+                        body.reserve(target.saturating_sub(body.len()).max(chunk.len()));
                     }
                     body.extend_from_slice(&chunk);
                 }

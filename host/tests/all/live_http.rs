@@ -48,3 +48,67 @@ fn the_cli_invoke_prints_the_output_of_a_live_call() {
     assert_eq!(printed["displayName"], "Adele Vance");
     assert_eq!(server.requests()[0].header("authorization"), Some("Bearer t"));
 }
+
+/// Serves one `users.get` whose answer arrives in pieces, with a pause after each, framed by
+/// `Content-Length` or, when `chunked`, by chunked transfer coding.
+fn serve_in_pieces(listener: std::net::TcpListener, body: String, chunked: bool) {
+    use std::io::{BufRead, BufReader, Write};
+    let (stream, _) = listener.accept().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+        line.clear();
+    }
+    let stream = reader.get_mut();
+    let framing =
+        if chunked { "transfer-encoding: chunked".to_string() } else { format!("content-length: {}", body.len()) };
+    write!(stream, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{framing}\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let pieces: Vec<&[u8]> = body.as_bytes().chunks(body.len().div_ceil(4)).collect();
+    for piece in pieces {
+        if chunked {
+            write!(stream, "{:x}\r\n", piece.len()).unwrap();
+            stream.write_all(piece).unwrap();
+            stream.write_all(b"\r\n").unwrap();
+        } else {
+            stream.write_all(piece).unwrap();
+        }
+        stream.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    if chunked {
+        stream.write_all(b"0\r\n\r\n").unwrap();
+    }
+    stream.flush().unwrap();
+}
+
+#[test]
+fn an_answer_that_arrives_in_pieces_is_read_whole() {
+    // About 300 KB, sent in four pieces 30 ms apart: the component reads what is there, waits
+    // for the rest, and grows its buffer, with and without a declared length.
+    let about = "x".repeat(300_000);
+    let body = serde_json::json!({"id": "abc", "displayName": "Adele Vance", "aboutMe": about}).to_string();
+    for chunked in [false, true] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let served = body.clone();
+        let server = std::thread::spawn(move || serve_in_pieces(listener, served, chunked));
+        let allowed = AllowedHosts::from_patterns([format!("127.0.0.1:{port}").parse().unwrap()]);
+        let connection =
+            format!(r#"{{"auth":"accessToken","accessToken":"t","graphBaseUrl":"http://127.0.0.1:{port}/v1.0"}}"#);
+        let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let output = tokio
+            .block_on(async {
+                let mut instance =
+                    runtime().instantiate(OutboundHttp::new(allowed, Route::Live), TimeSource::Real).await?;
+                instance.connect(&connection).await?.expect("the connection is accepted");
+                instance.invoke("users.get", r#"{"userId":"abc"}"#).await
+            })
+            .expect("the host runs the call")
+            .unwrap_or_else(|error| panic!("users.get failed (chunked: {chunked}): {error:?}"));
+        server.join().unwrap();
+        let output: Value = serde_json::from_str(&output).unwrap();
+        assert_eq!(output["aboutMe"].as_str().map(str::len), Some(300_000), "chunked: {chunked}");
+        assert_eq!(output["displayName"], "Adele Vance");
+    }
+}
