@@ -8,7 +8,8 @@
 //! Options (after `--`): `--quick` (fewer samples, for a smoke run), `--section NAME`
 //! (one of `startup`, `instantiate`, `invoke`, `exchange`, `throughput`, `fresh`, `memory`, `size`;
 //! repeatable), `--cache-dir DIR` (keep the compiled component there between runs, so that a
-//! profiler attached to the run sees no compilation). The environment variable
+//! profiler attached to the run sees no compilation), `--no-pooling` (the pooling figures on the
+//! default allocator, for valgrind, which cannot reserve the pool's address space). The environment variable
 //! `CONNECTOR_BENCH_COMPONENT=FILE` measures another build of the component (another
 //! optimisation level, say) against the same native baseline, without rebuilding the benchmark.
 //! `CONNECTOR_BENCH_BASELINE=FILE` adds a section `compare`: a warm `users.get` on the measured
@@ -69,9 +70,13 @@ fn main() {
     let wanted = |name: &str| sections.is_empty() || sections.contains(&name);
     let scale = if quick { Scale::QUICK } else { Scale::FULL };
     let cache_dir = arguments.windows(2).find(|pair| pair[0] == "--cache-dir").map(|pair| PathBuf::from(&pair[1]));
-    let bench = Bench::new(cache_dir);
+    let pooling = !arguments.iter().any(|argument| argument == "--no-pooling");
+    let bench = Bench::new(cache_dir, pooling);
 
     println!("connector-host benchmarks ({} samples mode)", if quick { "quick" } else { "full" });
+    if !pooling {
+        println!("--no-pooling: every figure said to be of the pooling allocator is of the default one");
+    }
     match std::env::var_os(COMPONENT_VARIABLE) {
         Some(path) => println!("component: {} bytes, from {}", component().len(), PathBuf::from(path).display()),
         None => println!("component: {} bytes embedded", component().len()),
@@ -87,6 +92,9 @@ fn main() {
     }
     if wanted("exchange") {
         bench.exchange(&scale);
+    }
+    if sections.contains(&"instructions") {
+        bench.instructions(&scale);
     }
     if let Some(baseline) = std::env::var_os(BASELINE_VARIABLE) {
         if wanted("compare") {
@@ -147,7 +155,9 @@ struct Bench {
 }
 
 impl Bench {
-    fn new(kept_cache: Option<PathBuf>) -> Self {
+    /// `pooling: false` runs the pooling figures on the default allocator, for tools that
+    /// cannot reserve the pool's address space (valgrind).
+    fn new(kept_cache: Option<PathBuf>, pooling: bool) -> Self {
         let cache_dir = match kept_cache {
             Some(path) => CacheDir::Kept(path),
             None => CacheDir::Temporary(TemporaryDir::new("bench-cache")),
@@ -155,8 +165,11 @@ impl Bench {
         let options = |allocation| RuntimeOptions { cache: Some(CompiledCache::new(cache_dir.path())), allocation };
         let on_demand = Runtime::with_options(component(), Limits::default(), &options(Default::default()))
             .expect("the embedded component compiles");
-        let pooled = Runtime::with_options(component(), Limits::default(), &options(InstanceAllocation::pooling()))
-            .expect("the embedded component compiles for the pooling allocator");
+        let pooled = match pooling {
+            true => Runtime::with_options(component(), Limits::default(), &options(InstanceAllocation::pooling()))
+                .expect("the embedded component compiles for the pooling allocator"),
+            false => on_demand.with_limits(Limits::default()),
+        };
         let (list_fixture, list_json_bytes) = list_fixture();
         let bench = Self { get_fixture: get_fixture(), list_fixture, list_json_bytes, cache_dir, on_demand, pooled };
         bench.check_both_sides_agree();
@@ -329,6 +342,35 @@ impl Bench {
             (get_wasm - call_wasm) * 1e6,
             (get_native - call_native) * 1e6,
         );
+    }
+
+    /// The calls of section 3b, each kind through a function of its own, for an instruction
+    /// count under `valgrind --tool=callgrind` (repeatable, whatever the machine's speed):
+    /// the inclusive count of each `counted_*` function, divided by the calls printed here.
+    /// Only run when asked for (`--section instructions`); nothing in it is timed.
+    fn instructions(&self, scale: &Scale) {
+        section("3c. one warm users.get, for counting instructions");
+        let tokio = paused_runtime().expect("a tokio runtime");
+        let fixture = &self.get_fixture;
+        let mut sandboxed = tokio.block_on(SandboxedConnection::open(&self.pooled, fixture));
+        let mut native = NativeConnection::open(fixture);
+        let refused = json!({"userId": ""}).to_string();
+        let exchange = get_input();
+        let calls = scale.small_invocations;
+        let warm_ups = calls / 10;
+        for counted in [false, true] {
+            for _ in 0..if counted { calls } else { warm_ups } {
+                sandboxed.reset(fixture);
+                counted_wasm_refused(&tokio, &mut sandboxed, &refused);
+                sandboxed.reset(fixture);
+                counted_wasm_exchange(&tokio, &mut sandboxed, &exchange);
+                native.reset(fixture);
+                counted_native_refused(&mut native, &refused);
+                native.reset(fixture);
+                counted_native_exchange(&mut native, &exchange);
+            }
+        }
+        println!("  {} calls of each counted_* function (the first {warm_ups} of each are warm-ups)", calls + warm_ups);
     }
 
     /// A fresh instance per `users.get` on one thread, timed phase by phase: what each part
@@ -589,6 +631,34 @@ impl SandboxedConnection {
             Err(error) => error.to_json().to_string(),
         }
     }
+}
+
+/// Section 3c: a warm `users.get` refused before any request, in the sandbox.
+#[inline(never)]
+fn counted_wasm_refused(tokio: &tokio::runtime::Runtime, connection: &mut SandboxedConnection, input: &str) {
+    std::hint::black_box(1); // distinct bodies: never folded into one function
+    std::hint::black_box(tokio.block_on(connection.invoke_only_of("users.get", input)));
+}
+
+/// Section 3c: a warm `users.get` with its one exchange, in the sandbox.
+#[inline(never)]
+fn counted_wasm_exchange(tokio: &tokio::runtime::Runtime, connection: &mut SandboxedConnection, input: &str) {
+    std::hint::black_box(2); // distinct bodies: never folded into one function
+    std::hint::black_box(tokio.block_on(connection.invoke_only_of("users.get", input)));
+}
+
+/// Section 3c: a warm `users.get` refused before any request, native.
+#[inline(never)]
+fn counted_native_refused(connection: &mut NativeConnection, input: &str) {
+    std::hint::black_box(3); // distinct bodies: never folded into one function
+    std::hint::black_box(connection.invoke_of("users.get", input));
+}
+
+/// Section 3c: a warm `users.get` with its one exchange, native.
+#[inline(never)]
+fn counted_native_exchange(connection: &mut NativeConnection, input: &str) {
+    std::hint::black_box(4); // distinct bodies: never folded into one function
+    std::hint::black_box(connection.invoke_of("users.get", input));
 }
 
 /// The same connector compiled natively, its requests answered by a replay session.

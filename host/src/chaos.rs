@@ -487,7 +487,7 @@ impl ChaosState {
 
 /// For one step's exchanges: whether a fault may answer each (see the module docs).
 fn scripted_retries_excluded(exchanges: &[Exchange]) -> Vec<bool> {
-    let scripted = |exchange: &Exchange| RETRYABLE_STATUSES.contains(&exchange.response.status);
+    let scripted = |exchange: &Exchange| RETRYABLE_STATUSES.contains(&exchange.response.status());
     exchanges
         .iter()
         .enumerate()

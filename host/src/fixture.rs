@@ -5,6 +5,7 @@
 //! Fixtures are written by other tools too, so parsing is strict and its errors name the
 //! member at fault (`steps[1].exchanges[0].request.url: missing`).
 
+use crate::http_policy::ReadyResponse;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -88,12 +89,58 @@ pub enum BodyMatch {
 /// The response replay sends back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CannedResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Option<Value>,
+    /// The same response as it goes on the wire, made once when the fixture is read
+    /// rather than for every request it answers.
+    wire: ReadyResponse,
+}
+
+impl CannedResponse {
+    /// A response with this status, headers and body (a JSON value is sent serialized, a
+    /// string as-is, `None` as no body).
+    pub fn new(status: u16, headers: Vec<(String, String)>, body: Option<Value>) -> Self {
+        let wire = wire_form(status, &headers, body.as_ref());
+        Self { status, headers, body, wire }
+    }
+
     /// The status code.
-    pub status: u16,
-    /// Response headers.
-    pub headers: Vec<(String, String)>,
-    /// The body: a JSON value is sent serialized, a string as-is, `None` as no body.
-    pub body: Option<Value>,
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The headers, as the fixture gives them.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The body, as the fixture gives it.
+    pub fn body(&self) -> Option<&Value> {
+        self.body.as_ref()
+    }
+
+    /// What replay sends: a JSON body serialized and labelled `application/json` unless the
+    /// fixture sets a content type, a string as-is.
+    pub fn wire(&self) -> &ReadyResponse {
+        &self.wire
+    }
+}
+
+/// The wire form of a fixture response (see [`CannedResponse::wire`]).
+fn wire_form(status: u16, headers: &[(String, String)], body: Option<&Value>) -> ReadyResponse {
+    let mut headers = headers.to_vec();
+    let body = match body {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(text)) => text.clone().into_bytes(),
+        Some(json) => {
+            if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
+                headers.push(("content-type".to_string(), "application/json".to_string()));
+            }
+            json.to_string().into_bytes()
+        }
+    };
+    ReadyResponse { status, headers, body }
 }
 
 /// Why a fixture file could not be loaded.
@@ -246,11 +293,11 @@ fn parse_exchange(node: Node<'_>) -> Result<Exchange, FixtureError> {
         .and_then(|status| u16::try_from(status).ok())
         .filter(|status| (100..=999).contains(status))
         .ok_or_else(|| status_node.problem("must be an HTTP status code (100 to 999)"))?;
-    let response = CannedResponse {
+    let response = CannedResponse::new(
         status,
-        headers: parse_headers(response.optional("headers"))?,
-        body: response.optional("body").map(|body| body.value().clone()).filter(|body| !body.is_null()),
-    };
+        parse_headers(response.optional("headers"))?,
+        response.optional("body").map(|body| body.value().clone()).filter(|body| !body.is_null()),
+    );
     Ok(Exchange { request, response })
 }
 
@@ -370,7 +417,7 @@ mod tests {
         assert_eq!(step.action, "users.get");
         assert_eq!(step.exchanges[0].request.method, "GET");
         assert_eq!(step.exchanges[0].request.body_match, BodyMatch::Exact);
-        assert_eq!(step.exchanges[0].response.status, 200);
+        assert_eq!(step.exchanges[0].response.status(), 200);
         assert!(matches!(step.expect, Expectation::Output(_)));
         assert_eq!(fixture.exchange_hosts(), vec!["graph.microsoft.com"]);
     }

@@ -234,7 +234,25 @@ type SendFuture = Box<
         + Send,
 >;
 
+/// The headers a component may neither send nor see: `wasmtime-wasi-http`'s list, kept in a
+/// static. Its default check builds that list and a boxed closure for every header of every
+/// request and response (four allocations per replayed `users.get`, BENCHMARKS.md).
+static FORBIDDEN_HEADERS: [http::HeaderName; 9] = wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS;
+
+/// Whether `name` is one of [`FORBIDDEN_HEADERS`].
+fn is_forbidden(name: &http::HeaderName) -> bool {
+    FORBIDDEN_HEADERS.contains(name)
+}
+
 impl WasiHttpHooks for OutboundHttp {
+    fn is_forbidden_header(&mut self, name: &http::HeaderName) -> bool {
+        is_forbidden(name)
+    }
+
+    fn forbidden_header_filter(&mut self) -> wasmtime_wasi_http::ForbiddenHeaderFilter {
+        Arc::new(is_forbidden)
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
@@ -361,6 +379,20 @@ mod tests {
 
     fn uri(text: &str) -> http::Uri {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_forbidden_headers_are_wasmtime_wasi_https_and_no_others() {
+        let mut outbound = OutboundHttp::new(AllowedHosts::default(), Route::Live);
+        for name in wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS {
+            assert!(outbound.is_forbidden_header(&name), "{name}");
+            assert!((outbound.forbidden_header_filter())(&name), "{name}");
+        }
+        for name in ["authorization", "accept", "content-type", "content-length", "retry-attempt", "x-host"] {
+            let name = http::HeaderName::from_static(name);
+            assert!(!outbound.is_forbidden_header(&name), "{name}");
+            assert!(!(outbound.forbidden_header_filter())(&name), "{name}");
+        }
     }
 
     #[test]

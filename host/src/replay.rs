@@ -5,7 +5,7 @@
 
 use crate::chaos::{ChaosOptions, ChaosState, ChaosTally, HiddenWaits};
 use crate::clock::TimeSource;
-use crate::fixture::{BodyMatch, CannedResponse, Exchange, Expectation, Fixture, Scenario, Step};
+use crate::fixture::{BodyMatch, Exchange, Expectation, Fixture, Scenario, Step};
 use crate::http_policy::{AllowedHosts, HostPattern, OutboundHttp, ReadyResponse, Route};
 use crate::matcher::{json_differences, quote, quote_text, request_differences, ActualRequest};
 use crate::report::{Difference, FixtureOutcome, ReplayReport, RequestOutcome, RequestRecord, StepRecord, StepResult};
@@ -219,7 +219,7 @@ impl ReplaySession {
         let differences = request_differences(&exchange.request, &actual);
         if differences.is_empty() {
             self.next += 1;
-            let response = ready_response(&exchange.response);
+            let response = exchange.response.wire().clone();
             self.records.push(RequestRecord {
                 method: actual.method,
                 url: actual.url,
@@ -273,23 +273,6 @@ impl ReplaySession {
         self.last_refusal = None;
         std::mem::take(&mut self.differences)
     }
-}
-
-/// The wire form of a fixture response: a JSON body is serialized (and labelled
-/// `application/json` unless the fixture sets a content type), a string is sent as-is.
-fn ready_response(response: &CannedResponse) -> ReadyResponse {
-    let mut headers = response.headers.clone();
-    let body = match &response.body {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(text)) => text.clone().into_bytes(),
-        Some(json) => {
-            if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
-                headers.push(("content-type".to_string(), "application/json".to_string()));
-            }
-            json.to_string().into_bytes()
-        }
-    };
-    ReadyResponse { status: response.status, headers, body }
 }
 
 /// Expected and actual request, field by field, labels aligned.

@@ -6,6 +6,7 @@
 //! `Value`. [`object_members`] checks both, so that passed-through text is exactly what
 //! serde_json would have read.
 
+use crate::byte_scan::{count_opening_brackets, find_byte};
 use crate::error::ConnectorError;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -174,7 +175,7 @@ pub fn surrogate_escapes_pair_up(text: &str) -> bool {
         u16::from_str_radix(digits, 16).ok()
     };
     let mut at = 0;
-    while let Some(offset) = bytes[at..].iter().position(|&byte| byte == b'\\') {
+    while let Some(offset) = bytes.get(at..).and_then(|rest| find_byte(rest, b'\\')) {
         let escape = at + offset;
         match bytes.get(escape + 1) {
             Some(b'u') => {
@@ -204,7 +205,7 @@ pub fn surrogate_escapes_pair_up(text: &str) -> bool {
 pub fn nesting_exceeds(text: &str, limit: usize) -> bool {
     // Most bodies (one object) hold fewer brackets than the limit: counting them is cheaper
     // than following strings and escapes.
-    if text.bytes().filter(|byte| matches!(byte, b'[' | b'{')).count() <= limit {
+    if count_opening_brackets(text.as_bytes()) <= limit {
         return false;
     }
     let mut depth = 0usize;
@@ -258,6 +259,9 @@ mod tests {
         assert_eq!(object_members(b"[1]").unwrap_err(), BodyError::NotAnObject);
         assert_eq!(object_members(b"\"text\"").unwrap_err(), BodyError::NotAnObject);
         assert_eq!(object_members(b"{\"a\":\"\xff\"}").unwrap_err(), BodyError::NotJson);
+        // Cut off right after a backslash: refused, not read past its end.
+        assert_eq!(object_members(b"{\"a\":\"\\").unwrap_err(), BodyError::NotJson);
+        assert_eq!(object_members(b"{\"a\":\"\\u12").unwrap_err(), BodyError::NotJson);
     }
 
     #[test]

@@ -56,7 +56,7 @@ fn fixture_secrets(fixture: &Fixture) -> Vec<String> {
     }
     for step in fixture.steps() {
         for exchange in &step.exchanges {
-            if let Some(body) = &exchange.response.body {
+            if let Some(body) = exchange.response.body() {
                 collect_token_members(body, &mut secrets);
             }
         }

@@ -30,6 +30,27 @@ fn replayed_answers_are_ready_at_once_and_streamed_bodies_still_arrive() {
 }
 
 #[test]
+fn forbidden_headers_are_refused_going_out_and_removed_coming_in() {
+    // The host's own check of forbidden headers (`src/http_policy.rs`) must refuse what
+    // wasmtime-wasi-http's does, and no more.
+    let fixture = Fixture::parse(
+        r#"{"name":"header rules","connection":{},"steps":[
+            {"action":"header-rules","input":{},
+             "exchanges":[{"request":{"method":"GET","url":"https://api.test/headers"},
+                           "response":{"status":200,"headers":{"connection":"close","upgrade":"h2c","x-kept":"1"}}}],
+             "expect":{"output":{
+                "refused":["connection","keep-alive","proxy-authenticate","proxy-authorization","proxy-connection",
+                           "transfer-encoding","upgrade","host","http2-settings"],
+                "accepted":["authorization","accept","content-type","x-host"],
+                "seen":["content-length","x-kept"]}}}]}"#,
+    )
+    .unwrap();
+    let outcome =
+        paused_runtime().unwrap().block_on(replay_fixture(hostile_runtime(), &fixture, &ReplayOptions::default()));
+    assert!(outcome.passed(), "{}", render_outcome(&outcome));
+}
+
+#[test]
 fn a_wrong_expectation_about_readiness_fails() {
     // The probe's answer is what the test above relies on: the same fixture expecting the
     // opposite readiness must fail.

@@ -14,6 +14,7 @@
 //! | `probe-get` | sends `GET https://api.test/probe`; returns `{"readyAtOnce":B,"status":N}`, B telling whether the answer was there before any wait |
 //! | `probe-post` | the same with `POST https://api.test/probe`, writing the body `{"probe":true}` after handing the request over |
 //! | `length-without-body` | sends a GET declaring `content-length: 5` and no body; returns the error code |
+//! | `header-rules` | tries each of a list of request headers alone, then sends `GET https://api.test/headers`; returns `{"refused":[..],"accepted":[..],"seen":[..]}`, the names of the headers the host refused, accepted, and let through in the answer |
 //!
 //! Built for `wasm32-wasip2` only; on other targets the crate is empty.
 
@@ -50,6 +51,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("probe-get", "Tells whether a GET's answer is there before any wait"),
     ("probe-post", "Tells whether a POST's answer is there before any wait"),
     ("length-without-body", "Declares a body length and sends no body"),
+    ("header-rules", "Lists the request and response headers the host lets through"),
 ];
 
 struct Component;
@@ -95,6 +97,7 @@ impl bindings::Guest for Component {
             "probe-get" => probe(Method::Get, None),
             "probe-post" => probe(Method::Post, Some(br#"{"probe":true}"#)),
             "length-without-body" => length_without_body(),
+            "header-rules" => header_rules(),
             other => Err(error(ErrorCode::UnknownAction, format!("no action `{other}`"))),
         }
     }
@@ -194,6 +197,52 @@ fn length_without_body() -> Result<String, ConnectorError> {
         Ok(_) => Ok(r#"{"refused":null}"#.to_string()),
         Err(code) => Ok(format!(r#"{{"refused":"{code:?}"}}"#)),
     }
+}
+
+/// The request headers [`header_rules`] tries: every one wasi-http hosts forbid by
+/// default, and some that a connector needs.
+const TRIED_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "http2-settings",
+    "authorization",
+    "accept",
+    "content-type",
+    "x-host",
+];
+
+/// Tries each of [`TRIED_HEADERS`] alone in `fields.from-list`, then sends a GET and lists
+/// the names of the answer's headers, sorted.
+fn header_rules() -> Result<String, ConnectorError> {
+    let (mut refused, mut accepted) = (Vec::new(), Vec::new());
+    for name in TRIED_HEADERS {
+        match Fields::from_list(&[(name.to_string(), b"x".to_vec())]) {
+            Ok(_) => accepted.push(format!("{name:?}")),
+            Err(_) => refused.push(format!("{name:?}")),
+        }
+    }
+    let request = api_request(Fields::new(), &Method::Get, "/headers")?;
+    let transport = |what: String| error(ErrorCode::Transport, what);
+    let future = outgoing_handler::handle(request, None).map_err(|code| transport(format!("{code:?}")))?;
+    future.subscribe().block();
+    let response = match future.get() {
+        Some(Ok(Ok(response))) => response,
+        other => return Err(transport(format!("no answer: {other:?}"))),
+    };
+    let mut seen: Vec<String> = response.headers().entries().into_iter().map(|(name, _)| format!("{name:?}")).collect();
+    seen.sort();
+    Ok(format!(
+        r#"{{"refused":[{}],"accepted":[{}],"seen":[{}]}}"#,
+        refused.join(","),
+        accepted.join(","),
+        seen.join(",")
+    ))
 }
 
 bindings::export!(Component with_types_in bindings);
