@@ -20,14 +20,23 @@ fn keep_in_query(byte: u8) -> bool {
 fn percent_encode(value: &str, keep: impl Fn(u8) -> bool) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(value.len());
-    for &byte in value.as_bytes() {
-        if keep(byte) {
-            out.push(byte as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(byte >> 4)] as char);
-            out.push(HEX[usize::from(byte & 0x0F)] as char);
+    // Runs of kept bytes are copied whole. Only ASCII is kept, so a run that holds bytes
+    // starts and ends on a character boundary (empty runs are never sliced).
+    let mut kept_from = 0;
+    for (at, &byte) in value.as_bytes().iter().enumerate() {
+        if byte.is_ascii() && keep(byte) {
+            continue;
         }
+        if kept_from < at {
+            out.push_str(&value[kept_from..at]);
+        }
+        out.push('%');
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 0x0F)] as char);
+        kept_from = at + 1;
+    }
+    if kept_from < value.len() {
+        out.push_str(&value[kept_from..]);
     }
     out
 }
@@ -63,7 +72,7 @@ pub fn user_segment(user: &str) -> String {
     if user.starts_with('$') {
         format!("users({})", encode_segment_keeping_quotes(&quote_literal(user)))
     } else {
-        format!("users/{}", encode_segment(user))
+        ["users/", &encode_segment(user)].concat()
     }
 }
 
@@ -140,6 +149,26 @@ pub fn is_guid(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn percent_encoding_encodes_each_byte_not_kept_and_decodes_back(value in "\\PC{0,24}") {
+            let encoded = encode_segment(&value);
+            let mut expected = String::new();
+            for &byte in value.as_bytes() {
+                match keep_in_segment(byte) {
+                    true => expected.push(byte as char),
+                    false => expected.push_str(&format!("%{byte:02X}")),
+                }
+            }
+            if value == "." || value == ".." {
+                expected = value.replace('.', "%2E");
+            }
+            prop_assert_eq!(&encoded, &expected);
+            prop_assert!(encoded.bytes().all(|byte| byte == b'%' || keep_in_segment(byte)));
+        }
+    }
 
     #[test]
     fn segment_encoding_keeps_slash_question_hash_and_dots_inside_the_segment() {
