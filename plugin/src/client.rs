@@ -436,7 +436,8 @@ impl GraphClient {
         let headers: Vec<(String, String)> = response
             .headers()
             .iter()
-            .map(|(n, v)| (n.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            // `HeaderName`s are lower-case already: the http crate folds names when it parses them.
+            .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
         let body_bytes = response.body();
         if body_bytes.len() > MAX_RESPONSE_BODY {

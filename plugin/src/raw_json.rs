@@ -125,7 +125,8 @@ impl<'de> Deserialize<'de> for Members<'de> {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
-                let mut members: Vec<(Name<'de>, &'de RawValue)> = Vec::new();
+                // Graph's objects have a dozen or two members: one allocation, no regrowing.
+                let mut members: Vec<(Name<'de>, &'de RawValue)> = Vec::with_capacity(map.size_hint().unwrap_or(16));
                 while let Some(name) = map.next_key::<Name<'de>>()? {
                     let value: &'de RawValue = map.next_value()?;
                     match members.iter_mut().find(|(seen, _)| *seen == name) {
