@@ -303,15 +303,22 @@ impl Bench {
         );
     }
 
+    /// A connected sandboxed instance (pooling) and a native connector for `users.get`, and
+    /// the runtime the instance runs on (sections 3b and 3c).
+    fn warm_users_get(&self) -> (tokio::runtime::Runtime, SandboxedConnection, NativeConnection) {
+        let tokio = paused_runtime().expect("a tokio runtime");
+        let sandboxed = tokio.block_on(SandboxedConnection::open(&self.pooled, &self.get_fixture));
+        let native = NativeConnection::open(&self.get_fixture);
+        (tokio, sandboxed, native)
+    }
+
     /// Splits one warm `users.get` into the call itself (an input refused before any request)
     /// and its HTTP exchange, on both sides, to show where the sandbox's overhead lies.
     fn exchange(&self, scale: &Scale) {
         section("3b. where the time of one warm users.get goes");
-        let tokio = paused_runtime().expect("a tokio runtime");
         let fixture = &self.get_fixture;
-        let mut sandboxed = tokio.block_on(SandboxedConnection::open(&self.pooled, fixture));
-        let mut native = NativeConnection::open(fixture);
-        let refused = json!({"userId": ""}).to_string();
+        let (tokio, mut sandboxed, mut native) = self.warm_users_get();
+        let refused = refused_users_get_input();
         let mut medians = Vec::new();
         for (name, input) in [("no request (input refused)", refused), ("one exchange", get_input())] {
             let (wasm, native) = sample_interleaved(
@@ -350,11 +357,9 @@ impl Bench {
     /// Only run when asked for (`--section instructions`); nothing in it is timed.
     fn instructions(&self, scale: &Scale) {
         section("3c. one warm users.get, for counting instructions");
-        let tokio = paused_runtime().expect("a tokio runtime");
         let fixture = &self.get_fixture;
-        let mut sandboxed = tokio.block_on(SandboxedConnection::open(&self.pooled, fixture));
-        let mut native = NativeConnection::open(fixture);
-        let refused = json!({"userId": ""}).to_string();
+        let (tokio, mut sandboxed, mut native) = self.warm_users_get();
+        let refused = refused_users_get_input();
         let exchange = get_input();
         let calls = scale.small_invocations;
         let warm_ups = calls / 10;
@@ -631,6 +636,11 @@ impl SandboxedConnection {
             Err(error) => error.to_json().to_string(),
         }
     }
+}
+
+/// A `users.get` input refused before any request: what the call alone costs.
+fn refused_users_get_input() -> String {
+    json!({"userId": ""}).to_string()
 }
 
 /// Section 3c: a warm `users.get` refused before any request, in the sandbox.

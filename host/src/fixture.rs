@@ -90,7 +90,6 @@ pub enum BodyMatch {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CannedResponse {
     status: u16,
-    headers: Vec<(String, String)>,
     body: Option<Value>,
     /// The same response as it goes on the wire, made once when the fixture is read
     /// rather than for every request it answers.
@@ -101,18 +100,13 @@ impl CannedResponse {
     /// A response with this status, headers and body (a JSON value is sent serialized, a
     /// string as-is, `None` as no body).
     pub fn new(status: u16, headers: Vec<(String, String)>, body: Option<Value>) -> Self {
-        let wire = wire_form(status, &headers, body.as_ref());
-        Self { status, headers, body, wire }
+        let wire = wire_form(status, headers, body.as_ref());
+        Self { status, body, wire }
     }
 
     /// The status code.
     pub fn status(&self) -> u16 {
         self.status
-    }
-
-    /// The headers, as the fixture gives them.
-    pub fn headers(&self) -> &[(String, String)] {
-        &self.headers
     }
 
     /// The body, as the fixture gives it.
@@ -128,8 +122,7 @@ impl CannedResponse {
 }
 
 /// The wire form of a fixture response (see [`CannedResponse::wire`]).
-fn wire_form(status: u16, headers: &[(String, String)], body: Option<&Value>) -> ReadyResponse {
-    let mut headers = headers.to_vec();
+fn wire_form(status: u16, mut headers: Vec<(String, String)>, body: Option<&Value>) -> ReadyResponse {
     let body = match body {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(text)) => text.clone().into_bytes(),

@@ -24,8 +24,7 @@ fn replayed_answers_are_ready_at_once_and_streamed_bodies_still_arrive() {
              "expect":{"output":{"refused":"ErrorCode::HttpRequestBodySize(Some(0))"}}}]}"#,
     )
     .unwrap();
-    let outcome =
-        paused_runtime().unwrap().block_on(replay_fixture(hostile_runtime(), &fixture, &ReplayOptions::default()));
+    let outcome = replay(&fixture);
     assert!(outcome.passed(), "{}", render_outcome(&outcome));
 }
 
@@ -45,8 +44,7 @@ fn forbidden_headers_are_refused_going_out_and_removed_coming_in() {
                 "seen":["content-length","x-kept"]}}}]}"#,
     )
     .unwrap();
-    let outcome =
-        paused_runtime().unwrap().block_on(replay_fixture(hostile_runtime(), &fixture, &ReplayOptions::default()));
+    let outcome = replay(&fixture);
     assert!(outcome.passed(), "{}", render_outcome(&outcome));
 }
 
@@ -61,7 +59,11 @@ fn a_wrong_expectation_about_readiness_fails() {
              "expect":{"output":{"readyAtOnce":false}}}]}"#,
     )
     .unwrap();
-    let outcome =
-        paused_runtime().unwrap().block_on(replay_fixture(hostile_runtime(), &fixture, &ReplayOptions::default()));
+    let outcome = replay(&fixture);
     assert!(!outcome.passed());
+}
+
+/// Replays `fixture` on the hostile test component.
+fn replay(fixture: &Fixture) -> connector_host::report::FixtureOutcome {
+    paused_runtime().unwrap().block_on(replay_fixture(hostile_runtime(), fixture, &ReplayOptions::default()))
 }
