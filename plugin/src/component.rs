@@ -6,10 +6,11 @@ use crate::output::Output;
 use crate::wasi_transport::WasiTransport;
 use std::cell::RefCell;
 
-/// Named rather than left to the default: the same allocator (wasi-libc's malloc), one call
-/// layer fewer on every allocation and free (BENCHMARKS.md, section 3c).
+/// wasi-libc's malloc behind a cache of freed small blocks: most allocations of a call reuse
+/// a block freed by an earlier one (BENCHMARKS.md, section 3c).
 #[global_allocator]
-static ALLOCATOR: std::alloc::System = std::alloc::System;
+static ALLOCATOR: crate::block_cache::BlockCache<std::alloc::System> =
+    crate::block_cache::BlockCache::new(std::alloc::System);
 
 mod bindings {
     wit_bindgen::generate!({
