@@ -722,25 +722,21 @@ struct NativeReplayTransport {
 
 impl Transport for NativeReplayTransport {
     fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        let (parts, body) = request.into_parts();
-        let headers = parts
-            .headers
+        let headers = request
+            .headers()
             .iter()
-            .filter(|(name, _)| *name != http::header::HOST)
-            .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .map(|(name, value)| (name.clone(), String::from_utf8_lossy(value).into_owned()))
             .collect();
-        let actual =
-            ActualRequest { method: parts.method.as_str().to_string(), url: parts.uri.to_string(), headers, body };
+        let actual = ActualRequest {
+            method: request.method().as_str().to_string(),
+            url: request.uri().to_string(),
+            headers,
+            body: request.into_body(),
+        };
         let Some(answer) = lock(&self.session).answer(actual) else {
             return Err(TransportError::new(TransportErrorKind::Refused, "HTTP-request-denied"));
         };
-        let mut response = http::Response::builder().status(answer.status);
-        for (name, value) in &answer.headers {
-            response = response.header(name, value);
-        }
-        response
-            .body(answer.body)
-            .map_err(|error| TransportError::new(TransportErrorKind::MaybeDelivered, error.to_string()))
+        Ok(HttpResponse::new(answer.status, answer.headers, answer.body))
     }
 
     fn now_ms(&self) -> u64 {

@@ -6,7 +6,7 @@ use crate::client::{backoff_wait_ms, retry_after_wait_ms};
 use crate::config::{AuthMode, ConnectionConfig};
 use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::odata::encode_form_value;
-use crate::transport::{Transport, TransportErrorKind};
+use crate::transport::{HttpRequest, HttpResponse, Transport, TransportErrorKind};
 use serde_json::Value;
 
 /// Tokens are renewed this long before Microsoft says they expire, so a request
@@ -135,7 +135,7 @@ impl TokenSource {
             .collect::<Vec<_>>()
             .join("&");
         let response = send_token_request(config, transport, body.into_bytes(), self.deadline_ms)?;
-        let status = response.status().as_u16();
+        let status = response.status();
         let parsed: Option<Value> = serde_json::from_slice(response.body()).ok();
         if status != 200 {
             let extra: Vec<&str> = sent_secrets.iter().map(String::as_str).collect();
@@ -172,19 +172,17 @@ fn send_token_request(
     transport: &mut dyn Transport,
     body: Vec<u8>,
     deadline_ms: u64,
-) -> Result<crate::transport::HttpResponse> {
+) -> Result<HttpResponse> {
     let mut attempt: u32 = 0;
     loop {
-        let request = http::Request::builder()
-            .method(http::Method::POST)
-            .uri(config.token_url.as_str())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(body.clone())
-            .map_err(|_| ConnectorError::invalid_config("`tokenUrl` is not a valid URL"))?;
+        let request = HttpRequest::new(http::Method::POST, &config.token_url)
+            .and_then(|request| request.header("content-type", "application/x-www-form-urlencoded"))
+            .and_then(|request| request.header("accept", "application/json"))
+            .map_err(|_| ConnectorError::invalid_config("`tokenUrl` is not a valid URL"))?
+            .body_bytes(body.clone());
         let retries_left = attempt < config.max_retries;
         let wait = match transport.send(request) {
-            Ok(response) if retries_left && matches!(response.status().as_u16(), 429 | 503 | 504) => {
+            Ok(response) if retries_left && matches!(response.status(), 429 | 503 | 504) => {
                 let wait =
                     retry_after_wait_ms(transport, &response).unwrap_or_else(|| backoff_wait_ms(transport, attempt));
                 if transport.now_ms().saturating_add(wait) >= deadline_ms {
@@ -326,7 +324,7 @@ mod tests {
         };
         let request = &log.borrow()[index];
         assert_eq!(request.method(), http::Method::POST);
-        assert_eq!(request.headers()["content-type"], "application/x-www-form-urlencoded");
+        assert_eq!(request.header_value("content-type"), Some("application/x-www-form-urlencoded"));
         let body = String::from_utf8(request.body().clone()).unwrap();
         body.split('&')
             .map(|pair| {
@@ -376,7 +374,7 @@ mod tests {
         assert_eq!(claims["nbf"], SCRIPTED_EPOCH_SECS);
         assert_eq!(claims["iat"], SCRIPTED_EPOCH_SECS);
         assert_eq!(claims["exp"], SCRIPTED_EPOCH_SECS + 600);
-        assert_eq!(log.borrow()[1].headers()["authorization"], "Bearer cert-token");
+        assert_eq!(log.borrow()[1].header_value("authorization"), Some("Bearer cert-token"));
     }
 
     #[test]
@@ -512,7 +510,7 @@ mod tests {
                 "token request {index}"
             );
         }
-        assert_eq!(log.borrow()[7].headers()["authorization"], "Bearer a4");
+        assert_eq!(log.borrow()[7].header_value("authorization"), Some("Bearer a4"));
     }
 
     #[test]
@@ -525,7 +523,7 @@ mod tests {
         let (results, log) = run(refresh_config(), script, 1);
         assert!(results[0].is_ok());
         assert_eq!(form(&log, 2)[2], ("refresh_token".to_string(), "refresh-2".to_string()));
-        assert_eq!(log.borrow()[3].headers()["authorization"], "Bearer a2");
+        assert_eq!(log.borrow()[3].header_value("authorization"), Some("Bearer a2"));
     }
 
     #[test]

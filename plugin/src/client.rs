@@ -6,7 +6,7 @@ use crate::entity::Entity;
 use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::listing::{Listing, Page};
 use crate::odata::Query;
-use crate::transport::{HttpResponse, Transport, TransportErrorKind, MAX_RESPONSE_BODY};
+use crate::transport::{HttpRequest, HttpResponse, InvalidRequest, Transport, TransportErrorKind, MAX_RESPONSE_BODY};
 use http::Method;
 use serde_json::{Map, Value};
 
@@ -294,7 +294,7 @@ impl GraphClient {
             let http_request = self.build(request, &token, attempt)?;
             let failure = match self.transport.send(http_request) {
                 Ok(response) => {
-                    let status = response.status().as_u16();
+                    let status = response.status();
                     if status == 401 && !renewed && TokenSource::can_renew(&self.config) {
                         renewed = true;
                         self.tokens.invalidate();
@@ -405,40 +405,38 @@ impl GraphClient {
         retry_after_wait_ms(self.transport.as_ref(), response)
     }
 
-    fn build(&self, request: &GraphRequest, token: &str, attempt: u32) -> Result<http::Request<Vec<u8>>> {
-        let mut builder = http::Request::builder()
-            .method(request.method.clone())
-            .uri(request.url.as_str())
-            .header("authorization", ["Bearer ", token].concat())
-            .header("accept", "application/json");
+    fn build(&self, request: &GraphRequest, token: &str, attempt: u32) -> Result<HttpRequest> {
+        let invalid = |problem: InvalidRequest| match problem {
+            InvalidRequest::Url => {
+                ConnectorError::invalid_input(format!("cannot build a request for `{}`", request.url))
+            }
+            InvalidRequest::HeaderValue(name) => {
+                ConnectorError::invalid_input(format!("the `{name}` header of the request is not valid HTTP"))
+            }
+        };
+        let mut built = HttpRequest::new(request.method.clone(), &request.url)
+            .and_then(|built| built.header("authorization", ["Bearer ", token].concat()))
+            .and_then(|built| built.header("accept", "application/json"))
+            .map_err(invalid)?;
         for (name, value) in &request.headers {
-            builder = builder.header(*name, value.as_str());
+            built = built.header(name, value.as_str()).map_err(invalid)?;
         }
         if attempt > 0 {
-            builder = builder.header("retry-attempt", attempt.to_string());
+            built = built.header("retry-attempt", attempt.to_string()).map_err(invalid)?;
         }
-        let body = match &request.body {
-            Some(body) => {
-                builder = builder.header("content-type", "application/json");
-                serde_json::to_vec(body).unwrap_or_else(|_| body.to_string().into_bytes())
-            }
-            None => Vec::new(),
-        };
-        builder
-            .body(body)
-            .map_err(|_| ConnectorError::invalid_input(format!("cannot build a request for `{}`", request.url)))
+        Ok(match &request.body {
+            Some(body) => built
+                .header("content-type", "application/json")
+                .map_err(invalid)?
+                .body_bytes(serde_json::to_vec(body).unwrap_or_else(|_| body.to_string().into_bytes())),
+            None => built,
+        })
     }
 
     /// The response checked for errors and size, its body not parsed yet, or the typed error
     /// it stands for.
     fn read_response(&self, response: HttpResponse) -> Result<RawResponse> {
-        let status = response.status().as_u16();
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            // `HeaderName`s are lower-case already: the http crate folds names when it parses them.
-            .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect();
+        let status = response.status();
         let body_bytes = response.body();
         if body_bytes.len() > MAX_RESPONSE_BODY {
             return Err(ConnectorError::upstream(format!(
@@ -448,18 +446,14 @@ impl GraphClient {
             .with_status(status));
         }
         if status >= 400 {
-            return Err(self.graph_error(status, &headers, body_bytes, &response));
+            return Err(self.graph_error(&response));
         }
-        Ok(RawResponse { status, headers, body: response.into_body() })
+        let (status, headers, body) = response.into_parts();
+        Ok(RawResponse { status, headers, body })
     }
 
-    fn graph_error(
-        &self,
-        status: u16,
-        headers: &[(String, String)],
-        body: &[u8],
-        response: &HttpResponse,
-    ) -> ConnectorError {
+    fn graph_error(&self, response: &HttpResponse) -> ConnectorError {
+        let (status, headers, body) = (response.status(), response.headers(), response.body().as_slice());
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
         let error = parsed.as_ref().and_then(|v| v.get("error"));
         let graph_code = error.and_then(|e| e.get("code")).and_then(Value::as_str).map(str::to_string);
@@ -622,7 +616,7 @@ pub(crate) fn backoff_wait_ms(transport: &mut dyn Transport, attempt: u32) -> u6
 /// `Retry-After` in milliseconds: delay-seconds, or an HTTP date measured against the
 /// wall clock (a date in the past means no wait).
 pub(crate) fn retry_after_wait_ms(transport: &dyn Transport, response: &HttpResponse) -> Option<u64> {
-    let value = response.headers().get("retry-after")?.to_str().ok()?;
+    let value = response.header("retry-after")?;
     parse_retry_after_ms(value, transport.wall_clock_secs())
 }
 
@@ -681,7 +675,7 @@ mod tests {
             form,
             "client_id=app-id&client_secret=s3cr3t-value&grant_type=client_credentials&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
         );
-        assert_eq!(sent[2].headers()["authorization"], "Bearer tok-1");
+        assert_eq!(sent[2].header_value("authorization"), Some("Bearer tok-1"));
     }
 
     #[test]
@@ -717,7 +711,7 @@ mod tests {
         let sent = log.borrow();
         assert_eq!(sent.len(), 3);
         assert_eq!(sent[0].body(), sent[1].body());
-        assert_eq!(sent[2].headers()["authorization"], "Bearer tok-1");
+        assert_eq!(sent[2].header_value("authorization"), Some("Bearer tok-1"));
     }
 
     #[test]
@@ -746,7 +740,7 @@ mod tests {
         connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap();
         let sent = log.borrow();
         assert_eq!(sent.len(), 3);
-        assert_eq!(sent[2].headers()["authorization"], "Bearer short-lived");
+        assert_eq!(sent[2].header_value("authorization"), Some("Bearer short-lived"));
     }
 
     #[test]
@@ -758,7 +752,7 @@ mod tests {
             .respond(200, json!({"id": "a"}));
         let (mut connector, log) = connected(secret_config(), script);
         assert_eq!(connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap()["id"], "a");
-        assert_eq!(log.borrow()[3].headers()["authorization"], "Bearer new");
+        assert_eq!(log.borrow()[3].header_value("authorization"), Some("Bearer new"));
     }
 
     #[test]
@@ -803,7 +797,7 @@ mod tests {
             .respond(200, json!({"id": "a"}));
         let (mut connector, log) = connected(crate::transport::scripted::token_config(), script);
         connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap();
-        assert_eq!(log.borrow()[1].headers()["retry-attempt"], "1");
+        assert_eq!(log.borrow()[1].header_value("retry-attempt"), Some("1"));
     }
 
     #[test]
@@ -827,7 +821,7 @@ mod tests {
             json!({"value": [{"id": "1"}, {"id": "2"}, {"id": "3"}, {"id": "4"}, {"id": "5"}], "count": 5})
         );
         for request in log.borrow().iter() {
-            assert_eq!(request.headers()["consistencylevel"], "eventual");
+            assert_eq!(request.header_value("consistencylevel"), Some("eventual"));
         }
     }
 
@@ -859,7 +853,7 @@ mod tests {
         script: ScriptedTransport,
         action: &str,
         input: serde_json::Value,
-    ) -> (crate::error::Result<serde_json::Value>, Vec<http::Request<Vec<u8>>>, u64) {
+    ) -> (crate::error::Result<serde_json::Value>, Vec<crate::transport::HttpRequest>, u64) {
         let clock = script.clock();
         let (mut connector, log) = connected(config, script);
         let result = connector.invoke(action, &input.to_string());
@@ -942,7 +936,7 @@ mod tests {
         assert!(result.is_ok());
         assert_eq!(sent.len(), 2);
         assert_eq!(sent[0].uri(), sent[1].uri());
-        assert_eq!(sent[1].headers()["retry-attempt"], "1");
+        assert_eq!(sent[1].header_value("retry-attempt"), Some("1"));
     }
 
     #[test]

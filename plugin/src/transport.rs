@@ -3,11 +3,176 @@
 //! The component sends through `wasi:http/outgoing-handler`; native unit tests
 //! plug in a scripted transport. Both run the very same Graph code.
 
-/// An HTTP request as the plugin builds it.
-pub type HttpRequest = http::Request<Vec<u8>>;
+use http::Method;
+
+/// An HTTP request as the plugin builds it, in the shape `wasi:http` takes it: a method, an
+/// absolute URL split into scheme, authority and path, and headers as name and bytes. Plain
+/// vectors rather than the `http` crate's types: the transport hands them over as they are,
+/// and a request is built and checked once, in the sandbox too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    method: Method,
+    url: String,
+    /// Where the authority starts in `url` (after `://`).
+    authority_start: usize,
+    /// Where the path (or the query, when the path is empty) starts in `url`.
+    path_start: usize,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+/// The longest URL a request may have: the `http` crate's bound, and so that of the
+/// `wasi:http` hosts built on it (Wasmtime's among them).
+pub const MAX_URL_LENGTH: usize = u16::MAX as usize - 1;
+
+/// Why a request cannot be built: the part that is not valid HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvalidRequest {
+    /// The URL is not an absolute `http` or `https` URL of visible ASCII characters, or is
+    /// longer than [`MAX_URL_LENGTH`].
+    Url,
+    /// The named header's value holds a control character (a line break, say).
+    HeaderValue(String),
+}
+
+impl HttpRequest {
+    /// A request without headers or body. A fragment (`#...`) is never sent, so it is cut
+    /// off here, as HTTP clients do.
+    pub fn new(method: Method, url: &str) -> Result<Self, InvalidRequest> {
+        let url = url.split('#').next().unwrap_or_default();
+        let (scheme, rest) = url.split_once("://").ok_or(InvalidRequest::Url)?;
+        if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
+            return Err(InvalidRequest::Url);
+        }
+        if url.len() > MAX_URL_LENGTH || !url.bytes().all(|byte| byte.is_ascii_graphic()) {
+            return Err(InvalidRequest::Url);
+        }
+        let authority_start = scheme.len() + 3;
+        let authority_length = rest.find(['/', '?']).unwrap_or(rest.len());
+        if authority_length == 0 {
+            return Err(InvalidRequest::Url);
+        }
+        Ok(HttpRequest {
+            method,
+            url: url.to_string(),
+            authority_start,
+            path_start: authority_start + authority_length,
+            headers: Vec::new(),
+            body: Vec::new(),
+        })
+    }
+
+    /// The same request with one more header. The name is sent lower-cased (as HTTP/2 and
+    /// `wasi:http` hosts send it); a value with a control character other than tab is refused.
+    pub fn header(mut self, name: &str, value: impl Into<Vec<u8>>) -> Result<Self, InvalidRequest> {
+        let value = value.into();
+        if value.iter().any(|&byte| (byte < 0x20 && byte != b'\t') || byte == 0x7f) {
+            return Err(InvalidRequest::HeaderValue(name.to_ascii_lowercase()));
+        }
+        self.headers.push((name.to_ascii_lowercase(), value));
+        Ok(self)
+    }
+
+    /// The same request with a body.
+    pub fn body_bytes(mut self, body: Vec<u8>) -> Self {
+        self.body = body;
+        self
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The whole URL, as sent.
+    pub fn uri(&self) -> &str {
+        &self.url
+    }
+
+    /// `https` or `http`, as written.
+    pub fn scheme(&self) -> &str {
+        &self.url[..self.authority_start - 3]
+    }
+
+    /// The host and port.
+    pub fn authority(&self) -> &str {
+        &self.url[self.authority_start..self.path_start]
+    }
+
+    /// The path and query; `/` when the URL has no path.
+    pub fn path_and_query(&self) -> &str {
+        match &self.url[self.path_start..] {
+            "" => "/",
+            path => path,
+        }
+    }
+
+    /// The headers in the order added, names lower-cased.
+    pub fn headers(&self) -> &[(String, Vec<u8>)] {
+        &self.headers
+    }
+
+    /// The named header's value (the first, if several), when it is text.
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        let (_, value) = self.headers.iter().find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))?;
+        std::str::from_utf8(value).ok()
+    }
+
+    /// The body (empty when there is none).
+    pub fn body(&self) -> &Vec<u8> {
+        &self.body
+    }
+
+    /// The body, given up.
+    pub fn into_body(self) -> Vec<u8> {
+        self.body
+    }
+}
 
 /// An HTTP response with its whole body read.
-pub type HttpResponse = http::Response<Vec<u8>>;
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A response; header names are lower-cased (HTTP names are case-insensitive).
+    pub fn new(status: u16, mut headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
+        for (name, _) in &mut headers {
+            if name.bytes().any(|byte| byte.is_ascii_uppercase()) {
+                name.make_ascii_lowercase();
+            }
+        }
+        HttpResponse { status, headers, body }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The headers in the order received, names lower-cased.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The named header's value (the first, if several).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(candidate, _)| candidate.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Vec<u8> {
+        &self.body
+    }
+
+    /// Status, headers and body, given up.
+    pub fn into_parts(self) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        (self.status, self.headers, self.body)
+    }
+}
 
 /// How far a request that got no HTTP answer went, which decides whether it may be sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +231,74 @@ pub trait Transport {
 pub const MAX_RESPONSE_BODY: usize = 8 * 1024 * 1024;
 
 #[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_is_split_into_scheme_authority_and_path() {
+        let request = HttpRequest::new(Method::GET, "https://graph.microsoft.com/v1.0/users?$top=5").unwrap();
+        assert_eq!(request.scheme(), "https");
+        assert_eq!(request.authority(), "graph.microsoft.com");
+        assert_eq!(request.path_and_query(), "/v1.0/users?$top=5");
+        assert_eq!(request.uri(), "https://graph.microsoft.com/v1.0/users?$top=5");
+
+        let bare = HttpRequest::new(Method::GET, "http://127.0.0.1:8080").unwrap();
+        assert_eq!((bare.scheme(), bare.authority(), bare.path_and_query()), ("http", "127.0.0.1:8080", "/"));
+        let query_only = HttpRequest::new(Method::GET, "https://h?a=1").unwrap();
+        assert_eq!((query_only.authority(), query_only.path_and_query()), ("h", "?a=1"));
+    }
+
+    #[test]
+    fn a_fragment_is_never_sent() {
+        let request = HttpRequest::new(Method::GET, "https://h/p?q=1#part").unwrap();
+        assert_eq!(request.uri(), "https://h/p?q=1");
+        assert_eq!(request.path_and_query(), "/p?q=1");
+    }
+
+    #[test]
+    fn urls_that_are_not_absolute_http_of_visible_ascii_are_refused() {
+        let too_long = format!("https://h/{}", "a".repeat(MAX_URL_LENGTH));
+        for url in
+            ["/v1.0/users", "ftp://h/p", "https:///p", "https://h/a b", "https://h/\u{e9}", "https://h/\n", &too_long]
+        {
+            assert_eq!(HttpRequest::new(Method::GET, url), Err(InvalidRequest::Url), "{url:?}");
+        }
+        let longest = format!("https://h/{}", "a".repeat(MAX_URL_LENGTH - 10));
+        assert!(HttpRequest::new(Method::GET, &longest).is_ok());
+    }
+
+    #[test]
+    fn header_names_are_lower_cased_and_values_with_line_breaks_refused() {
+        let request = HttpRequest::new(Method::POST, "https://h/p")
+            .and_then(|request| request.header("ConsistencyLevel", "eventual"))
+            .and_then(|request| request.header("x-tab", "a\tb"))
+            .unwrap()
+            .body_bytes(b"{}".to_vec());
+        assert_eq!(
+            request.headers(),
+            &[("consistencylevel".to_string(), b"eventual".to_vec()), ("x-tab".to_string(), b"a\tb".to_vec())]
+        );
+        assert_eq!(request.header_value("CONSISTENCYLEVEL"), Some("eventual"));
+        assert_eq!(request.body(), b"{}");
+        for value in ["a\r\nInjected: 1", "a\0", "a\x7f"] {
+            let refused = HttpRequest::new(Method::GET, "https://h/p").unwrap().header("Authorization", value);
+            assert_eq!(refused, Err(InvalidRequest::HeaderValue("authorization".into())), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn response_header_names_are_looked_up_whatever_their_case() {
+        let headers = vec![("Retry-After".to_string(), "5".to_string()), ("request-id".to_string(), "r".to_string())];
+        let response = HttpResponse::new(429, headers, Vec::new());
+        assert_eq!(response.headers()[0].0, "retry-after");
+        assert_eq!(response.header("RETRY-AFTER"), Some("5"));
+        assert_eq!(response.header("request-id"), Some("r"));
+        assert_eq!(response.header("location"), None);
+        assert_eq!(response.into_parts().0, 429);
+    }
+}
+
+#[cfg(test)]
 pub mod scripted {
     //! A transport that answers from a script and records what was sent, for native tests.
 
@@ -102,15 +335,13 @@ pub mod scripted {
 
         /// Queues a response with a JSON body (`null` = no body) and extra headers.
         pub fn respond_with(mut self, status: u16, headers: &[(&str, &str)], body: serde_json::Value) -> Self {
-            let mut builder = http::Response::builder().status(status);
+            let mut all = Vec::new();
             if !body.is_null() {
-                builder = builder.header("content-type", "application/json");
+                all.push(("content-type".to_string(), "application/json".to_string()));
             }
-            for (name, value) in headers {
-                builder = builder.header(*name, *value);
-            }
+            all.extend(headers.iter().map(|(name, value)| (name.to_string(), value.to_string())));
             let bytes = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
-            self.responses.push_back(Ok(builder.body(bytes).expect("valid test response")));
+            self.responses.push_back(Ok(HttpResponse::new(status, all, bytes)));
             self
         }
 
@@ -127,8 +358,8 @@ pub mod scripted {
 
         /// Queues a response with a raw body and a content type.
         pub fn respond_raw(mut self, status: u16, content_type: &str, body: &[u8]) -> Self {
-            let response = http::Response::builder().status(status).header("content-type", content_type);
-            self.responses.push_back(Ok(response.body(body.to_vec()).expect("valid test response")));
+            let headers = vec![("content-type".to_string(), content_type.to_string())];
+            self.responses.push_back(Ok(HttpResponse::new(status, headers, body.to_vec())));
             self
         }
 

@@ -53,13 +53,10 @@ fn describe(code: &ErrorCode) -> String {
 
 impl Transport for WasiTransport {
     fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        let (parts, body) = request.into_parts();
-        // Every host call costs about a microsecond: the headers go over in one.
-        let entries: Vec<(String, Vec<u8>)> =
-            parts.headers.iter().map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec())).collect();
-        let headers = Fields::from_list(&entries).map_err(|_| refused_header(&entries))?;
+        // Every host call costs about a microsecond: the headers go over in one, as they are.
+        let headers = Fields::from_list(request.headers()).map_err(|_| refused_header(request.headers()))?;
         let outgoing = OutgoingRequest::new(headers);
-        let method = match parts.method.as_str() {
+        let method = match request.method().as_str() {
             "GET" => Method::Get,
             "POST" => Method::Post,
             "PUT" => Method::Put,
@@ -68,20 +65,21 @@ impl Transport for WasiTransport {
             "HEAD" => Method::Head,
             other => Method::Other(other.to_string()),
         };
-        let uri = parts.uri;
-        let scheme = match uri.scheme_str() {
-            Some("http") => Scheme::Http,
+        let scheme = match request.scheme() {
+            scheme if scheme.eq_ignore_ascii_case("http") => Scheme::Http,
             _ => Scheme::Https,
         };
         // A new outgoing-request is a GET already (wasi-http), so a GET saves the call.
         let method_set = if matches!(method, Method::Get) { Ok(()) } else { outgoing.set_method(&method) };
         let set = method_set
             .and_then(|_| outgoing.set_scheme(Some(&scheme)))
-            .and_then(|_| outgoing.set_authority(uri.authority().map(|a| a.as_str())))
-            .and_then(|_| outgoing.set_path_with_query(uri.path_and_query().map(|p| p.as_str())));
+            .and_then(|_| outgoing.set_authority(Some(request.authority())))
+            .and_then(|_| outgoing.set_path_with_query(Some(request.path_and_query())));
         if set.is_err() {
-            return Err(error(format!("the host refused the URL {}", uri.path()), TransportErrorKind::Refused));
+            let path = request.path_and_query().split('?').next().unwrap_or_default();
+            return Err(error(format!("the host refused the URL {path}"), TransportErrorKind::Refused));
         }
+        let body = request.into_body();
         // A GET, HEAD or DELETE without a body goes without a body resource (two host calls
         // fewer); any other method keeps one, so that an empty POST is sent with its length.
         let bodiless = body.is_empty() && matches!(method, Method::Get | Method::Head | Method::Delete);
@@ -166,14 +164,23 @@ fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), String> {
 }
 
 fn read_response(response: IncomingResponse) -> Result<HttpResponse, TransportError> {
-    let mut builder = http::Response::builder().status(response.status());
+    let status = response.status();
     let mut declared_length = None;
-    for (name, value) in response.headers().entries() {
-        if name.eq_ignore_ascii_case("content-length") {
-            declared_length = std::str::from_utf8(&value).ok().and_then(|text| text.trim().parse::<usize>().ok());
-        }
-        builder = builder.header(name, value);
-    }
+    let fields = response.headers();
+    let headers: Vec<(String, String)> = fields
+        .entries()
+        .into_iter()
+        .map(|(name, value)| {
+            if name.eq_ignore_ascii_case("content-length") {
+                declared_length = std::str::from_utf8(&value).ok().and_then(|text| text.trim().parse::<usize>().ok());
+            }
+            // Header values are bytes; Graph's are ASCII, so this copies nothing.
+            let value =
+                String::from_utf8(value).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
+            (name, value)
+        })
+        .collect();
+    drop(fields);
     let incoming =
         response.consume().map_err(|_| error("response body unavailable", TransportErrorKind::MaybeDelivered))?;
     let stream =
@@ -227,7 +234,5 @@ fn read_response(response: IncomingResponse) -> Result<HttpResponse, TransportEr
         }
     }
     drop(stream);
-    builder
-        .body(body)
-        .map_err(|_| error("the response had an invalid status or header", TransportErrorKind::MaybeDelivered))
+    Ok(HttpResponse::new(status, headers, body))
 }

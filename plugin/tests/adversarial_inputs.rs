@@ -169,13 +169,7 @@ impl Transport for ScriptedTransport {
         match self.answers.pop_front() {
             None => Err(TransportError::new(TransportErrorKind::NotDelivered, "script exhausted")),
             Some(Answer::Failure(kind)) => Err(TransportError::new(kind, "scripted failure")),
-            Some(Answer::Response { status, headers, body }) => {
-                let mut builder = http::Response::builder().status(status);
-                for (name, value) in headers {
-                    builder = builder.header(name, value);
-                }
-                Ok(builder.body(body).map_err(|_| TransportError::new(TransportErrorKind::NotDelivered, "bad"))?)
-            }
+            Some(Answer::Response { status, headers, body }) => Ok(HttpResponse::new(status, headers, body)),
         }
     }
 

@@ -130,18 +130,16 @@ fn answer(u: &mut Unstructured, keys: &[String]) -> Result<std::result::Result<H
         return Ok(Err(TransportError::new(kind, "fuzzed failure")));
     }
     let status = if u.ratio(1, 8)? { u.int_in_range(100..=599)? } else { *u.choose(STATUSES)? };
-    let mut builder = http::Response::builder().status(status).header("content-type", "application/json");
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     if u.ratio(1, 4)? {
-        if let Ok(value) = http::HeaderValue::from_str(&string(u)?) {
-            builder = builder.header("retry-after", value);
-        }
+        headers.push(("retry-after".to_string(), string(u)?));
     }
     let body = match u.int_in_range(0..=3u8)? {
         0 => u.arbitrary::<Vec<u8>>()?,
         1 => Vec::new(),
         _ => object(u, keys, 0)?.to_string().into_bytes(),
     };
-    Ok(builder.body(body).map_err(|_| TransportError::new(TransportErrorKind::NotDelivered, "bad response")))
+    Ok(Ok(HttpResponse::new(status, headers, body)))
 }
 
 /// Answers from the fuzzer's script and checks where each request goes.
@@ -153,8 +151,9 @@ struct FuzzTransport {
 impl Transport for FuzzTransport {
     fn send(&mut self, request: HttpRequest) -> std::result::Result<HttpResponse, TransportError> {
         let uri = request.uri();
-        assert_eq!(uri.host(), Some("graph.microsoft.com"), "request left the Graph host: {uri}");
-        assert!(uri.path().split('/').all(|s| s != ".." && s != "."), "dot segment in {uri}");
+        assert_eq!(request.authority(), "graph.microsoft.com", "request left the Graph host: {uri}");
+        let path = request.path_and_query().split('?').next().unwrap_or_default();
+        assert!(path.split('/').all(|s| s != ".." && s != "."), "dot segment in {uri}");
         self.answers
             .pop_front()
             .unwrap_or_else(|| Err(TransportError::new(TransportErrorKind::NotDelivered, "script exhausted")))

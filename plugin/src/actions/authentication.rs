@@ -376,7 +376,7 @@ mod tests {
         script: ScriptedTransport,
         action: &str,
         input: Value,
-    ) -> (Result<Value, crate::ConnectorError>, Vec<http::Request<Vec<u8>>>) {
+    ) -> (Result<Value, crate::ConnectorError>, Vec<crate::transport::HttpRequest>) {
         let (mut connector, log) = connected(config, script);
         let result = connector.invoke(action, &input.to_string());
         let sent = log.borrow().clone();

@@ -598,7 +598,7 @@ mod tests {
             sent[0].uri(),
             "https://graph.microsoft.com/v1.0/users/12345678-abcd-efgh-ijkl-mnopqrstuvwx/calendar/events?$top=10&$select=subject,start,end"
         );
-        assert_eq!(sent[0].headers()["authorization"], "Bearer test-token");
+        assert_eq!(sent[0].header_value("authorization"), Some("Bearer test-token"));
         assert!(sent[0].body().is_empty());
     }
 
@@ -615,7 +615,7 @@ mod tests {
             sent[0].uri(),
             "https://graph.microsoft.com/v1.0/users?$count=true&$filter=displayName%20eq%20'A%26B'&$top=5"
         );
-        assert_eq!(sent[0].headers()["consistencylevel"], "eventual");
+        assert_eq!(sent[0].header_value("consistencylevel"), Some("eventual"));
     }
 
     #[test]
@@ -631,7 +631,7 @@ mod tests {
         assert_eq!(output, json!({"status": 204, "body": null}));
         let sent = log.borrow();
         assert_eq!(sent[0].method(), "POST");
-        assert_eq!(sent[0].headers()["content-type"], "application/json");
+        assert_eq!(sent[0].header_value("content-type"), Some("application/json"));
         assert_eq!(body_json(&sent[0]), json!({"displayName": "G"}));
         assert_eq!(sent[1].method(), "PATCH");
         assert_eq!(body_json(&sent[1]), json!({"description": "d"}));

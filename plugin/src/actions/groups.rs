@@ -627,8 +627,7 @@ mod tests {
         log.borrow()
             .iter()
             .map(|request| {
-                let consistency =
-                    request.headers().get("consistencylevel").map(|v| v.to_str().unwrap_or_default().to_string());
+                let consistency = request.header_value("consistencylevel").map(str::to_string);
                 let body = if request.body().is_empty() { Value::Null } else { body_json(request) };
                 (request.method().to_string(), request.uri().to_string(), consistency, body)
             })

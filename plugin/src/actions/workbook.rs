@@ -689,7 +689,7 @@ mod tests {
             .borrow()
             .iter()
             .map(|request| {
-                assert_eq!(request.headers()["authorization"], "Bearer test-token");
+                assert_eq!(request.header_value("authorization"), Some("Bearer test-token"));
                 let body = if request.body().is_empty() { Value::Null } else { body_json(request) };
                 (request.method().to_string(), request.uri().to_string(), body)
             })
