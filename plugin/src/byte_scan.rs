@@ -57,10 +57,62 @@ pub fn count_opening_brackets(bytes: &[u8]) -> usize {
     count + chunks.remainder().iter().filter(|&&byte| matches!(byte, b'[' | b'{')).count()
 }
 
+/// The high bit of each byte of `word` below `limit` (at most 0x80), and maybe of bytes after
+/// the first such one: exact as to whether there is one, which is all its callers ask.
+fn bytes_below(word: u64, limit: u8) -> u64 {
+    word.wrapping_sub(splat(limit)) & !word & HIGH_BITS
+}
+
+/// True when every byte is visible ASCII (`!` to `~`): what a URL may hold unencoded.
+pub fn all_visible_ascii(bytes: &[u8]) -> bool {
+    let delete = splat(0x7f);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let word = word(chunk);
+        if bytes_below(word, 0x21) | (word & HIGH_BITS) | zero_bytes(word ^ delete) != 0 {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(u8::is_ascii_graphic)
+}
+
+/// True when `bytes` holds a control character other than tab (below 0x20, or 0x7f): what an
+/// HTTP header value may not hold. A bearer token is a few KiB: it is checked a word at a time.
+pub fn has_control_character(bytes: &[u8]) -> bool {
+    let is_control = |byte: &u8| (*byte < 0x20 && *byte != b'\t') || *byte == 0x7f;
+    let delete = splat(0x7f);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let word = word(chunk);
+        // A word with a byte below 0x20 may hold only tabs: its bytes decide.
+        if (bytes_below(word, 0x20) | zero_bytes(word ^ delete)) != 0 && chunk.iter().any(is_control) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(is_control)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_byte_value_is_classed_as_the_byte_rules_say_in_every_position() {
+        for byte in 0..=255u8 {
+            for length in 1..20 {
+                for at in 0..length {
+                    let mut bytes = vec![b'a'; length];
+                    bytes[at] = byte;
+                    assert_eq!(all_visible_ascii(&bytes), byte.is_ascii_graphic(), "{byte:#x} at {at} of {length}");
+                    let control = (byte < 0x20 && byte != b'\t') || byte == 0x7f;
+                    assert_eq!(has_control_character(&bytes), control, "{byte:#x} at {at} of {length}");
+                }
+            }
+        }
+        assert!(all_visible_ascii(b""));
+        assert!(!has_control_character(b"\t\t\t\t\t\t\t\t\t"));
+    }
 
     #[test]
     fn only_zero_bytes_are_marked() {
@@ -100,6 +152,9 @@ mod tests {
             let bytes = &bytes[skip.min(bytes.len())..];
             prop_assert_eq!(find_byte(bytes, b'\\'), bytes.iter().position(|&byte| byte == b'\\'));
             prop_assert_eq!(count_opening_brackets(bytes), bytes.iter().filter(|&&byte| byte == b'[' || byte == b'{').count());
+            prop_assert_eq!(all_visible_ascii(bytes), bytes.iter().all(u8::is_ascii_graphic));
+            let control = bytes.iter().any(|&byte| (byte < 0x20 && byte != b'\t') || byte == 0x7f);
+            prop_assert_eq!(has_control_character(bytes), control);
         }
     }
 }

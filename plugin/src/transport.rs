@@ -3,6 +3,7 @@
 //! The component sends through `wasi:http/outgoing-handler`; native unit tests
 //! plug in a scripted transport. Both run the very same Graph code.
 
+use crate::byte_scan::{all_visible_ascii, find_byte, has_control_character};
 use http::Method;
 
 /// An HTTP request as the plugin builds it, in the shape `wasi:http` takes it: a method, an
@@ -39,16 +40,21 @@ impl HttpRequest {
     /// A request without headers or body. A fragment (`#...`) is never sent, so it is cut
     /// off here, as HTTP clients do.
     pub fn new(method: Method, url: &str) -> Result<Self, InvalidRequest> {
-        let url = url.split('#').next().unwrap_or_default();
-        let (scheme, rest) = url.split_once("://").ok_or(InvalidRequest::Url)?;
-        if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
+        // Byte scans rather than `str` patterns: this runs for every request, in the sandbox.
+        let url = &url[..find_byte(url.as_bytes(), b'#').unwrap_or(url.len())];
+        let bytes = url.as_bytes();
+        let authority_start = if bytes.len() >= 8 && bytes[..8].eq_ignore_ascii_case(b"https://") {
+            8
+        } else if bytes.len() >= 7 && bytes[..7].eq_ignore_ascii_case(b"http://") {
+            7
+        } else {
+            return Err(InvalidRequest::Url);
+        };
+        if url.len() > MAX_URL_LENGTH || !all_visible_ascii(bytes) {
             return Err(InvalidRequest::Url);
         }
-        if url.len() > MAX_URL_LENGTH || !url.bytes().all(|byte| byte.is_ascii_graphic()) {
-            return Err(InvalidRequest::Url);
-        }
-        let authority_start = scheme.len() + 3;
-        let authority_length = rest.find(['/', '?']).unwrap_or(rest.len());
+        let rest = &bytes[authority_start..];
+        let authority_length = rest.iter().position(|&byte| byte == b'/' || byte == b'?').unwrap_or(rest.len());
         if authority_length == 0 {
             return Err(InvalidRequest::Url);
         }
@@ -66,7 +72,7 @@ impl HttpRequest {
     /// `wasi:http` hosts send it); a value with a control character other than tab is refused.
     pub fn header(mut self, name: &str, value: impl Into<Vec<u8>>) -> Result<Self, InvalidRequest> {
         let value = value.into();
-        if value.iter().any(|&byte| (byte < 0x20 && byte != b'\t') || byte == 0x7f) {
+        if has_control_character(&value) {
             return Err(InvalidRequest::HeaderValue(name.to_ascii_lowercase()));
         }
         self.headers.push((name.to_ascii_lowercase(), value));
