@@ -6,7 +6,9 @@ use crate::entity::Entity;
 use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::listing::{Listing, Page};
 use crate::odata::Query;
-use crate::transport::{HttpRequest, HttpResponse, InvalidRequest, Transport, TransportErrorKind, MAX_RESPONSE_BODY};
+use crate::transport::{
+    header_in, HttpRequest, HttpResponse, InvalidRequest, Transport, TransportErrorKind, MAX_RESPONSE_BODY,
+};
 use http::Method;
 use serde_json::{Map, Value};
 
@@ -101,7 +103,7 @@ impl GraphResponse {
 
     /// The named header, if present.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        header_in(&self.headers, name)
     }
 }
 
@@ -463,7 +465,7 @@ impl GraphClient {
             .and_then(|i| i.get("request-id").or_else(|| i.get("requestId")))
             .and_then(Value::as_str)
             .map(str::to_string)
-            .or_else(|| header(headers, "request-id").map(str::to_string));
+            .or_else(|| header_in(headers, "request-id").map(str::to_string));
         let message = match graph_message {
             Some(message) if !message.is_empty() => message,
             _ if error.is_none() && !body.is_empty() => {
@@ -553,10 +555,6 @@ impl GraphClient {
     }
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-}
-
 /// `Retry-After` in milliseconds, given as delay-seconds or as an IMF-fixdate HTTP date
 /// (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110 §10.2.3) compared with `now_secs`.
 fn parse_retry_after_ms(value: &str, now_secs: u64) -> Option<u64> {
@@ -640,7 +638,7 @@ fn path_of(url: &str) -> String {
 
 /// A short description of an unexpected body: its content type and first bytes.
 fn describe_body(headers: &[(String, String)], body: &[u8]) -> String {
-    let kind = header(headers, "content-type").unwrap_or("no content type");
+    let kind = header_in(headers, "content-type").unwrap_or("no content type");
     let text = String::from_utf8_lossy(&body[..body.len().min(80)]).replace(['\r', '\n'], " ");
     format!("{kind}: {}", text.trim())
 }

@@ -135,6 +135,12 @@ impl HttpRequest {
     }
 }
 
+/// The value of header `name` (the first, if several) in a list of response headers; names
+/// compare whatever their case.
+pub fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(candidate, _)| candidate.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+}
+
 /// An HTTP response with its whole body read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
@@ -166,7 +172,7 @@ impl HttpResponse {
 
     /// The named header's value (the first, if several).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(candidate, _)| candidate.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+        header_in(&self.headers, name)
     }
 
     /// The body.
