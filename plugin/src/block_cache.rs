@@ -3,8 +3,9 @@
 //! A warm `users.get` allocates and frees about 45 small blocks (strings, header lists, the
 //! vectors of a parsed body). Inside the sandbox wasi-libc's malloc and free cost about 250
 //! instructions for each pair (BENCHMARKS.md, section 3c). This cache keeps the blocks it is
-//! given back in one list per size class and hands them out again: taking a block off a list
-//! or putting it on costs a few instructions. What it does not cache (a larger or more
+//! given back in one list per size class and hands them out again: an allocation and its free
+//! then cost about 75 instructions, most of them the sandbox's function entry and exit. What
+//! it does not cache (a larger or more
 //! strictly aligned block, a block beyond a list's cap) goes straight to the allocator
 //! behind it, so a large body's memory is returned as before.
 
@@ -76,46 +77,22 @@ impl<A> BlockCache<A> {
     }
 }
 
-impl<A: GlobalAlloc> BlockCache<A> {
-    /// What the lists cannot serve: a block from the allocator behind, of the class's size
-    /// for a small layout.
-    #[cold]
-    #[inline(never)]
-    unsafe fn alloc_behind(&self, layout: Layout) -> *mut u8 {
-        match class_of(layout) {
-            Some(class) => self.backing.alloc(class_layout(class)),
-            None => self.backing.alloc(layout),
-        }
-    }
-
-    /// What the lists do not keep: a large block, or a small one beyond its class's cap.
-    #[cold]
-    #[inline(never)]
-    unsafe fn dealloc_behind(&self, pointer: *mut u8, layout: Layout) {
-        match class_of(layout) {
-            Some(class) => self.backing.dealloc(pointer, class_layout(class)),
-            None => self.backing.dealloc(pointer, layout),
-        }
-    }
-}
-
-// Each method is one out-of-line copy for the whole component (inlined at every allocation,
-// the lists would add over 100 KB to it), and its common path (a block taken off a list or
-// put on one) calls nothing: a function that calls nothing needs no stack frame in the
-// sandbox.
+// Each method is one out-of-line copy for the whole component: inlined at every allocation
+// and free, the lists would add over 100 KB to it.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for BlockCache<A> {
     #[inline(never)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if let Some(class) = class_of(layout) {
-            let list = &mut (*self.classes.get())[class];
-            let block = list.head;
-            if !block.is_null() {
-                list.head = (*block).next;
-                list.cached -= 1;
-                return block.cast();
-            }
+        let Some(class) = class_of(layout) else {
+            return self.backing.alloc(layout);
+        };
+        let list = &mut (*self.classes.get())[class];
+        let block = list.head;
+        if block.is_null() {
+            return self.backing.alloc(class_layout(class));
         }
-        self.alloc_behind(layout)
+        list.head = (*block).next;
+        list.cached -= 1;
+        block.cast()
     }
 
     #[inline(never)]
@@ -133,17 +110,17 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for BlockCache<A> {
 
     #[inline(never)]
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        if let Some(class) = class_of(layout) {
-            let list = &mut (*self.classes.get())[class];
-            if list.cached < MAX_CACHED_PER_CLASS {
-                let block = pointer.cast::<FreeBlock>();
-                block.write(FreeBlock { next: list.head });
-                list.head = block;
-                list.cached += 1;
-                return;
-            }
+        let Some(class) = class_of(layout) else {
+            return self.backing.dealloc(pointer, layout);
+        };
+        let list = &mut (*self.classes.get())[class];
+        if list.cached >= MAX_CACHED_PER_CLASS {
+            return self.backing.dealloc(pointer, class_layout(class));
         }
-        self.dealloc_behind(pointer, layout)
+        let block = pointer.cast::<FreeBlock>();
+        block.write(FreeBlock { next: list.head });
+        list.head = block;
+        list.cached += 1;
     }
 
     #[inline(never)]
