@@ -376,6 +376,17 @@ impl Bench {
             }
         }
         println!("  {} calls of each counted_* function (the first {warm_ups} of each are warm-ups)", calls + warm_ups);
+        // A fresh pooled instance per users.get (section 4b), phase by phase.
+        let paused = paused_runtime().expect("a tokio runtime");
+        for _ in 0..calls + warm_ups {
+            let (outbound, session) = replay_outbound(fixture);
+            let mut instance = counted_fresh_instantiate(&paused, &self.pooled, outbound);
+            counted_fresh_connect(&paused, &mut instance);
+            lock(&session).begin_step(0, &fixture.steps()[0].action);
+            counted_fresh_first_get(&paused, &mut instance, &exchange);
+            counted_fresh_drop(instance);
+        }
+        println!("  {} fresh pooled instances, each counted in counted_fresh_* phase by phase", calls + warm_ups);
     }
 
     /// A fresh instance per `users.get` on one thread, timed phase by phase: what each part
@@ -669,6 +680,33 @@ fn counted_native_refused(connection: &mut NativeConnection, input: &str) {
 fn counted_native_exchange(connection: &mut NativeConnection, input: &str) {
     std::hint::black_box(4); // distinct bodies: never folded into one function
     std::hint::black_box(connection.invoke_of("users.get", input));
+}
+
+/// Section 3c: instantiating a fresh pooled instance.
+#[inline(never)]
+fn counted_fresh_instantiate(tokio: &tokio::runtime::Runtime, runtime: &Runtime, outbound: OutboundHttp) -> Instance {
+    tokio.block_on(runtime.instantiate(outbound, TimeSource::Virtual)).expect("instantiates")
+}
+
+/// Section 3c: the first `connect` of a fresh instance.
+#[inline(never)]
+fn counted_fresh_connect(tokio: &tokio::runtime::Runtime, instance: &mut Instance) {
+    let connected = tokio.block_on(instance.connect(CONNECTION)).expect("connect runs");
+    assert!(connected.is_ok(), "connect failed: {connected:?}");
+}
+
+/// Section 3c: the first `users.get` of a fresh instance, with its one exchange.
+#[inline(never)]
+fn counted_fresh_first_get(tokio: &tokio::runtime::Runtime, instance: &mut Instance, input: &str) {
+    let output = tokio.block_on(instance.invoke("users.get", input)).expect("the instance does not fail");
+    assert!(output.is_ok(), "users.get failed: {output:?}");
+}
+
+/// Section 3c: dropping a fresh instance (its slot goes back to the pool).
+#[inline(never)]
+fn counted_fresh_drop(instance: Instance) {
+    std::hint::black_box(5); // distinct bodies: never folded into one function
+    drop(instance);
 }
 
 /// The same connector compiled natively, its requests answered by a replay session.
