@@ -400,18 +400,15 @@ impl Bench {
         for run in 0..scale.instantiations + scale.instantiations.div_ceil(10) {
             let (outbound, session) = replay_outbound(fixture);
             let started = Instant::now();
-            let mut instance =
-                tokio.block_on(self.pooled.instantiate(outbound, TimeSource::Virtual)).expect("instantiates");
+            let mut instance = counted_fresh_instantiate(&tokio, &self.pooled, outbound);
             let instantiated = Instant::now();
-            let connected = tokio.block_on(instance.connect(CONNECTION)).expect("connect runs");
+            counted_fresh_connect(&tokio, &mut instance);
             let connect_done = Instant::now();
-            assert!(connected.is_ok(), "connect failed: {connected:?}");
             lock(&session).begin_step(0, &fixture.steps()[0].action);
             let invoke_started = Instant::now();
-            let output = tokio.block_on(instance.invoke("users.get", &input)).expect("the instance does not fail");
+            counted_fresh_first_get(&tokio, &mut instance, &input);
             let invoked = Instant::now();
-            assert!(output.is_ok(), "users.get failed: {output:?}");
-            drop(instance);
+            counted_fresh_drop(instance);
             let dropped = Instant::now();
             // The first tenth warms up and is not kept.
             if run >= scale.instantiations.div_ceil(10) {
@@ -682,27 +679,27 @@ fn counted_native_exchange(connection: &mut NativeConnection, input: &str) {
     std::hint::black_box(connection.invoke_of("users.get", input));
 }
 
-/// Section 3c: instantiating a fresh pooled instance.
+/// Sections 3c and 4b: instantiating a fresh pooled instance.
 #[inline(never)]
 fn counted_fresh_instantiate(tokio: &tokio::runtime::Runtime, runtime: &Runtime, outbound: OutboundHttp) -> Instance {
     tokio.block_on(runtime.instantiate(outbound, TimeSource::Virtual)).expect("instantiates")
 }
 
-/// Section 3c: the first `connect` of a fresh instance.
+/// Sections 3c and 4b: the first `connect` of a fresh instance.
 #[inline(never)]
 fn counted_fresh_connect(tokio: &tokio::runtime::Runtime, instance: &mut Instance) {
     let connected = tokio.block_on(instance.connect(CONNECTION)).expect("connect runs");
     assert!(connected.is_ok(), "connect failed: {connected:?}");
 }
 
-/// Section 3c: the first `users.get` of a fresh instance, with its one exchange.
+/// Sections 3c and 4b: the first `users.get` of a fresh instance, with its one exchange.
 #[inline(never)]
 fn counted_fresh_first_get(tokio: &tokio::runtime::Runtime, instance: &mut Instance, input: &str) {
     let output = tokio.block_on(instance.invoke("users.get", input)).expect("the instance does not fail");
     assert!(output.is_ok(), "users.get failed: {output:?}");
 }
 
-/// Section 3c: dropping a fresh instance (its slot goes back to the pool).
+/// Sections 3c and 4b: dropping a fresh instance (its slot goes back to the pool).
 #[inline(never)]
 fn counted_fresh_drop(instance: Instance) {
     std::hint::black_box(5); // distinct bodies: never folded into one function
