@@ -5,9 +5,8 @@
 //! instructions for each pair (BENCHMARKS.md, section 3c). This cache keeps the blocks it is
 //! given back in one list per size class and hands them out again: an allocation and its free
 //! then cost about 75 instructions, most of them the sandbox's function entry and exit. What
-//! it does not cache (a larger or more
-//! strictly aligned block, a block beyond a list's cap) goes straight to the allocator
-//! behind it, so a large body's memory is returned as before.
+//! it does not cache (a larger or more strictly aligned block, a block beyond a list's cap)
+//! goes straight to the allocator behind it, so a large body's memory is returned as before.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::UnsafeCell;
