@@ -64,6 +64,7 @@ fn main() {
     if prebuilt.is_none() {
         components.insert(0, GRAPH_COMPONENT);
     }
+    ensure_wasm_target(&workspace);
     let mut built = build_components(&workspace, &target_dir, &components).into_iter();
     let wasm = match prebuilt {
         Some(prebuilt) => {
@@ -82,6 +83,50 @@ fn main() {
     println!("cargo:rustc-env=HOSTILE_COMPONENT_WASM={}", hostile.display());
 }
 
+/// The target the components are built for.
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// Makes sure the active toolchain can build for [`WASM_TARGET`]. rustup installs the targets
+/// of `rust-toolchain.toml` only with the toolchain itself: a machine that already had the
+/// pinned toolchain lacks them, and the nested build would fail late with "can't find crate
+/// for `core`". Here the target is added through rustup, or, without rustup, the build stops
+/// at once with the command to run.
+fn ensure_wasm_target(workspace: &Path) {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output().ok().filter(|out| out.status.success());
+    let installed = |sysroot: &std::process::Output| {
+        let root = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+        root.join("lib").join("rustlib").join(WASM_TARGET).join("lib").is_dir()
+    };
+    if sysroot.as_ref().is_some_and(installed) {
+        return;
+    }
+    let toolchain = env::var("RUSTUP_TOOLCHAIN").ok();
+    let mut rustup = Command::new("rustup");
+    rustup.current_dir(workspace).args(["target", "add"]);
+    if let Some(toolchain) = &toolchain {
+        rustup.args(["--toolchain", toolchain]);
+    }
+    rustup.arg(WASM_TARGET);
+    let command = match &toolchain {
+        Some(toolchain) => format!("rustup target add --toolchain {toolchain} {WASM_TARGET}"),
+        None => format!("rustup target add {WASM_TARGET}"),
+    };
+    println!("cargo:warning=the {WASM_TARGET} target is missing from the active toolchain: running `{command}`");
+    match rustup.output() {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => fail(&format!(
+            "the {WASM_TARGET} target is missing and `{command}` failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )),
+        Err(_) => fail(&format!(
+            "the components are built for {WASM_TARGET}, which the active Rust toolchain ({rustc}) lacks, and rustup \
+             is not on PATH to add it: install the target's standard library for this toolchain (with rustup: `{command}`)"
+        )),
+    }
+}
+
 /// Runs the nested build of `components` (package, file) and returns the paths of the
 /// component files it produced, in the same order.
 fn build_components(workspace: &Path, target_dir: &Path, components: &[(&str, &str)]) -> Vec<PathBuf> {
@@ -91,7 +136,7 @@ fn build_components(workspace: &Path, target_dir: &Path, components: &[(&str, &s
     for (package, _) in components {
         command.args(["-p", package]);
     }
-    command.args(["--target", "wasm32-wasip2", "--profile", "component", "--target-dir"]).arg(target_dir);
+    command.args(["--target", WASM_TARGET, "--profile", "component", "--target-dir"]).arg(target_dir);
     for variable in LEAKING_VARIABLES {
         command.env_remove(variable);
     }
@@ -109,7 +154,7 @@ fn build_components(workspace: &Path, target_dir: &Path, components: &[(&str, &s
     components
         .iter()
         .map(|(_, file)| {
-            let wasm = target_dir.join("wasm32-wasip2").join("component").join(file);
+            let wasm = target_dir.join(WASM_TARGET).join("component").join(file);
             if !wasm.is_file() {
                 fail(&format!("the nested build succeeded but {} is missing", wasm.display()));
             }

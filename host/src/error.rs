@@ -133,6 +133,44 @@ pub enum HostError {
     },
 }
 
+impl HostError {
+    /// The typed error a caller sees when one of the sandbox's limits stopped a call (the
+    /// host's hard deadline, the memory cap, the request cap): the same shape as the errors a
+    /// component returns, so a platform branches on one set of codes. `None` for failures of
+    /// the host itself or of the component (a trap, a component that does not load).
+    pub fn as_connector_error(&self) -> Option<crate::runtime::ConnectorError> {
+        let (code, message) = match self {
+            HostError::DeadlineExceeded { call, deadline } => (
+                crate::runtime::ErrorCode::Transport,
+                format!(
+                    "the host stopped `{call}` at its hard limit of {} ms; give the call a `timeoutMs` below it",
+                    deadline.as_millis()
+                ),
+            ),
+            HostError::MemoryLimit { call, limit_bytes, .. } => (
+                crate::runtime::ErrorCode::Upstream,
+                format!(
+                    "`{call}` needed more than the {limit_bytes} bytes of memory the sandbox allows; ask for less \
+                     (`maxItems`, `select`, a smaller input)"
+                ),
+            ),
+            HostError::RequestLimit { call, limit } => (
+                crate::runtime::ErrorCode::Upstream,
+                format!("`{call}` sent more than the {limit} requests the sandbox allows in one call; ask for less (`maxItems`)"),
+            ),
+            _ => return None,
+        };
+        Some(crate::runtime::ConnectorError {
+            code,
+            message,
+            status: None,
+            graph_code: None,
+            request_id: None,
+            retry_after_ms: None,
+        })
+    }
+}
+
 /// The first 200 characters of a text, for messages.
 fn shortened(text: &str) -> String {
     match text.char_indices().nth(200) {

@@ -11,15 +11,19 @@
 
 use crate::error::{HostError, Result};
 use base64ct::{Base64, Encoding as _};
+use bytes::Bytes;
 use http::uri::Scheme;
 use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, SizeHint};
 use std::fmt;
 use std::future::Future;
 use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -192,6 +196,8 @@ impl LiveHttp {
         let target = Target::of(request.uri())?;
         let connect_timeout = options.and_then(|options| options.connect_timeout).unwrap_or(DEFAULT_TIMEOUT);
         let first_byte_timeout = options.and_then(|options| options.first_byte_timeout).unwrap_or(DEFAULT_TIMEOUT);
+        let between_bytes_timeout =
+            options.and_then(|options| options.between_bytes_timeout).unwrap_or(DEFAULT_TIMEOUT);
 
         let handshake = async {
             let stream = self.open(&target).await?;
@@ -227,7 +233,8 @@ impl LiveHttp {
                 Ok(Ok(())) | Err(_) => Ok(()),
             }
         });
-        Ok((response.map(|body| body.map_err(response_error).boxed_unsync()), connection_done))
+        let response = response.map(|body| StallGuard::new(body.map_err(response_error), between_bytes_timeout));
+        Ok((response.map(BodyExt::boxed_unsync), connection_done))
     }
 
     /// Opens the byte stream to the target: TCP, through the proxy if any, then TLS for
@@ -249,6 +256,50 @@ impl LiveHttp {
         let server_name = server_name(&target.host)?;
         let stream = self.tls.connect(server_name, stream).await.map_err(tls_error)?;
         Ok(Box::new(stream))
+    }
+}
+
+/// A response body that fails with `connection-read-timeout` when no frame arrives for
+/// `timeout` (wasi-http's `between-bytes-timeout`): a server that stops sending half-way
+/// cannot hold a call past the deadline the component gave the request.
+struct StallGuard<B> {
+    body: B,
+    timeout: Duration,
+    stall: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> StallGuard<B> {
+    fn new(body: B, timeout: Duration) -> Self {
+        // A zero timeout would fire before any byte could arrive: a nanosecond is as strict.
+        let timeout = timeout.max(Duration::from_nanos(1));
+        Self { body, timeout, stall: Box::pin(tokio::time::sleep(timeout)) }
+    }
+}
+
+impl<B: Body<Data = Bytes, Error = Error> + Unpin> Body for StallGuard<B> {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let deadline = tokio::time::Instant::now() + self.timeout;
+                self.stall.as_mut().reset(deadline);
+                Poll::Ready(frame)
+            }
+            Poll::Pending => match self.stall.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Error::ConnectionReadTimeout))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

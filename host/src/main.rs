@@ -57,8 +57,10 @@ enum Command {
         /// The action input: JSON text, or `@FILE` to read it from a file.
         #[arg(long, value_name = "JSON|@FILE", default_value = "{}")]
         input: String,
-        /// How long the call may take, in milliseconds.
-        #[arg(long, value_name = "N")]
+        /// How long the call may take, in milliseconds: the connector's deadline for this
+        /// call (unless the input has its own `timeoutMs`), and, a few seconds above it, the
+        /// host's hard limit.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         timeout_ms: Option<u64>,
     },
     /// Replay fixtures (files, or folders searched for *.json) without any network.
@@ -280,8 +282,14 @@ fn invoke(
 ) -> anyhow::Result<ExitCode> {
     let config =
         json_argument(config, JsonSource::FileUnlessInline).context("reading the connection settings (--config)")?;
-    let input = json_argument(input, JsonSource::InlineUnlessAt).context("reading the action input (--input)")?;
-    let runtime = component.runtime(timeout_ms.map(Duration::from_millis))?;
+    let mut input = json_argument(input, JsonSource::InlineUnlessAt).context("reading the action input (--input)")?;
+    if let Some(timeout_ms) = timeout_ms {
+        input = with_timeout_ms(&input, timeout_ms)?;
+    }
+    // The host's own limit stays above the connector's deadline, so the connector's typed
+    // error (naming the request that ran out of time) comes first.
+    let hard_limit = timeout_ms.map(|ms| Duration::from_millis(ms).saturating_add(HARD_LIMIT_MARGIN));
+    let runtime = component.runtime(hard_limit)?;
     let outbound = OutboundHttp::new(network.allowed_hosts()?, live.route()?);
     let result = live_runtime()?.block_on(async {
         let mut instance = runtime.instantiate(outbound, TimeSource::Real).await?;
@@ -290,7 +298,16 @@ fn invoke(
             Ok(_) => instance.invoke(action, &input).await,
         }
     });
-    match result? {
+    let result = match result {
+        Ok(result) => result,
+        // A limit of the sandbox stopped the call: reported as a typed error like the
+        // connector's own, not as a failure of the host.
+        Err(error) => match error.as_connector_error() {
+            Some(typed) => Err(typed),
+            None => return Err(error.into()),
+        },
+    };
+    match result {
         Ok(output) => {
             let pretty = serde_json::from_str::<serde_json::Value>(&output)
                 .ok()
@@ -304,6 +321,18 @@ fn invoke(
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// How far above `--timeout-ms` the host's hard limit lies.
+const HARD_LIMIT_MARGIN: Duration = Duration::from_secs(5);
+
+/// The input with `timeoutMs` set, unless it names one itself.
+fn with_timeout_ms(input: &str, timeout_ms: u64) -> anyhow::Result<String> {
+    let mut value: serde_json::Value = serde_json::from_str(input).context("reading the action input (--input)")?;
+    if let Some(object) = value.as_object_mut() {
+        object.entry("timeoutMs").or_insert(serde_json::Value::from(timeout_ms));
+    }
+    Ok(value.to_string())
 }
 
 /// Where a JSON argument comes from.

@@ -10,6 +10,12 @@
 //! network request, a request whose body the component has still to write) gets a task.
 //! Everything else — the methods, schemes, headers and body framing it accepts, and the
 //! errors it gives — is what `wasmtime-wasi-http` does, so components see no difference.
+//!
+//! Forked from `wasmtime-wasi-http` 48.0.8, `src/p2/http_impl.rs`
+//! (`impl outgoing_handler::Host for WasiHttpCtxView::handle`). One deliberate difference:
+//! the `request-options` handle is an `own` the component gives up, so it is taken out of
+//! the resource table (upstream 48.0.8 reads and clones it, leaving one table entry behind
+//! for every request sent with options until the instance is dropped).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -53,7 +59,11 @@ fn handle(
     request: Resource<HostOutgoingRequest>,
     options: Option<Resource<RequestOptions>>,
 ) -> HttpResult<Resource<HostFutureIncomingResponse>> {
-    let options = options.and_then(|options| view.table.get(&options).ok()).cloned();
+    // `own<request-options>`: the component gave it up, so it leaves the table here.
+    let options = match options {
+        Some(options) => Some(view.table.delete(options)?),
+        None => None,
+    };
     let request = view.table.delete(request)?;
     let request = build_request(view, request)?;
     let mut pending = Pin::from(view.hooks.send_request(request, options, Box::new(async { Ok(()) })));

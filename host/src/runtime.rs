@@ -59,8 +59,10 @@ impl Limits {
     /// 64 MiB: far above what a connector needs to page through Graph results, low
     /// enough that a runaway component cannot hurt the host.
     pub const DEFAULT_MEMORY_BYTES: usize = 64 * 1024 * 1024;
-    /// 30 s: longer than any single Graph call plus its retries should take.
-    pub const DEFAULT_INVOCATION_DEADLINE: Duration = Duration::from_secs(30);
+    /// 150 s: a hard stop above the connector's own default deadline (its `timeoutMs`,
+    /// 120 s), so that a call normally ends with the connector's typed error, naming the
+    /// request that ran out of time, before the host has to stop it.
+    pub const DEFAULT_INVOCATION_DEADLINE: Duration = Duration::from_secs(150);
     /// 16 MiB: Graph pages and workbook ranges are far smaller, and a quarter of the
     /// default memory cap leaves room to parse what is let through.
     pub const DEFAULT_RESPONSE_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -659,6 +661,13 @@ impl Instance {
     /// never shrinks, so this is also its current size).
     pub fn peak_memory_bytes(&self) -> usize {
         self.store.data().memory.peak
+    }
+
+    /// How many host resources (requests, responses, streams, options, ...) the instance
+    /// holds between calls. A component that drops what it is done with holds the same
+    /// number after every call; a host that forgets to free one grows it call by call.
+    pub fn resource_count(&mut self) -> usize {
+        self.store.data_mut().table.iter_mut().count()
     }
 
     /// Whether an earlier failure dropped this instance.

@@ -174,12 +174,25 @@ fn send_token_request(
     deadline_ms: u64,
 ) -> Result<HttpResponse> {
     let mut attempt: u32 = 0;
+    let time_left =
+        |transport: &dyn Transport| (deadline_ms != u64::MAX).then(|| deadline_ms.saturating_sub(transport.now_ms()));
+    let deadline_passed = |when: &str| {
+        ConnectorError::new(
+            ErrorCode::Transport,
+            format!("token request: the invocation's deadline (`timeoutMs`) passed {when}"),
+        )
+    };
     loop {
+        let left = time_left(transport);
+        if left == Some(0) {
+            return Err(deadline_passed("before it could be sent"));
+        }
         let request = HttpRequest::new(http::Method::POST, &config.token_url)
             .and_then(|request| request.header("content-type", "application/x-www-form-urlencoded"))
             .and_then(|request| request.header("accept", "application/json"))
             .map_err(|_| ConnectorError::invalid_config("`tokenUrl` is not a valid URL"))?
-            .body_bytes(body.clone());
+            .body_bytes(body.clone())
+            .with_timeout_ms(left);
         let retries_left = attempt < config.max_retries;
         let wait = match transport.send(request) {
             Ok(response) if retries_left && matches!(response.status(), 429 | 503 | 504) => {
@@ -191,6 +204,9 @@ fn send_token_request(
                 wait
             }
             Ok(response) => return Ok(response),
+            Err(error) if time_left(transport) == Some(0) => {
+                return Err(deadline_passed(&format!("while waiting for its answer ({})", error.message)))
+            }
             Err(error) if retries_left && error.kind == TransportErrorKind::NotDelivered => {
                 backoff_wait_ms(transport, attempt)
             }

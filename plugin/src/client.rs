@@ -7,10 +7,12 @@ use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::listing::{Listing, Page};
 use crate::odata::Query;
 use crate::transport::{
-    header_in, HttpRequest, HttpResponse, InvalidRequest, Transport, TransportErrorKind, MAX_RESPONSE_BODY,
+    header_in, HttpRequest, HttpResponse, InvalidRequest, Transport, TransportErrorKind, MAX_REQUEST_HEADER_BYTES,
+    MAX_RESPONSE_BODY,
 };
 use http::Method;
 use serde_json::{Map, Value};
+use std::collections::HashSet;
 
 /// Whether a request may be sent again after a failure that leaves its outcome unknown
 /// (a 503 or 504, or a connection lost after the request went out).
@@ -138,6 +140,18 @@ impl RawResponse {
     }
 }
 
+/// The most bytes of items one list call gathers. The output is built from them and copied
+/// to the host, so an instance holds a few times this much: past it, a list returns what it
+/// has with its `nextLink`, as when `maxItems` is reached, and the caller goes on from there.
+pub const MAX_LISTING_BYTES: usize = 12 * 1024 * 1024;
+
+/// The most pages one list call reads (a host caps the requests of a call; Wasmtime's
+/// reference host at 500): past it, a list returns what it has with its `nextLink`.
+pub const MAX_PAGES_PER_CALL: usize = 250;
+
+/// The longest bearer token sent: tokens of the Microsoft identity platform are a few KiB.
+pub const MAX_TOKEN_BYTES: usize = 32 * 1024;
+
 /// Largest wait between retries without `Retry-After`, in milliseconds.
 const MAX_BACKOFF_MS: u64 = 60_000;
 /// First backoff wait when Graph gives no `Retry-After` (doubled on every further attempt,
@@ -177,13 +191,15 @@ pub struct GraphClient {
     config: ConnectionConfig,
     tokens: TokenSource,
     deadline_ms: u64,
+    /// The current invocation's time budget, for messages.
+    timeout_ms: u64,
 }
 
 impl GraphClient {
     /// A client for the connection, sending through the transport.
     pub fn new(config: ConnectionConfig, transport: Box<dyn Transport>) -> Self {
         let tokens = TokenSource::new(&config);
-        GraphClient { transport, config, tokens, deadline_ms: u64::MAX }
+        GraphClient { transport, config, tokens, deadline_ms: u64::MAX, timeout_ms: 0 }
     }
 
     /// The connection settings.
@@ -194,6 +210,7 @@ impl GraphClient {
     /// Starts the time budget of one invocation.
     pub fn start_invocation(&mut self, timeout_ms: u64) {
         self.deadline_ms = self.transport.now_ms().saturating_add(timeout_ms);
+        self.timeout_ms = timeout_ms;
         self.tokens.set_deadline(self.deadline_ms);
     }
 
@@ -292,8 +309,13 @@ impl GraphClient {
         // One token serves every retry of this request, so a retry repeats the request exactly;
         // only a 401 renews it.
         let mut token = self.tokens.token(&self.config, self.transport.as_mut())?;
+        self.check_token_size(&token)?;
         loop {
-            let http_request = self.build(request, &token, attempt)?;
+            let time_left = self.time_left_ms();
+            if time_left == Some(0) {
+                return Err(self.deadline_error(request, "before it could be sent", outcome_unknown_before));
+            }
+            let http_request = self.build(request, &token, attempt)?.with_timeout_ms(time_left);
             let failure = match self.transport.send(http_request) {
                 Ok(response) => {
                     let status = response.status();
@@ -301,6 +323,7 @@ impl GraphClient {
                         renewed = true;
                         self.tokens.invalidate();
                         token = self.tokens.token(&self.config, self.transport.as_mut())?;
+                        self.check_token_size(&token)?;
                         continue;
                     }
                     if !matches!(status, 429 | 503 | 504) {
@@ -313,6 +336,12 @@ impl GraphClient {
                         }),
                         outcome_unknown: status != 429,
                     }
+                }
+                Err(error) if self.time_left_ms() == Some(0) => {
+                    // The request was given what was left of the deadline, and used it up.
+                    let sent = error.kind == TransportErrorKind::MaybeDelivered || outcome_unknown_before;
+                    let when = format!("while waiting for its answer ({})", error.message);
+                    return Err(self.deadline_error(request, &when, sent));
                 }
                 Err(error) => {
                     let what = format!("{} {}", request.method, path_of(&request.url));
@@ -333,6 +362,16 @@ impl GraphClient {
                                 "{what}: the answer is larger than the sandbox lets through ({})",
                                 error.message
                             ))
+                            .into())
+                        }
+                        TransportErrorKind::HostFailure => {
+                            return Err(ConnectorError::new(
+                                ErrorCode::Transport,
+                                format!(
+                                    "{what}: the host could not send it, so it was not retried ({})",
+                                    error.message
+                                ),
+                            )
                             .into())
                         }
                         TransportErrorKind::NotDelivered => false,
@@ -374,6 +413,12 @@ impl GraphClient {
         response: HttpResponse,
         outcome_unknown_before: bool,
     ) -> std::result::Result<RawResponse, SendFailure> {
+        let status = response.status();
+        if status == 304 && request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("if-none-match")) {
+            // The answer Graph documents to a conditional GET whose entity tag still matches.
+            let (status, headers, _) = response.into_parts();
+            return Ok(RawResponse { status, headers, body: Vec::new() });
+        }
         match self.read_response(response) {
             Err(error)
                 if outcome_unknown_before
@@ -384,6 +429,53 @@ impl GraphClient {
             }
             result => result.map_err(SendFailure::from),
         }
+    }
+
+    /// What is left of the invocation's time, in milliseconds (`None` outside an invocation).
+    pub fn time_left_ms(&self) -> Option<u64> {
+        (self.deadline_ms != u64::MAX).then(|| self.deadline_ms.saturating_sub(self.transport.now_ms()))
+    }
+
+    /// True when the invocation's deadline has passed: a bulk action stops sending and
+    /// reports what is left as not attempted.
+    pub fn out_of_time(&self) -> bool {
+        self.time_left_ms() == Some(0)
+    }
+
+    /// The `transport` error of a request cut by the invocation's deadline, naming the request;
+    /// `maybe_applied` when it may have reached Graph.
+    fn deadline_error(&self, request: &GraphRequest, when: &str, maybe_applied: bool) -> SendFailure {
+        let mut message = format!(
+            "{} {}: the invocation's deadline (`timeoutMs`, {} ms) passed {when}",
+            request.method,
+            path_of(&request.url),
+            self.timeout_ms
+        );
+        let outcome_unknown = maybe_applied && request.method != Method::GET;
+        if outcome_unknown {
+            message.push_str("; the request may have been applied: check before retrying");
+        }
+        SendFailure { error: ConnectorError::new(ErrorCode::Transport, message), outcome_unknown }
+    }
+
+    /// Refuses a bearer token too large for a request header, before a host has to.
+    fn check_token_size(&mut self, token: &str) -> Result<()> {
+        if token.len() <= MAX_TOKEN_BYTES {
+            return Ok(());
+        }
+        if let crate::config::AuthMode::AccessToken { .. } = self.config.auth {
+            return Err(ConnectorError::invalid_config(format!(
+                "`accessToken` is {} bytes, more than the {MAX_TOKEN_BYTES} a request header can carry",
+                token.len()
+            )));
+        }
+        // Never kept: the next invocation asks again.
+        self.tokens.invalidate();
+        Err(ConnectorError::upstream(format!(
+            "the token endpoint issued an access token of {} bytes, more than the {MAX_TOKEN_BYTES} a request header \
+             can carry",
+            token.len()
+        )))
     }
 
     /// Waits before a retry unless that would pass the invocation's deadline.
@@ -426,13 +518,21 @@ impl GraphClient {
         if attempt > 0 {
             built = built.header("retry-attempt", attempt.to_string()).map_err(invalid)?;
         }
-        Ok(match &request.body {
+        let built = match &request.body {
             Some(body) => built
                 .header("content-type", "application/json")
                 .map_err(invalid)?
                 .body_bytes(serde_json::to_vec(body).unwrap_or_else(|_| body.to_string().into_bytes())),
             None => built,
-        })
+        };
+        if built.header_bytes() > MAX_REQUEST_HEADER_BYTES {
+            return Err(ConnectorError::invalid_input(format!(
+                "the request's headers come to {} bytes, more than the {MAX_REQUEST_HEADER_BYTES} the connector sends: \
+                 shorten `headers`",
+                built.header_bytes()
+            )));
+        }
+        Ok(built)
     }
 
     /// The response checked for errors and size, its body not parsed yet, or the typed error
@@ -449,6 +549,9 @@ impl GraphClient {
         }
         if status >= 400 {
             return Err(self.graph_error(&response));
+        }
+        if (300..400).contains(&status) {
+            return Err(redirect_error(&response));
         }
         let (status, headers, body) = response.into_parts();
         Ok(RawResponse { status, headers, body })
@@ -504,7 +607,10 @@ impl GraphClient {
     pub fn list(&mut self, first_url: String, eventual: bool, max_items: u64) -> Result<Listing> {
         let mut listing = Listing::new();
         let mut url = first_url;
+        let mut seen_links: HashSet<String> = HashSet::new();
+        let mut pages: usize = 0;
         loop {
+            pages += 1;
             let request = GraphRequest::new(Method::GET, url.clone()).eventual(eventual);
             let response = self.send_with_retries(&request).map_err(|failure| failure.error)?;
             let status = response.status;
@@ -527,9 +633,16 @@ impl GraphClient {
                 return Ok(listing);
             }
             listing.extend(&page.items);
+            let room_left = listing.byte_len() < MAX_LISTING_BYTES && pages < MAX_PAGES_PER_CALL;
             match page.next_link {
-                Some(link) if max_items == 0 || (listing.len() as u64) < max_items => {
+                Some(link) if room_left && (max_items == 0 || (listing.len() as u64) < max_items) => {
                     self.check_same_origin(&link)?;
+                    if !seen_links.insert(link.clone()) || link == url {
+                        return Err(ConnectorError::upstream(format!(
+                            "Graph returned a next link it had already returned ({}): the pages loop",
+                            path_of(&link)
+                        )));
+                    }
                     url = link;
                 }
                 next => {
@@ -612,11 +725,16 @@ pub(crate) fn backoff_wait_ms(transport: &mut dyn Transport, attempt: u32) -> u6
 }
 
 /// `Retry-After` in milliseconds: delay-seconds, or an HTTP date measured against the
-/// wall clock (a date in the past means no wait).
+/// wall clock, never less than [`MIN_RETRY_AFTER_MS`] (a server that asks for no wait, or
+/// names a date in the past, would otherwise be sent every retry at once).
 pub(crate) fn retry_after_wait_ms(transport: &dyn Transport, response: &HttpResponse) -> Option<u64> {
     let value = response.header("retry-after")?;
-    parse_retry_after_ms(value, transport.wall_clock_secs())
+    parse_retry_after_ms(value, transport.wall_clock_secs()).map(|wait| wait.max(MIN_RETRY_AFTER_MS))
 }
+
+/// The shortest wait honoured for a `Retry-After`: a throttled or overloaded service is
+/// given at least this long before it hears the request again.
+pub const MIN_RETRY_AFTER_MS: u64 = 1_000;
 
 /// A backoff step less a random part of up to half of it: a wait in `[step/2, step]`.
 fn jittered(step: u64, random: u64) -> u64 {
@@ -629,6 +747,32 @@ fn jittered(step: u64, random: u64) -> u64 {
 /// message tells it apart.
 pub fn is_reference_already_present(error: &ConnectorError) -> bool {
     error.status == Some(400) && error.message.to_ascii_lowercase().contains("references already exist")
+}
+
+/// A redirect is never followed: the next hop would get the bearer token, or (for the
+/// download URLs Graph redirects file content to) the caller would get a URL that is itself a
+/// credential. It is an `upstream` error naming the status and only the host it points to.
+fn redirect_error(response: &HttpResponse) -> ConnectorError {
+    let status = response.status();
+    let target = match response.header("location").map(str::trim) {
+        Some(location) => match location.split_once("://") {
+            Some((_, rest)) => {
+                let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+                // Userinfo (`user:password@`) is not a host and is never repeated.
+                let host = authority.rsplit('@').next().unwrap_or_default();
+                format!(" to {host}")
+            }
+            None => " to a location on the same host".to_string(),
+        },
+        None => String::new(),
+    };
+    let mut error = ConnectorError::upstream(format!(
+        "Graph answered HTTP {status} (a redirect{target}), which the connector does not follow: the request was \
+         not applied as asked"
+    ))
+    .with_status(status);
+    error.request_id = response.header("request-id").map(str::to_string);
+    error
 }
 
 /// The path of a URL, for messages (queries may hold personal data).
@@ -901,6 +1045,243 @@ mod tests {
         for garbage in ["soon", "-5", "1.5", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 6 Nov 1994 08:49:37 GMT", ""] {
             assert_eq!(parse_retry_after_ms(garbage, 0), None, "{garbage}");
         }
+    }
+
+    #[test]
+    fn a_retry_after_of_zero_or_in_the_past_still_waits_the_floor() {
+        let past = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let script = ScriptedTransport::new()
+            .respond_with(429, &[("retry-after", "0")], throttled_body())
+            .respond_with(503, &[("retry-after", past)], unavailable_body())
+            .respond_with(429, &[("retry-after", "0")], throttled_body())
+            .respond(200, json!({"id": USER}));
+        let (result, requests, waited) = get_user(script);
+        assert_eq!(result.unwrap()["id"], USER);
+        assert_eq!((requests, waited), (4, 3 * MIN_RETRY_AFTER_MS));
+
+        // Exhausted throttling reports the wait it would have honoured.
+        let mut script = ScriptedTransport::new();
+        for _ in 0..5 {
+            script = script.respond_with(429, &[("retry-after", "0")], throttled_body());
+        }
+        let (result, requests, _) = get_user(script);
+        let error = result.unwrap_err();
+        assert_eq!((error.code, error.retry_after_ms, requests), (ErrorCode::Throttled, Some(MIN_RETRY_AFTER_MS), 5));
+    }
+
+    #[test]
+    fn a_redirect_is_upstream_naming_only_the_host_and_is_never_followed() {
+        let cases: [(&str, &str, serde_json::Value, u16, &str); 5] = [
+            ("users.delete", "DELETE", json!({"userId": USER}), 301, "https://evil.example/v1.0/users?tempauth=abc"),
+            (
+                "users.update",
+                "PATCH",
+                json!({"userId": USER, "jsonBody": {"jobTitle": "x"}}),
+                302,
+                "https://u:pw@evil.example:8443/x",
+            ),
+            ("groups.add-members", "PATCH", json!({"groupId": "g1", "members": [USER]}), 307, "/v1.0/elsewhere"),
+            ("groups.remove-members", "DELETE", json!({"groupId": "g1", "memberIds": [USER]}), 308, ""),
+            (
+                "graph.request",
+                "GET",
+                json!({"url": "/drives/d/items/i/content"}),
+                302,
+                "https://dl.example/f?tempauth=t",
+            ),
+        ];
+        for (action, method, input, status, location) in cases {
+            let headers: Vec<(&str, &str)> =
+                if location.is_empty() { vec![] } else { vec![("location", location), ("request-id", "rid-1")] };
+            let script = ScriptedTransport::new().respond_with(status, &headers, serde_json::Value::Null);
+            let (result, sent, _) = invoke_with(token_config(), script, action, input);
+            assert_eq!(sent.len(), 1, "{action}: a redirect is not followed nor retried");
+            assert_eq!(sent[0].method().as_str(), method, "{action}");
+            let text = match result {
+                Ok(output) => output.to_string(),
+                Err(error) => {
+                    assert_eq!((error.code, error.status), (ErrorCode::Upstream, Some(status)), "{action}");
+                    error.message
+                }
+            };
+            // A bulk action reports the chunk as failed with the same message.
+            assert!(text.contains(&format!("HTTP {status} (a redirect")), "{action}: {text}");
+            assert!(!text.contains("tempauth") && !text.contains("pw@") && !text.contains("u:pw"), "{action}: {text}");
+            if location.starts_with("https://") {
+                let host = location.split("://").nth(1).unwrap().split('/').next().unwrap().rsplit('@').next().unwrap();
+                assert!(text.contains(&format!("redirect to {host})")), "{action}: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_304_answers_a_conditional_request_and_is_a_redirect_error_otherwise() {
+        let input = json!({"url": "/me/drive/items/i", "headers": [{"key": "If-None-Match", "value": "\"etag-1\""}]});
+        let script = ScriptedTransport::new().respond_with(304, &[("etag", "\"etag-1\"")], serde_json::Value::Null);
+        let (result, _, _) = invoke_with(token_config(), script, "graph.request", input);
+        assert_eq!(result.unwrap(), json!({"status": 304, "body": null}));
+
+        let script = ScriptedTransport::new().respond_with(304, &[], serde_json::Value::Null);
+        let (result, _, _) = invoke_with(token_config(), script, "users.get", json!({"userId": USER}));
+        let error = result.unwrap_err();
+        assert_eq!((error.code, error.status), (ErrorCode::Upstream, Some(304)));
+    }
+
+    #[test]
+    fn a_request_is_given_what_is_left_of_the_deadline_and_cut_when_it_runs_out() {
+        // Graph answers after 8 s; the invocation has 3 s.
+        let script = ScriptedTransport::new().respond(200, json!({"id": USER})).after_ms(8_000);
+        let config = config_with(json!({"timeoutMs": 3_000}));
+        let (result, sent, clock) = invoke_with(config, script, "users.get", json!({"userId": USER}));
+        let error = result.unwrap_err();
+        assert_eq!(error.code, ErrorCode::Transport);
+        assert!(
+            error
+                .message
+                .starts_with(&format!("GET https://graph.microsoft.com/v1.0/users/{USER}: the invocation's deadline")),
+            "{}",
+            error.message
+        );
+        assert!(error.message.contains("3000 ms") && error.message.contains("connection-read-timeout") == false);
+        assert_eq!(sent.len(), 1, "a request cut by the deadline is not sent again");
+        assert_eq!(sent[0].timeout_ms(), Some(3_000));
+        assert_eq!(clock, 3_000, "the call ends at its deadline, not when Graph answers");
+
+        // After a 1 s Retry-After, the retry is given the 2 s that are left.
+        let script = ScriptedTransport::new()
+            .respond_with(429, &[("retry-after", "1")], throttled_body())
+            .respond(200, json!({"id": USER}))
+            .after_ms(500);
+        let config = config_with(json!({"timeoutMs": 3_000}));
+        let (result, sent, _) = invoke_with(config, script, "users.get", json!({"userId": USER}));
+        assert!(result.is_ok());
+        let timeouts: Vec<Option<u64>> = sent.iter().map(HttpRequest::timeout_ms).collect();
+        assert_eq!(timeouts, [Some(3_000), Some(2_000)]);
+    }
+
+    #[test]
+    fn a_write_cut_by_the_deadline_says_it_may_have_been_applied() {
+        let script = ScriptedTransport::new().respond(204, serde_json::Value::Null).after_ms(5_000);
+        let config = config_with(json!({"timeoutMs": 1_000}));
+        let input = json!({"userId": USER, "jsonBody": {"jobTitle": "Buyer"}});
+        let (result, sent, _) = invoke_with(config, script, "users.update", input);
+        let error = result.unwrap_err();
+        assert_eq!((error.code, sent.len()), (ErrorCode::Transport, 1));
+        assert!(error.message.starts_with("PATCH "), "{}", error.message);
+        assert!(error.message.contains("may have been applied"), "{}", error.message);
+
+        // A per-call timeoutMs sets the budget of that call alone.
+        let script = ScriptedTransport::new().respond(200, json!({"id": USER})).after_ms(1_500);
+        let (result, sent, _) =
+            invoke_with(token_config(), script, "users.get", json!({"userId": USER, "timeoutMs": 1_000}));
+        assert_eq!(result.unwrap_err().code, ErrorCode::Transport);
+        assert_eq!(sent[0].timeout_ms(), Some(1_000));
+    }
+
+    #[test]
+    fn a_bulk_action_cut_by_the_deadline_lists_what_it_never_attempted() {
+        let members: Vec<String> = (0..45).map(|n| format!("00000000-0000-0000-0000-{n:012}")).collect();
+        // The first chunk of 20 is applied in 2 s; the second gets no answer in the 3 s left.
+        let script = ScriptedTransport::new()
+            .respond(204, serde_json::Value::Null)
+            .after_ms(2_000)
+            .respond(204, serde_json::Value::Null)
+            .after_ms(4_000);
+        let config = config_with(json!({"timeoutMs": 5_000}));
+        let input = json!({"groupId": "g1", "members": members});
+        let (result, sent, _) = invoke_with(config, script, "groups.add-members", input);
+        let output = result.unwrap();
+        assert_eq!(sent.len(), 2, "nothing is sent once the deadline has passed");
+        assert_eq!(output["success"], false);
+        assert_eq!(output["succeeded"], json!(members[..20]));
+        let failed: Vec<&str> =
+            output["failed"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
+        assert_eq!(failed, members[20..40].iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(output["failed"][0]["error"]["code"], "transport");
+        assert_eq!(output["notAttempted"], json!(members[40..]));
+    }
+
+    #[test]
+    fn tokens_and_headers_too_large_for_a_host_are_typed_errors_before_any_request() {
+        let huge = "a".repeat(200 * 1024);
+        let config = json!({"auth": "accessToken", "accessToken": huge});
+        let (result, sent, _) = invoke_with(config, ScriptedTransport::new(), "users.get", json!({"userId": USER}));
+        let error = result.unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidConfig);
+        assert!(error.message.starts_with("`accessToken` is 204800 bytes"), "{}", error.message);
+        assert!(sent.is_empty());
+
+        // A token endpoint that issues a 140 KB token.
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"access_token": "t".repeat(140 * 1024), "expires_in": 3600, "token_type": "Bearer"}));
+        let (result, sent, _) = invoke_with(secret_config(), script, "users.get", json!({"userId": USER}));
+        let error = result.unwrap_err();
+        assert_eq!(error.code, ErrorCode::Upstream);
+        assert!(error.message.contains("access token of 143360 bytes"), "{}", error.message);
+        assert_eq!(sent.len(), 1, "only the token request went out");
+
+        // Many large custom headers.
+        let headers: Vec<serde_json::Value> =
+            (0..3).map(|_| json!({"key": "Prefer", "value": "x".repeat(30 * 1024)})).collect();
+        let input = json!({"url": "/me", "headers": headers});
+        let (result, sent, _) = invoke_with(token_config(), ScriptedTransport::new(), "graph.request", input);
+        let error = result.unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidInput);
+        assert!(error.message.contains("shorten `headers`"), "{}", error.message);
+        assert!(sent.is_empty());
+    }
+
+    #[test]
+    fn an_input_too_large_for_the_sandbox_is_refused_naming_its_size() {
+        let input = json!({"userId": USER, "padding": "p".repeat(crate::connector::MAX_INPUT_BYTES)});
+        let (result, sent, _) = invoke_with(token_config(), ScriptedTransport::new(), "users.get", input);
+        let error = result.unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidInput);
+        assert!(error.message.starts_with("the input is 4194"), "{}", error.message);
+        assert!(sent.is_empty());
+    }
+
+    #[test]
+    fn a_next_link_seen_before_is_an_upstream_error() {
+        let base = "https://graph.microsoft.com/v1.0/users";
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"value": [{"id": "1"}], "@odata.nextLink": format!("{base}?$skiptoken=A")}))
+            .respond(200, json!({"value": [{"id": "2"}], "@odata.nextLink": format!("{base}?$skiptoken=B")}))
+            .respond(200, json!({"value": [{"id": "3"}], "@odata.nextLink": format!("{base}?$skiptoken=A")}));
+        let (result, sent, _) = invoke_with(token_config(), script, "users.list", json!({"maxItems": 0}));
+        let error = result.unwrap_err();
+        assert_eq!(error.code, ErrorCode::Upstream);
+        assert!(error.message.contains("already returned"), "{}", error.message);
+        assert_eq!(sent.len(), 3);
+    }
+
+    #[test]
+    fn a_list_stops_at_its_memory_and_page_budgets_and_says_where_to_go_on() {
+        let base = "https://graph.microsoft.com/v1.0/users";
+        // Two pages of about 7 MiB each pass the 12 MiB budget: the third is not read.
+        let big_page = |n: u32| {
+            let items: Vec<serde_json::Value> =
+                (0..7).map(|i| json!({"id": format!("{n}-{i}"), "aboutMe": "x".repeat(1024 * 1024)})).collect();
+            json!({"value": items, "@odata.nextLink": format!("{base}?$skiptoken={}", n + 1)})
+        };
+        let script = ScriptedTransport::new().respond(200, big_page(1)).respond(200, big_page(2));
+        let (result, sent, _) = invoke_with(token_config(), script, "users.list", json!({"maxItems": 0}));
+        let output = result.unwrap();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(output["value"].as_array().unwrap().len(), 14);
+        assert_eq!(output["nextLink"], format!("{base}?$skiptoken=3"));
+
+        // A server that pages one item at a time forever is read for MAX_PAGES_PER_CALL pages.
+        let mut script = ScriptedTransport::new();
+        for n in 0..=MAX_PAGES_PER_CALL {
+            script = script
+                .respond(200, json!({"value": [{"id": n}], "@odata.nextLink": format!("{base}?$skiptoken={}", n + 1)}));
+        }
+        let (result, sent, _) = invoke_with(token_config(), script, "users.list", json!({"maxItems": 0}));
+        let output = result.unwrap();
+        assert_eq!(sent.len(), MAX_PAGES_PER_CALL);
+        assert_eq!(output["value"].as_array().unwrap().len(), MAX_PAGES_PER_CALL);
+        assert_eq!(output["nextLink"], format!("{base}?$skiptoken={MAX_PAGES_PER_CALL}"));
     }
 
     #[test]

@@ -48,6 +48,13 @@ impl Connector {
             .client
             .as_mut()
             .ok_or_else(|| ConnectorError::new(ErrorCode::NotConnected, "call connect before invoke"))?;
+        if input.len() > MAX_INPUT_BYTES {
+            return Err(ConnectorError::invalid_input(format!(
+                "the input is {} bytes, more than the {MAX_INPUT_BYTES} one invocation accepts: split the work into \
+                 several calls",
+                input.len()
+            )));
+        }
         let mut input: Value = if input.trim().is_empty() {
             Value::Object(Default::default())
         } else {
@@ -76,6 +83,11 @@ fn take_timeout_ms(input: &mut Value) -> Result<Option<u64>> {
         timeout => Ok(timeout),
     }
 }
+
+/// The largest action input accepted, in bytes. An input is parsed into a tree several times
+/// its size, inside an instance whose memory the host caps: a workbook range or a bulk list of
+/// ids is far smaller.
+pub const MAX_INPUT_BYTES: usize = 4 * 1024 * 1024;
 
 /// The input member that overrides the connection's `timeoutMs` for one invocation.
 pub const TIMEOUT_MEMBER: &str = "timeoutMs";

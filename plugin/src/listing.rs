@@ -78,6 +78,11 @@ impl Listing {
         Listing::default()
     }
 
+    /// Bytes of item text gathered so far.
+    pub fn byte_len(&self) -> usize {
+        self.bytes
+    }
+
     /// How many items it holds.
     pub fn len(&self) -> usize {
         self.items

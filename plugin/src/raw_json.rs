@@ -12,11 +12,16 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 /// Deepest nesting of arrays and objects accepted in a body: what `serde_json` parses into a
 /// `Value`.
 pub const MAX_NESTING: usize = 127;
+
+/// How many members an object may have before repeated names are found through an index
+/// rather than a scan: Graph's objects have a few dozen, for which the scan is cheaper.
+const INDEXED_FROM: usize = 64;
 
 /// Why a body is not what Graph should have sent (an object, or a page of a collection).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +60,7 @@ impl BodyError {
 pub struct Members<'a>(Vec<(Name<'a>, &'a RawValue)>);
 
 /// A member name: borrowed from the body when it was written without escapes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Name<'a>(Cow<'a, str>);
 
 impl<'a> Members<'a> {
@@ -127,11 +132,33 @@ impl<'de> Deserialize<'de> for Members<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
                 // Graph's objects have a dozen or two members: one allocation, no regrowing.
                 let mut members: Vec<(Name<'de>, &'de RawValue)> = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                // A repeated name is looked for by a scan while the object is small; past
+                // `INDEXED_FROM` members an index takes over, so that an object of a million
+                // members (a hostile server's) costs linear time, not quadratic.
+                let mut index: Option<HashMap<Name<'de>, usize>> = None;
                 while let Some(name) = map.next_key::<Name<'de>>()? {
                     let value: &'de RawValue = map.next_value()?;
-                    match members.iter_mut().find(|(seen, _)| *seen == name) {
-                        Some(member) => member.1 = value,
-                        None => members.push((name, value)),
+                    let seen = match &index {
+                        Some(index) => index.get(&name).copied(),
+                        None => members.iter().position(|(seen, _)| *seen == name),
+                    };
+                    match seen {
+                        Some(position) => members[position].1 = value,
+                        None => {
+                            if let Some(index) = &mut index {
+                                index.insert(name.clone(), members.len());
+                            }
+                            members.push((name, value));
+                            if index.is_none() && members.len() >= INDEXED_FROM {
+                                index = Some(
+                                    members
+                                        .iter()
+                                        .enumerate()
+                                        .map(|(position, (name, _))| (name.clone(), position))
+                                        .collect(),
+                                );
+                            }
+                        }
                     }
                 }
                 Ok(Members(members))
@@ -250,6 +277,32 @@ mod tests {
         assert!(members.take("m").is_none());
         assert_eq!(member_value(members.take("a\"b").unwrap()), serde_json::json!([true, null]));
         assert_eq!(members.to_json(), r#"{"z":"last"}"#);
+    }
+
+    #[test]
+    fn a_huge_object_keeps_repeated_names_in_their_first_place_with_their_last_value() {
+        // 300,000 members, every tenth one repeating an earlier name: a quadratic search for
+        // repeats would run for minutes here.
+        let mut body = String::from("{");
+        for n in 0..300_000u32 {
+            if n > 0 {
+                body.push(',');
+            }
+            let name = if n % 10 == 9 { n - 9 } else { n };
+            body.push_str(&format!("\"m{name}\":{n}"));
+        }
+        body.push('}');
+        let members = object_members(body.as_bytes()).unwrap();
+        assert_eq!(members.0.len(), 270_000);
+        let values: HashMap<&str, &str> = members.0.iter().map(|(name, value)| (&*name.0, value.get())).collect();
+        // m10 is written at n = 10 and again at n = 19; m18 once.
+        assert_eq!(values["m10"], "19");
+        assert_eq!(values["m18"], "18");
+        assert_eq!(values["m299990"], "299999");
+        assert_eq!(&*members.0[9].0 .0, "m10");
+        // Before and after the index takes over, the result is the same.
+        let small = object_members(br#"{"a":1,"b":2,"a":3}"#).unwrap();
+        assert_eq!(small.to_json(), r#"{"a":3,"b":2}"#);
     }
 
     #[test]

@@ -20,7 +20,19 @@ pub struct HttpRequest {
     path_start: usize,
     headers: Vec<(String, Vec<u8>)>,
     body: Vec<u8>,
+    /// How long the request may take, from connecting to its last byte: what is left of the
+    /// invocation's deadline when it is sent (`None`: no deadline).
+    timeout_ms: Option<u64>,
 }
+
+/// The most header bytes a request may carry, counting [`HEADER_OVERHEAD`] per header. Hosts
+/// bound the fields of a request (Wasmtime's wasi-http at 128 KiB, and it stops the
+/// component outright past that): half of that is far above any Graph request.
+pub const MAX_REQUEST_HEADER_BYTES: usize = 64 * 1024;
+
+/// What each header costs a host beyond its name and value (Wasmtime counts the size of its
+/// own name and value types).
+pub const HEADER_OVERHEAD: usize = 64;
 
 /// The longest URL a request may have: the `http` crate's bound, and so that of the
 /// `wasi:http` hosts built on it (Wasmtime's among them).
@@ -65,7 +77,25 @@ impl HttpRequest {
             path_start: authority_start + authority_length,
             headers: Vec::new(),
             body: Vec::new(),
+            timeout_ms: None,
         })
+    }
+
+    /// The same request, allowed to take at most `timeout_ms` (connecting, waiting for the
+    /// answer, and between any two bytes of it).
+    pub fn with_timeout_ms(mut self, timeout_ms: Option<u64>) -> Self {
+        self.timeout_ms = timeout_ms;
+        self
+    }
+
+    /// How long the request may take, if it has a deadline.
+    pub fn timeout_ms(&self) -> Option<u64> {
+        self.timeout_ms
+    }
+
+    /// The bytes its headers cost a host: names, values and [`HEADER_OVERHEAD`] each.
+    pub fn header_bytes(&self) -> usize {
+        self.headers.iter().map(|(name, value)| name.len() + value.len() + HEADER_OVERHEAD).sum()
     }
 
     /// The same request with one more header. The name is sent lower-cased (as HTTP/2 and
@@ -198,6 +228,9 @@ pub enum TransportErrorKind {
     /// The request may have reached the server (its body was sent before the failure), so a
     /// write may have been applied: the outcome is unknown.
     MaybeDelivered,
+    /// The host could not send the request for a reason of its own that sending it again
+    /// would meet again (a proxy refusing the tunnel, a fault of the host). Never retried.
+    HostFailure,
     /// The answer was larger than the host's sandbox lets through (wasi-http
     /// `HTTP-response-body-size`): asking again would get the same answer. Never retried.
     TooLarge,
@@ -325,7 +358,8 @@ pub mod scripted {
     /// Answers requests in order from canned responses and records them.
     #[derive(Default)]
     pub struct ScriptedTransport {
-        responses: VecDeque<Result<HttpResponse, TransportError>>,
+        /// Each answer, with how long the server takes to give it (ms).
+        responses: VecDeque<(u64, Result<HttpResponse, TransportError>)>,
         sent: SentLog,
         clock_ms: Rc<std::cell::Cell<u64>>,
         random_counter: u64,
@@ -353,7 +387,7 @@ pub mod scripted {
             }
             all.extend(headers.iter().map(|(name, value)| (name.to_string(), value.to_string())));
             let bytes = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
-            self.responses.push_back(Ok(HttpResponse::new(status, all, bytes)));
+            self.responses.push_back((0, Ok(HttpResponse::new(status, all, bytes))));
             self
         }
 
@@ -364,20 +398,30 @@ pub mod scripted {
 
         /// Queues a transport failure.
         pub fn fail(mut self, message: &str, kind: TransportErrorKind) -> Self {
-            self.responses.push_back(Err(TransportError::new(kind, message)));
+            self.responses.push_back((0, Err(TransportError::new(kind, message))));
             self
         }
 
         /// Queues a response with a raw body and a content type.
         pub fn respond_raw(mut self, status: u16, content_type: &str, body: &[u8]) -> Self {
             let headers = vec![("content-type".to_string(), content_type.to_string())];
-            self.responses.push_back(Ok(HttpResponse::new(status, headers, body.to_vec())));
+            self.responses.push_back((0, Ok(HttpResponse::new(status, headers, body.to_vec()))));
             self
         }
 
         /// Queues an already built response or failure.
         pub fn push(mut self, answer: Result<HttpResponse, TransportError>) -> Self {
-            self.responses.push_back(answer);
+            self.responses.push_back((0, answer));
+            self
+        }
+
+        /// Makes the server take `ms` to give the last queued answer. A request whose
+        /// timeout is shorter gets no answer: the clock moves by its timeout, and it fails as
+        /// a wasi-http host reports it (`connection-read-timeout`, the request sent).
+        pub fn after_ms(mut self, ms: u64) -> Self {
+            if let Some(last) = self.responses.back_mut() {
+                last.0 = ms;
+            }
             self
         }
 
@@ -389,10 +433,21 @@ pub mod scripted {
 
     impl Transport for ScriptedTransport {
         fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+            let timeout = request.timeout_ms();
             self.sent.borrow_mut().push(request);
-            self.responses.pop_front().unwrap_or_else(|| {
-                Err(TransportError::new(TransportErrorKind::NotDelivered, "no scripted response left"))
-            })
+            let (delay, answer) = self.responses.pop_front().unwrap_or_else(|| {
+                (0, Err(TransportError::new(TransportErrorKind::NotDelivered, "no scripted response left")))
+            });
+            match timeout {
+                Some(timeout) if delay > timeout => {
+                    self.sleep_ms(timeout);
+                    Err(TransportError::new(TransportErrorKind::MaybeDelivered, "ConnectionReadTimeout"))
+                }
+                _ => {
+                    self.sleep_ms(delay);
+                    answer
+                }
+            }
         }
 
         fn now_ms(&self) -> u64 {

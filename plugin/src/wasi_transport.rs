@@ -2,7 +2,9 @@
 
 use crate::transport::{HttpRequest, HttpResponse, Transport, TransportError, TransportErrorKind, MAX_RESPONSE_BODY};
 use wasi::http::outgoing_handler;
-use wasi::http::types::{ErrorCode, Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, Scheme};
+use wasi::http::types::{
+    ErrorCode, Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+};
 use wasi::io::streams::StreamError;
 
 /// Bytes written to an outgoing body stream per call; wasi-http hosts accept at least 4 KiB.
@@ -23,6 +25,9 @@ fn error(message: impl Into<String>, kind: TransportErrorKind) -> TransportError
 fn failure(code: &ErrorCode, sent: TransportErrorKind) -> TransportError {
     let kind = match code {
         ErrorCode::HttpRequestDenied => TransportErrorKind::Refused,
+        // The host could not send it for a reason of its own (a proxy that refuses the
+        // tunnel, a fault of the host): sending it again would meet the same.
+        ErrorCode::InternalError(_) => TransportErrorKind::HostFailure,
         ErrorCode::HttpResponseBodySize(_) => TransportErrorKind::TooLarge,
         ErrorCode::DnsTimeout
         | ErrorCode::DnsError(_)
@@ -47,6 +52,9 @@ fn describe(code: &ErrorCode) -> String {
         ErrorCode::ConnectionRefused => "connection refused".into(),
         ErrorCode::ConnectionTimeout => "connection timed out".into(),
         ErrorCode::TlsCertificateError => "TLS certificate rejected".into(),
+        ErrorCode::ConnectionReadTimeout => "no answer in time (connection-read-timeout)".into(),
+        ErrorCode::HttpResponseTimeout => "the answer stalled (HTTP-response-timeout)".into(),
+        ErrorCode::InternalError(Some(text)) => text.clone(),
         other => format!("{other:?}"),
     }
 }
@@ -79,6 +87,7 @@ impl Transport for WasiTransport {
             let path = request.path_and_query().split('?').next().unwrap_or_default();
             return Err(error(format!("the host refused the URL {path}"), TransportErrorKind::Refused));
         }
+        let timeout_ms = request.timeout_ms();
         let body = request.into_body();
         // A GET, HEAD or DELETE without a body goes without a body resource (two host calls
         // fewer); any other method keeps one, so that an empty POST is sent with its length.
@@ -89,7 +98,8 @@ impl Transport for WasiTransport {
                 Some(outgoing.body().map_err(|_| error("request body unavailable", TransportErrorKind::NotDelivered))?)
             }
         };
-        let future = outgoing_handler::handle(outgoing, None)
+        let options = request_options(timeout_ms);
+        let future = outgoing_handler::handle(outgoing, options)
             .map_err(|code| failure(&code, TransportErrorKind::NotDelivered))?;
 
         let (write_result, finish_result) = match outgoing_body {
@@ -139,6 +149,19 @@ impl Transport for WasiTransport {
     fn random_bytes(&mut self, n: usize) -> Vec<u8> {
         wasi::random::random::get_random_bytes(n as u64)
     }
+}
+
+/// The request's time budget as wasi-http request options: connecting, waiting for the first
+/// byte of the answer and waiting between two of its bytes may each take what is left of the
+/// invocation's deadline, so a request never outlives it. A host that does not support a
+/// timeout refuses to set it; the invocation's own checks and the host's cap still apply.
+fn request_options(timeout_ms: Option<u64>) -> Option<RequestOptions> {
+    let nanoseconds = timeout_ms?.max(1).saturating_mul(1_000_000);
+    let options = RequestOptions::new();
+    let _ = options.set_connect_timeout(Some(nanoseconds));
+    let _ = options.set_first_byte_timeout(Some(nanoseconds));
+    let _ = options.set_between_bytes_timeout(Some(nanoseconds));
+    Some(options)
 }
 
 /// The error for a header list the host refused, naming the first header it refuses alone.

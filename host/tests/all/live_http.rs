@@ -112,3 +112,105 @@ fn an_answer_that_arrives_in_pieces_is_read_whole() {
         assert_eq!(output["displayName"], "Adele Vance");
     }
 }
+
+/// A server on loopback that reads each request and then sends `head` (perhaps nothing) and
+/// stalls, holding the connection for a minute; returns its port.
+fn stalling_server(head: &'static str) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                let _ = reader.get_mut().write_all(head.as_bytes());
+                let _ = reader.get_mut().flush();
+                std::thread::sleep(std::time::Duration::from_secs(60));
+            });
+        }
+    });
+    port
+}
+
+/// `users.get` of `abc` on a fresh live instance, with the connection's `timeoutMs`.
+fn get_with_timeout(port: u16, timeout_ms: u64) -> Result<String, connector_host::ConnectorError> {
+    let allowed = AllowedHosts::from_patterns([format!("127.0.0.1:{port}").parse().unwrap()]);
+    let connection = format!(
+        r#"{{"auth":"accessToken","accessToken":"t","graphBaseUrl":"http://127.0.0.1:{port}/v1.0","timeoutMs":{timeout_ms}}}"#
+    );
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    tokio
+        .block_on(async {
+            let mut instance = runtime().instantiate(OutboundHttp::new(allowed, Route::Live), TimeSource::Real).await?;
+            instance.connect(&connection).await?.expect("the connection is accepted");
+            instance.invoke("users.get", r#"{"userId":"abc"}"#).await
+        })
+        .expect("the connector ends the call itself, before the host's own limit")
+}
+
+#[test]
+fn a_server_that_never_answers_is_cut_at_the_connectors_deadline_as_a_typed_error() {
+    let port = stalling_server("");
+    let error = get_with_timeout(port, 1_000).unwrap_err();
+    assert_eq!(error.code, connector_host::runtime::ErrorCode::Transport, "{error:?}");
+    assert!(error
+        .message
+        .starts_with(&format!("GET http://127.0.0.1:{port}/v1.0/users/abc: the invocation's deadline")));
+    assert!(error.message.contains("1000 ms"), "{}", error.message);
+}
+
+#[test]
+fn an_answer_that_stalls_half_way_is_cut_at_the_connectors_deadline() {
+    // The head and ten of the thousand declared bytes, then nothing.
+    let port = stalling_server(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"id\":\"ab",
+    );
+    let error = get_with_timeout(port, 1_000).unwrap_err();
+    assert_eq!(error.code, connector_host::runtime::ErrorCode::Transport, "{error:?}");
+    assert!(error.message.contains("the invocation's deadline"), "{}", error.message);
+}
+
+#[test]
+fn the_cli_timeout_bounds_a_live_call_and_a_cut_call_is_a_typed_error() {
+    let port = stalling_server("");
+    let connection =
+        format!(r#"{{"auth":"accessToken","accessToken":"t","graphBaseUrl":"http://127.0.0.1:{port}/v1.0"}}"#);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_connector-host"))
+        .args(["invoke", "--config", &connection, "--action", "users.get", "--timeout-ms", "1000"])
+        .args(["--input", r#"{"userId":"abc"}"#, "--allow-host"])
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "a typed error, not a host failure: {stderr}");
+    let error: Value = serde_json::from_str(&stderr).unwrap_or_else(|_| panic!("not a typed error: {stderr}"));
+    assert_eq!(error["code"], "transport");
+    assert!(error["message"].as_str().unwrap().contains("/v1.0/users/abc: the invocation's deadline"), "{error}");
+}
+
+#[test]
+fn request_options_given_up_by_the_component_leave_the_host_table() {
+    // Each request of the component carries wasi-http request options: the host must take
+    // them out of its resource table, so the instance holds as much after ten calls as after one.
+    let server = LocalServer::start();
+    let allowed = AllowedHosts::from_patterns([format!("127.0.0.1:{}", server.port).parse().unwrap()]);
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let (after_one, after_ten) = tokio
+        .block_on(async {
+            let mut instance = runtime().instantiate(OutboundHttp::new(allowed, Route::Live), TimeSource::Real).await?;
+            instance.connect(&server.connection()).await?.expect("the connection is accepted");
+            instance.invoke("users.get", r#"{"userId":"abc"}"#).await?.expect("users.get succeeds");
+            let after_one = instance.resource_count();
+            for _ in 0..9 {
+                instance.invoke("users.get", r#"{"userId":"abc"}"#).await?.expect("users.get succeeds");
+            }
+            connector_host::Result::Ok((after_one, instance.resource_count()))
+        })
+        .unwrap();
+    assert_eq!(server.requests().len(), 10);
+    assert_eq!(after_one, after_ten, "the instance's resource table grew with every request");
+}

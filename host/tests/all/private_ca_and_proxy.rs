@@ -236,3 +236,38 @@ fn the_allowlist_judges_the_target_not_the_proxy() {
     assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
     assert!(server.requests().is_empty());
 }
+
+#[test]
+fn a_proxy_that_refuses_the_tunnel_is_asked_once_and_named_in_a_typed_error() {
+    for refusal in ["407 Proxy Authentication Required", "403 Forbidden"] {
+        // A proxy that refuses every CONNECT with `refusal`, counting them.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tunnels = Arc::new(Mutex::new(0usize));
+        let counted = tunnels.clone();
+        let answer = format!("HTTP/1.1 {refusal}\r\ncontent-length: 0\r\n\r\n");
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                *counted.lock().unwrap() += 1;
+                let mut client = client;
+                let _ = client.write_all(answer.as_bytes());
+            }
+        });
+        let proxy_url: ProxyUrl = format!("http://127.0.0.1:{port}").parse().unwrap();
+        let live = LiveHttp::new(Some(proxy_url), &[]).unwrap();
+        let allowed = AllowedHosts::from_patterns(["127.0.0.1:9".parse().unwrap()]);
+        let connection = r#"{"auth":"accessToken","accessToken":"t","graphBaseUrl":"https://127.0.0.1:9/v1.0"}"#;
+
+        let error = invoke_live(live, allowed, connection);
+
+        assert_eq!(error["code"], "transport", "{error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(refusal) && message.contains("not retried"), "{message}");
+        assert_eq!(*tunnels.lock().unwrap(), 1, "a refused tunnel is not asked for again ({refusal})");
+    }
+}

@@ -18,6 +18,9 @@ pub struct BulkOutcome {
     pub already_member: Vec<String>,
     /// Ids that were not members (removing found nothing to do).
     pub not_member: Vec<String>,
+    /// Ids never tried because the invocation's deadline passed first: nothing was sent for
+    /// them, so a caller resumes with exactly these.
+    pub not_attempted: Vec<String>,
 }
 
 impl BulkOutcome {
@@ -26,11 +29,11 @@ impl BulkOutcome {
         Self::default()
     }
 
-    /// `{"success", "succeeded", "failed": [{"id", "error"}], "alreadyMember"?, "notMember"?}`;
-    /// `success` is true when nothing failed.
+    /// `{"success", "succeeded", "failed": [{"id", "error"}], "alreadyMember"?, "notMember"?,
+    /// "notAttempted"?}`; `success` is true when nothing failed and everything was attempted.
     pub fn to_json(&self) -> Value {
         let mut output = Map::new();
-        output.insert("success".into(), json!(self.failed.is_empty()));
+        output.insert("success".into(), json!(self.failed.is_empty() && self.not_attempted.is_empty()));
         output.insert("succeeded".into(), json!(self.succeeded));
         output.insert(
             "failed".into(),
@@ -41,6 +44,9 @@ impl BulkOutcome {
         }
         if !self.not_member.is_empty() {
             output.insert("notMember".into(), json!(self.not_member));
+        }
+        if !self.not_attempted.is_empty() {
+            output.insert("notAttempted".into(), json!(self.not_attempted));
         }
         Value::Object(output)
     }
@@ -56,6 +62,7 @@ impl BulkOutcome {
                 "failed": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "error": {"type": "object"}}}},
                 "alreadyMember": ids,
                 "notMember": ids,
+                "notAttempted": {"type": "array", "items": {"type": "string"}, "description": "Ids never tried because the invocation's deadline passed first (nothing was sent for them)"},
             },
             "required": ["success", "succeeded", "failed"],
         })

@@ -284,7 +284,13 @@ fn required_bool(input: &Input, name: &str) -> Result<bool> {
 /// be resolved is recorded as failed and left out.
 fn resolve_targets(client: &mut GraphClient, ids: Vec<String>, users: bool, outcome: &mut BulkOutcome) -> Vec<Target> {
     let mut targets = Vec::with_capacity(ids.len());
-    for given in ids {
+    let mut ids = ids.into_iter();
+    while let Some(given) = ids.next() {
+        if client.out_of_time() {
+            outcome.not_attempted.push(given);
+            outcome.not_attempted.extend(ids);
+            break;
+        }
         let resolved = if users { resolve_user_id(client, &given) } else { Ok(given.clone()) };
         match resolved {
             Ok(object_id) => targets.push(Target { given, object_id }),
@@ -329,13 +335,22 @@ fn bind_members(client: &mut GraphClient, group_id: &str, targets: &[Target]) ->
 /// exist) is retried one member at a time to find the culprits; members already in the
 /// group land in `already_member`.
 pub fn add_members_in_chunks(client: &mut GraphClient, group_id: &str, targets: &[Target], outcome: &mut BulkOutcome) {
-    for chunk in targets.chunks(GRAPH_BULK_LIMIT) {
+    for (index, chunk) in targets.chunks(GRAPH_BULK_LIMIT).enumerate() {
+        if client.out_of_time() {
+            let rest = &targets[index * GRAPH_BULK_LIMIT..];
+            outcome.not_attempted.extend(rest.iter().map(|t| t.given.clone()));
+            break;
+        }
         match bind_members(client, group_id, chunk) {
             Ok(()) => outcome.succeeded.extend(chunk.iter().map(|t| t.given.clone())),
             Err(error) => match chunk {
                 [single] => record_addition(outcome, single, Err(error)),
                 _ if matches!(error.status, Some(400) | Some(404)) => {
-                    for target in chunk {
+                    for (position, target) in chunk.iter().enumerate() {
+                        if client.out_of_time() {
+                            outcome.not_attempted.extend(chunk[position..].iter().map(|t| t.given.clone()));
+                            break;
+                        }
                         let result = bind_members(client, group_id, std::slice::from_ref(target));
                         record_addition(outcome, target, result);
                     }
@@ -350,7 +365,11 @@ pub fn add_members_in_chunks(client: &mut GraphClient, group_id: &str, targets: 
 /// in `already_member`.
 pub fn add_owners_by_ref(client: &mut GraphClient, group_id: &str, targets: &[Target], outcome: &mut BulkOutcome) {
     let url = client.url(&format!("{}/owners/$ref", group_path(group_id)), &Query::new());
-    for target in targets {
+    for (index, target) in targets.iter().enumerate() {
+        if client.out_of_time() {
+            outcome.not_attempted.extend(targets[index..].iter().map(|t| t.given.clone()));
+            break;
+        }
         let body = json!({"@odata.id": reference(client, "directoryObjects", &target.object_id)});
         let request = GraphRequest::new(Method::POST, url.clone()).json(body).adds_one_reference();
         let result = client.send(&request).map(|_| ());
@@ -574,7 +593,13 @@ fn remove_members(client: &mut GraphClient, input: &Input) -> Result<Value> {
     let group_id = input.required_str("groupId")?;
     let ids = required_id_list(input, "memberIds")?;
     let mut outcome = BulkOutcome::new();
-    for target in resolve_targets(client, ids, true, &mut outcome) {
+    let targets = resolve_targets(client, ids, true, &mut outcome);
+    for (index, target) in targets.iter().enumerate() {
+        if client.out_of_time() {
+            outcome.not_attempted.extend(targets[index..].iter().map(|t| t.given.clone()));
+            break;
+        }
+        let target = target.clone();
         let path = format!("{}/members/{}/$ref", group_path(group_id), encode_segment(&target.object_id));
         let url = client.url(&path, &Query::new());
         match client.send(&GraphRequest::new(Method::DELETE, url)) {

@@ -238,7 +238,11 @@ fn add_sponsor(client: &mut GraphClient, input: &Input) -> Result<Value> {
                 return Ok(success(&[("userId", user), ("sponsors", only)]));
             }
             let mut outcome = BulkOutcome::new();
-            for id in ids {
+            for (index, id) in ids.iter().enumerate() {
+                if client.out_of_time() {
+                    outcome.not_attempted.extend(ids[index..].iter().map(|id| id.to_string()));
+                    break;
+                }
                 match add_user_sponsor(client, &collection, id) {
                     Ok(()) => outcome.succeeded.push(id.to_string()),
                     Err(error) => outcome.failed.push((id.to_string(), error)),
