@@ -50,3 +50,22 @@ fn demo_walks_through_the_onboarding_scenario() {
     assert!(stdout.contains("  -> POST https://graph.microsoft.com/v1.0/users"), "{stdout}");
     assert!(stdout.lines().last().unwrap().starts_with("ok "), "{stdout}");
 }
+
+#[test]
+fn an_input_of_twenty_megabytes_is_a_typed_error_naming_its_size() {
+    let dir = std::env::temp_dir().join(format!("connector-host-big-input-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("input.json");
+    let padding = "p".repeat(20 * 1024 * 1024);
+    std::fs::write(&input, format!(r#"{{"userId":"abc","padding":"{padding}"}}"#)).unwrap();
+    let at_file = format!("@{}", input.display());
+    // No request can be sent: the Graph host is a closed loopback port.
+    let config = r#"{"auth":"accessToken","accessToken":"t","graphBaseUrl":"http://127.0.0.1:9/v1.0"}"#;
+    let output = host(&["invoke", "--config", config, "--action", "users.get", "--input", &at_file]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let error: Value = serde_json::from_str(&stderr).unwrap_or_else(|_| panic!("not a typed error: {stderr}"));
+    assert_eq!(error["code"], "invalid-input");
+    assert!(error["message"].as_str().unwrap().starts_with("the input is 20971"), "{error}");
+}

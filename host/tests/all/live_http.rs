@@ -208,9 +208,66 @@ fn request_options_given_up_by_the_component_leave_the_host_table() {
             for _ in 0..9 {
                 instance.invoke("users.get", r#"{"userId":"abc"}"#).await?.expect("users.get succeeds");
             }
-            connector_host::Result::Ok((after_one, instance.resource_count()))
+            Ok::<_, connector_host::HostError>((after_one, instance.resource_count()))
         })
         .unwrap();
     assert_eq!(server.requests().len(), 10);
     assert_eq!(after_one, after_ten, "the instance's resource table grew with every request");
+}
+
+#[test]
+fn a_list_without_end_returns_what_fits_with_its_next_link_instead_of_outgrowing_the_sandbox() {
+    use std::io::{BufRead, BufReader, Write};
+    // A hostile Graph: pages of 4 MB, each pointing at a next one, forever.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let pages_served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = pages_served.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let page: usize = request_line
+                .split("skiptoken=")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next()?.parse().ok())
+                .unwrap_or(0);
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let items: Vec<Value> = (0..4)
+                .map(|i| serde_json::json!({"id": format!("{page}-{i}"), "aboutMe": "x".repeat(1_000_000)}))
+                .collect();
+            let next = format!("http://127.0.0.1:{port}/v1.0/users?$skiptoken={}", page + 1);
+            let body = serde_json::json!({"value": items, "@odata.nextLink": next}).to_string();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let stream = reader.get_mut();
+            let _ = stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(body.as_bytes()));
+        }
+    });
+    let allowed = AllowedHosts::from_patterns([format!("127.0.0.1:{port}").parse().unwrap()]);
+    let connection =
+        format!(r#"{{"auth":"accessToken","accessToken":"t","graphBaseUrl":"http://127.0.0.1:{port}/v1.0"}}"#);
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let output = tokio
+        .block_on(async {
+            let mut instance = runtime().instantiate(OutboundHttp::new(allowed, Route::Live), TimeSource::Real).await?;
+            instance.connect(&connection).await?.expect("the connection is accepted");
+            instance.invoke("users.list", r#"{"maxItems":0}"#).await
+        })
+        .expect("the call stays inside the sandbox's memory")
+        .expect("users.list returns what it gathered");
+    let output: Value = serde_json::from_str(&output).unwrap();
+    let served = pages_served.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((2..10).contains(&served), "{served} pages read");
+    assert_eq!(output["value"].as_array().unwrap().len(), served * 4);
+    assert_eq!(output["nextLink"], format!("http://127.0.0.1:{port}/v1.0/users?$skiptoken={served}"));
 }
