@@ -234,25 +234,9 @@ type SendFuture = Box<
         + Send,
 >;
 
-/// The headers a component may neither send nor see: `wasmtime-wasi-http`'s list, kept in a
-/// static. Its default check builds that list and a boxed closure for every header of every
-/// request and response (four allocations per replayed `users.get`, BENCHMARKS.md).
-static FORBIDDEN_HEADERS: [http::HeaderName; 9] = wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS;
-
-/// Whether `name` is one of [`FORBIDDEN_HEADERS`].
-fn is_forbidden(name: &http::HeaderName) -> bool {
-    FORBIDDEN_HEADERS.contains(name)
-}
-
+// The forbidden headers (what a component may neither send nor see) are `wasmtime-wasi-http`'s
+// own default checks: upstream's hook, kept as upstream maintains it.
 impl WasiHttpHooks for OutboundHttp {
-    fn is_forbidden_header(&mut self, name: &http::HeaderName) -> bool {
-        is_forbidden(name)
-    }
-
-    fn forbidden_header_filter(&mut self) -> wasmtime_wasi_http::ForbiddenHeaderFilter {
-        Arc::new(is_forbidden)
-    }
-
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,

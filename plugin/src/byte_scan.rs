@@ -1,9 +1,5 @@
-//! Byte searches over response bodies, eight bytes at a time.
-//!
-//! Every body the connector passes through is scanned before it is parsed (for surrogate
-//! escapes and nesting, [`crate::raw_json`]). A loop over single bytes costs about thirteen
-//! instructions a byte inside the sandbox; these read a `u64` at a time, a few instructions
-//! for eight bytes, and give the same answers (tests below compare them with the plain loop).
+//! Checks of URLs and header values, eight bytes at a time: a bearer token or a long URL is
+//! checked on every request, inside the sandbox. Searches for one byte (or two) use `memchr`.
 
 /// Every byte's low seven bits set.
 const LOW_SEVEN: u64 = 0x7f7f_7f7f_7f7f_7f7f;
@@ -26,35 +22,6 @@ fn word(chunk: &[u8]) -> u64 {
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(chunk);
     u64::from_le_bytes(bytes)
-}
-
-/// The index of the first `needle` in `haystack`.
-pub fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
-    let pattern = splat(needle);
-    let mut chunks = haystack.chunks_exact(8);
-    let mut start = 0;
-    for chunk in chunks.by_ref() {
-        let found = zero_bytes(word(chunk) ^ pattern);
-        if found != 0 {
-            return Some(start + (found.trailing_zeros() / 8) as usize);
-        }
-        start += 8;
-    }
-    chunks.remainder().iter().position(|&byte| byte == needle).map(|offset| start + offset)
-}
-
-/// How many `[` and `{` `bytes` holds.
-pub fn count_opening_brackets(bytes: &[u8]) -> usize {
-    // `[` (0x5b) and `{` (0x7b) differ in bit 0x20 alone, and no other byte becomes 0x7b
-    // with that bit set: one comparison finds both.
-    let case_bit = splat(0x20);
-    let brace = splat(b'{');
-    let mut chunks = bytes.chunks_exact(8);
-    let mut count = 0;
-    for chunk in chunks.by_ref() {
-        count += zero_bytes((word(chunk) | case_bit) ^ brace).count_ones() as usize;
-    }
-    count + chunks.remainder().iter().filter(|&&byte| matches!(byte, b'[' | b'{')).count()
 }
 
 /// The high bit of each byte of `word` below `limit` (at most 0x80), and maybe of bytes after
@@ -121,37 +88,13 @@ mod tests {
         assert_eq!(zero_bytes(0x0100_8000_0001_ff00), 0x0080_0080_8000_0080);
     }
 
-    #[test]
-    fn every_position_and_every_byte_value_is_found() {
-        for length in 0..40 {
-            for at in 0..length {
-                for needle in [0u8, b'\\', 0x80, 0xff] {
-                    let mut haystack = vec![needle.wrapping_add(1); length];
-                    haystack[at] = needle;
-                    assert_eq!(find_byte(&haystack, needle), Some(at), "{length} {at} {needle}");
-                }
-            }
-            assert_eq!(find_byte(&vec![b'a'; length], b'\\'), None);
-        }
-    }
-
-    #[test]
-    fn only_square_and_curly_brackets_count() {
-        let every_byte: Vec<u8> = (0..=255).collect();
-        assert_eq!(count_opening_brackets(&every_byte), 2);
-        assert_eq!(count_opening_brackets(b"{[{[{[{[{[ ]}"), 10);
-        assert_eq!(count_opening_brackets(b""), 0);
-    }
-
     proptest! {
         #[test]
-        fn the_word_searches_agree_with_plain_loops(
+        fn the_word_checks_agree_with_plain_loops(
             bytes in proptest::collection::vec(prop_oneof![Just(b'\\'), Just(b'['), Just(b'{'), Just(b'{' | 0x80), Just(b';'), any::<u8>()], 0..100),
             skip in 0usize..8,
         ) {
             let bytes = &bytes[skip.min(bytes.len())..];
-            prop_assert_eq!(find_byte(bytes, b'\\'), bytes.iter().position(|&byte| byte == b'\\'));
-            prop_assert_eq!(count_opening_brackets(bytes), bytes.iter().filter(|&&byte| byte == b'[' || byte == b'{').count());
             prop_assert_eq!(all_visible_ascii(bytes), bytes.iter().all(u8::is_ascii_graphic));
             let control = bytes.iter().any(|&byte| (byte < 0x20 && byte != b'\t') || byte == 0x7f);
             prop_assert_eq!(has_control_character(bytes), control);

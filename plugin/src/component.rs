@@ -6,11 +6,10 @@ use crate::output::Output;
 use crate::wasi_transport::WasiTransport;
 use std::cell::RefCell;
 
-/// wasi-libc's malloc behind a cache of freed small blocks: most allocations of a call reuse
-/// a block freed by an earlier one (BENCHMARKS.md, section 3c).
+/// wasi-libc's malloc, named directly: the default global allocator is the same malloc behind
+/// one more call layer.
 #[global_allocator]
-static ALLOCATOR: crate::block_cache::BlockCache<std::alloc::System> =
-    crate::block_cache::BlockCache::new(std::alloc::System);
+static ALLOCATOR: std::alloc::System = std::alloc::System;
 
 mod bindings {
     wit_bindgen::generate!({

@@ -10,7 +10,6 @@
 pub mod actions;
 pub mod assertion;
 pub mod auth;
-pub mod block_cache;
 pub mod byte_scan;
 pub mod catalog;
 pub mod client;

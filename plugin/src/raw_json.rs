@@ -6,7 +6,6 @@
 //! `Value`. [`object_members`] checks both, so that passed-through text is exactly what
 //! serde_json would have read.
 
-use crate::byte_scan::{count_opening_brackets, find_byte};
 use crate::error::ConnectorError;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -203,7 +202,7 @@ pub fn surrogate_escapes_pair_up(text: &str) -> bool {
         u16::from_str_radix(digits, 16).ok()
     };
     let mut at = 0;
-    while let Some(offset) = bytes.get(at..).and_then(|rest| find_byte(rest, b'\\')) {
+    while let Some(offset) = bytes.get(at..).and_then(|rest| memchr::memchr(b'\\', rest)) {
         let escape = at + offset;
         match bytes.get(escape + 1) {
             Some(b'u') => {
@@ -233,7 +232,7 @@ pub fn surrogate_escapes_pair_up(text: &str) -> bool {
 pub fn nesting_exceeds(text: &str, limit: usize) -> bool {
     // Most bodies (one object) hold fewer brackets than the limit: counting them is cheaper
     // than following strings and escapes.
-    if count_opening_brackets(text.as_bytes()) <= limit {
+    if memchr::memchr2_iter(b'[', b'{', text.as_bytes()).count() <= limit {
         return false;
     }
     let mut depth = 0usize;

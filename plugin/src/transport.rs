@@ -3,7 +3,7 @@
 //! The component sends through `wasi:http/outgoing-handler`; native unit tests
 //! plug in a scripted transport. Both run the very same Graph code.
 
-use crate::byte_scan::{all_visible_ascii, find_byte, has_control_character};
+use crate::byte_scan::{all_visible_ascii, has_control_character};
 use http::Method;
 
 /// An HTTP request as the plugin builds it, in the shape `wasi:http` takes it: a method, an
@@ -53,7 +53,7 @@ impl HttpRequest {
     /// off here, as HTTP clients do.
     pub fn new(method: Method, url: &str) -> Result<Self, InvalidRequest> {
         // Byte scans rather than `str` patterns: this runs for every request, in the sandbox.
-        let url = &url[..find_byte(url.as_bytes(), b'#').unwrap_or(url.len())];
+        let url = &url[..memchr::memchr(b'#', url.as_bytes()).unwrap_or(url.len())];
         let bytes = url.as_bytes();
         let authority_start = if bytes.len() >= 8 && bytes[..8].eq_ignore_ascii_case(b"https://") {
             8
