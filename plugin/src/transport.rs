@@ -322,10 +322,21 @@ pub mod scripted {
     /// What a scripted transport saw: the requests, in order.
     pub type SentLog = Rc<RefCell<Vec<HttpRequest>>>;
 
+    /// An answer built from the request it answers (e.g. a server that echoes what it got).
+    type Computed = Box<dyn FnOnce(&HttpRequest) -> HttpResponse>;
+
+    /// One scripted answer: canned, or built from the request.
+    enum Answer {
+        /// Given as is.
+        Canned(Result<HttpResponse, TransportError>),
+        /// Built from the request when it arrives.
+        Computed(Computed),
+    }
+
     /// Answers requests in order from canned responses and records them.
     #[derive(Default)]
     pub struct ScriptedTransport {
-        responses: VecDeque<Result<HttpResponse, TransportError>>,
+        responses: VecDeque<Answer>,
         sent: SentLog,
         clock_ms: Rc<std::cell::Cell<u64>>,
         random_counter: u64,
@@ -353,7 +364,7 @@ pub mod scripted {
             }
             all.extend(headers.iter().map(|(name, value)| (name.to_string(), value.to_string())));
             let bytes = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
-            self.responses.push_back(Ok(HttpResponse::new(status, all, bytes)));
+            self.responses.push_back(Answer::Canned(Ok(HttpResponse::new(status, all, bytes))));
             self
         }
 
@@ -364,20 +375,26 @@ pub mod scripted {
 
         /// Queues a transport failure.
         pub fn fail(mut self, message: &str, kind: TransportErrorKind) -> Self {
-            self.responses.push_back(Err(TransportError::new(kind, message)));
+            self.responses.push_back(Answer::Canned(Err(TransportError::new(kind, message))));
             self
         }
 
         /// Queues a response with a raw body and a content type.
         pub fn respond_raw(mut self, status: u16, content_type: &str, body: &[u8]) -> Self {
             let headers = vec![("content-type".to_string(), content_type.to_string())];
-            self.responses.push_back(Ok(HttpResponse::new(status, headers, body.to_vec())));
+            self.responses.push_back(Answer::Canned(Ok(HttpResponse::new(status, headers, body.to_vec()))));
             self
         }
 
         /// Queues an already built response or failure.
         pub fn push(mut self, answer: Result<HttpResponse, TransportError>) -> Self {
-            self.responses.push_back(answer);
+            self.responses.push_back(Answer::Canned(answer));
+            self
+        }
+
+        /// Queues an answer built from the request it answers.
+        pub fn respond_from(mut self, answer: impl FnOnce(&HttpRequest) -> HttpResponse + 'static) -> Self {
+            self.responses.push_back(Answer::Computed(Box::new(answer)));
             self
         }
 
@@ -389,10 +406,13 @@ pub mod scripted {
 
     impl Transport for ScriptedTransport {
         fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+            let answer = match self.responses.pop_front() {
+                Some(Answer::Canned(answer)) => answer,
+                Some(Answer::Computed(answer)) => Ok(answer(&request)),
+                None => Err(TransportError::new(TransportErrorKind::NotDelivered, "no scripted response left")),
+            };
             self.sent.borrow_mut().push(request);
-            self.responses.pop_front().unwrap_or_else(|| {
-                Err(TransportError::new(TransportErrorKind::NotDelivered, "no scripted response left"))
-            })
+            answer
         }
 
         fn now_ms(&self) -> u64 {
