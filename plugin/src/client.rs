@@ -1,11 +1,12 @@
 //! The Graph HTTP client: authentication, retries, error mapping and paging.
 
-use crate::auth::{redact, TokenSource};
+use crate::auth::TokenSource;
 use crate::config::ConnectionConfig;
 use crate::entity::Entity;
 use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::listing::{Listing, Page};
 use crate::odata::Query;
+use crate::secrets::SecretSet;
 use crate::transport::{
     header_in, HttpRequest, HttpResponse, InvalidRequest, Transport, TransportErrorKind, MAX_RESPONSE_BODY,
 };
@@ -189,6 +190,11 @@ impl GraphClient {
     /// The connection settings.
     pub fn config(&self) -> &ConnectionConfig {
         &self.config
+    }
+
+    /// Every secret the connection has or had, to scrub from what came from outside.
+    pub fn secrets(&self) -> &SecretSet {
+        self.tokens.secrets()
     }
 
     /// Starts the time budget of one invocation.
@@ -475,7 +481,7 @@ impl GraphClient {
         };
         ConnectorError {
             code: ErrorCode::from_http_status(status),
-            message: redact(&message, &self.config),
+            message: self.tokens.secrets().redact(&message).into_owned(),
             status: Some(status),
             graph_code,
             request_id,
@@ -1299,5 +1305,56 @@ mod tests {
         assert_eq!((error.code, error.status), (ErrorCode::Upstream, Some(200)));
         let script = ScriptedTransport::new().respond_raw(200, "application/json", b"");
         assert_eq!(get_user(script).0.unwrap_err().code, ErrorCode::Upstream);
+    }
+
+    #[test]
+    fn tokens_the_connection_acquired_are_redacted_when_graph_echoes_them() {
+        use crate::assertion::test_keys::{TEST_ONLY_CERTIFICATE_PEM, TEST_ONLY_KEY_PKCS8_PEM};
+        let tenant = "contoso.onmicrosoft.com";
+        let configs = [
+            secret_config(),
+            json!({"auth": "certificate", "tenantId": tenant, "clientId": "app-id",
+                   "certificatePem": TEST_ONLY_CERTIFICATE_PEM, "privateKeyPem": TEST_ONLY_KEY_PKCS8_PEM}),
+            json!({"auth": "password", "tenantId": tenant, "clientId": "app-id", "username": "u@contoso.com", "password": "pw-1234"}),
+            json!({"auth": "refreshToken", "tenantId": tenant, "clientId": "app-id", "refreshToken": "refresh-1"}),
+        ];
+        for config in configs {
+            let script = ScriptedTransport::new()
+                .respond(200, json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "eyJ0.acquired+one/x=="}))
+                .respond(400, json!({"error": {"code": "BadRequest",
+                    "message": "Invalid header. Header was: Bearer eyJ0.acquired+one/x== (eyJ0.acquired%2Bone%2Fx%3D%3D)"}}));
+            let (mut connector, _) = connected(config.clone(), script);
+            let error = connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap_err();
+            assert_eq!((error.code, error.status), (ErrorCode::InvalidInput, Some(400)), "{config}");
+            assert_eq!(error.message, "Invalid header. Header was: Bearer [redacted] ([redacted])", "{config}");
+        }
+    }
+
+    #[test]
+    fn a_token_replaced_after_a_401_stays_redacted() {
+        let rejected = json!({"error": {"code": "InvalidAuthenticationToken",
+            "message": "Access token validation failure. Header was: Bearer tok-first-acquired"}});
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"expires_in": 3599, "access_token": "tok-first-acquired"}))
+            .respond(401, rejected)
+            .respond(200, json!({"expires_in": 3599, "access_token": "tok-second-acquired"}))
+            .respond(
+                401,
+                json!({"error": {"code": "InvalidAuthenticationToken",
+                "message": "Bearer tok-second-acquired is not tok-first-acquired"}}),
+            )
+            .respond(
+                403,
+                json!({"error": {"code": "Authorization_RequestDenied",
+                "message": "Insufficient privileges (earlier: tok-first-acquired)"}}),
+            );
+        let (mut connector, log) = connected(secret_config(), script);
+        let error = connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap_err();
+        assert_eq!(log.borrow()[3].header_value("authorization"), Some("Bearer tok-second-acquired"));
+        assert_eq!((error.code, error.status), (ErrorCode::AuthFailed, Some(401)));
+        assert_eq!(error.message, "Bearer [redacted] is not [redacted]");
+        let error = connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap_err();
+        assert_eq!((error.code, error.status), (ErrorCode::Forbidden, Some(403)));
+        assert_eq!(error.message, "Insufficient privileges (earlier: [redacted])");
     }
 }
