@@ -1357,4 +1357,15 @@ mod tests {
         assert_eq!((error.code, error.status), (ErrorCode::Forbidden, Some(403)));
         assert_eq!(error.message, "Insufficient privileges (earlier: [redacted])");
     }
+
+    #[test]
+    fn an_answer_that_is_not_json_is_described_without_the_token() {
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"expires_in": 3599, "access_token": "tok-acquired-1"}))
+            .respond_raw(200, "text/plain", b"echo: Bearer tok-acquired-1 s3cr3t-value");
+        let (mut connector, _) = connected(secret_config(), script);
+        let error = connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap_err();
+        assert_eq!((error.code, error.status), (ErrorCode::Upstream, Some(200)));
+        assert!(error.message.ends_with("(text/plain: echo: Bearer [redacted] [redacted])"), "{}", error.message);
+    }
 }

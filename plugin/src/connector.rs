@@ -6,8 +6,10 @@ use crate::config::ConnectionConfig;
 use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::input::Input;
 use crate::output::Output;
+use crate::secrets::SecretSet;
 use crate::transport::Transport;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// One connection's state: its settings, its token cache and its transport.
 #[derive(Default)]
@@ -41,6 +43,7 @@ impl Connector {
         self.run(action_id, input).map(Output::into_json)
     }
 
+    /// Runs one action; its error, whatever built it, leaves without the connection's secrets.
     fn run(&mut self, action_id: &str, input: &str) -> Result<Output> {
         let action = catalog::find(action_id)
             .ok_or_else(|| ConnectorError::new(ErrorCode::UnknownAction, format!("no action `{action_id}`")))?;
@@ -48,6 +51,11 @@ impl Connector {
             .client
             .as_mut()
             .ok_or_else(|| ConnectorError::new(ErrorCode::NotConnected, "call connect before invoke"))?;
+        Self::run_action(client, action, input).map_err(|error| redact_error(client.secrets(), error))
+    }
+
+    /// Reads the input, starts the invocation's time budget and runs the action.
+    fn run_action(client: &mut GraphClient, action: &catalog::Action, input: &str) -> Result<Output> {
         let mut input: Value = if input.trim().is_empty() {
             Value::Object(Default::default())
         } else {
@@ -59,6 +67,19 @@ impl Connector {
         client.start_invocation(timeout_ms);
         action.run.run(client, &input)
     }
+}
+
+/// The error with the connection's secrets removed from every text in it.
+fn redact_error(secrets: &SecretSet, mut error: ConnectorError) -> ConnectorError {
+    let redact = |text: &mut String| {
+        if let Cow::Owned(redacted) = secrets.redact(text) {
+            *text = redacted;
+        }
+    };
+    redact(&mut error.message);
+    error.graph_code.as_mut().map(redact);
+    error.request_id.as_mut().map(redact);
+    error
 }
 
 /// Removes the per-call `timeoutMs` member from an input object, so that no handler passes
