@@ -18,20 +18,27 @@ pub const REDACTED: &str = "[redacted]";
 /// Secrets shorter than this are not looked for: they would match ordinary text.
 const MIN_SECRET_LEN: usize = 4;
 
-/// How many secrets the connection acquired or made are remembered (tokens, rotated
-/// refresh tokens, assertions): an old one may still be echoed, but a connection that lives
-/// for months must not grow without bound. At one token an hour this is several days.
-const HELD_LIMIT: usize = 128;
+/// How many tokens the connection acquired (access tokens, rotated refresh tokens) are
+/// remembered: an old one may still be echoed, but a connection that lives for months must
+/// not grow without bound. At one access token an hour this is more than a day.
+const HELD_LIMIT: usize = 64;
 
-/// One spelling's place: its group (0 = configured, `n` = the `n`th held secret) and index.
+/// How many client assertions are remembered. Each lives ten minutes and is echoed, if at
+/// all, by the token endpoint it was sent to; its spellings are many and long.
+const ASSERTION_LIMIT: usize = 4;
+
+/// One spelling's place: its group (configured, then held tokens, then assertions, in
+/// [`SecretSet::groups`] order) and its index in the group.
 type Slot = (u32, u32);
 
 /// Every secret of one connection, in every spelling, indexed for a single-pass search.
 pub struct SecretSet {
     /// The spellings of the configured secrets.
     configured: Vec<Box<str>>,
-    /// The spellings of each secret acquired or made since, oldest first.
+    /// The spellings of each token acquired since, oldest first.
     held: VecDeque<Vec<Box<str>>>,
+    /// The spellings of each client assertion made since, oldest first.
+    assertions: VecDeque<Vec<Box<str>>>,
     /// Every spelling, ordered by first byte and then longest first.
     order: Vec<Slot>,
     /// For each first byte, the range of `order` holding the spellings that start with it.
@@ -75,6 +82,7 @@ impl SecretSet {
         let mut set = SecretSet {
             configured,
             held: VecDeque::new(),
+            assertions: VecDeque::new(),
             order: Vec::new(),
             by_first_byte: Vec::new(),
             first_pairs: Vec::new(),
@@ -102,33 +110,34 @@ impl SecretSet {
         }
         spell(&Base64::encode_string(assertion.as_bytes()), &mut spellings);
         spell(&Base64UrlUnpadded::encode_string(assertion.as_bytes()), &mut spellings);
-        self.hold_spellings(spellings);
+        if push_group(&mut self.assertions, spellings, ASSERTION_LIMIT) {
+            self.reindex();
+        }
     }
 
-    fn hold_spellings(&mut self, mut spellings: Vec<Box<str>>) {
-        finish(&mut spellings);
-        let known = |group: &Vec<Box<str>>| group.first() == spellings.first();
-        if spellings.is_empty() || self.held.iter().any(known) {
-            return;
+    fn hold_spellings(&mut self, spellings: Vec<Box<str>>) {
+        if push_group(&mut self.held, spellings, HELD_LIMIT) {
+            self.reindex();
         }
-        if self.held.len() == HELD_LIMIT {
-            self.held.pop_front();
-        }
-        self.held.push_back(spellings);
-        self.reindex();
+    }
+
+    /// Every group of spellings: the configured secrets, the held tokens, the assertions.
+    fn groups(&self) -> impl Iterator<Item = &Vec<Box<str>>> {
+        std::iter::once(&self.configured).chain(self.held.iter()).chain(self.assertions.iter())
     }
 
     fn spelling(&self, (group, index): Slot) -> &str {
-        let group = match group {
-            0 => &self.configured,
-            n => &self.held[n as usize - 1],
+        let group = match (group as usize).checked_sub(1) {
+            None => &self.configured,
+            Some(n) if n < self.held.len() => &self.held[n],
+            Some(n) => &self.assertions[n - self.held.len()],
         };
         &group[index as usize]
     }
 
     fn reindex(&mut self) {
-        let groups = std::iter::once(&self.configured).chain(self.held.iter());
-        let mut order: Vec<Slot> = groups
+        let mut order: Vec<Slot> = self
+            .groups()
             .enumerate()
             .flat_map(|(group, spellings)| (0..spellings.len()).map(move |index| (group as u32, index as u32)))
             .collect();
@@ -232,6 +241,20 @@ impl SecretSet {
             Value::Null | Value::Bool(_) => {}
         }
     }
+}
+
+/// Adds a secret's spellings as the newest group unless they are empty or already there,
+/// forgetting the oldest group beyond `limit`. True when something was added.
+fn push_group(groups: &mut VecDeque<Vec<Box<str>>>, mut spellings: Vec<Box<str>>, limit: usize) -> bool {
+    finish(&mut spellings);
+    if spellings.is_empty() || groups.iter().any(|group| group.first() == spellings.first()) {
+        return false;
+    }
+    if groups.len() == limit {
+        groups.pop_front();
+    }
+    groups.push_back(spellings);
+    true
 }
 
 /// Sorts and deduplicates spellings, keeping the raw one (the first) first.
@@ -388,5 +411,19 @@ mod tests {
         let mut value = json!({"12345678": [1, 12345678, "x12345678y"], "ok": true});
         set.redact_value(&mut value);
         assert_eq!(value, json!({"[redacted]": [1, "[redacted]", "x[redacted]y"], "ok": true}));
+    }
+
+    #[test]
+    fn assertions_are_held_in_every_alphabet_and_bounded_apart_from_tokens() {
+        let mut set = set("configured-secret");
+        set.hold("token-0001");
+        for n in 0..=ASSERTION_LIMIT {
+            set.hold_assertion(&format!("eyJh.eyJp.sig-_{n:04}"));
+        }
+        assert_eq!((set.held.len(), set.assertions.len()), (1, ASSERTION_LIMIT));
+        assert_eq!(
+            set.redact("sig-_0000 sig-_0001 sig+/0002 sig%2B%2F0003 eyJh.eyJp.sig-_0004 token-0001"),
+            "sig-_0000 [redacted] [redacted] [redacted] [redacted] [redacted]"
+        );
     }
 }
