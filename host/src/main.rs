@@ -337,15 +337,19 @@ fn with_timeout_ms(input: &str, timeout_ms: u64) -> anyhow::Result<String> {
 
 /// Where a JSON argument comes from.
 enum JsonSource {
-    /// A file name, unless the text itself is a JSON object.
+    /// A file name, unless the text itself is JSON (an object, or an array or string given
+    /// by mistake, which is then refused by kind).
     FileUnlessInline,
     /// JSON text, unless it starts with `@` (then the rest is a file name).
     InlineUnlessAt,
 }
 
+/// Reads a JSON object argument. Its content is never part of an error: connection settings
+/// hold secrets, so a wrong one is described by what it is (`expected a JSON object, found a
+/// string`), and parse errors give only a line and column.
 fn json_argument(argument: &str, source: JsonSource) -> anyhow::Result<String> {
     let file = match source {
-        JsonSource::FileUnlessInline if argument.trim_start().starts_with('{') => None,
+        JsonSource::FileUnlessInline if looks_like_inline_json(argument) => None,
         JsonSource::FileUnlessInline => Some(argument),
         JsonSource::InlineUnlessAt => argument.strip_prefix('@'),
     };
@@ -355,9 +359,27 @@ fn json_argument(argument: &str, source: JsonSource) -> anyhow::Result<String> {
     };
     let value: serde_json::Value = serde_json::from_str(&text).context("not valid JSON")?;
     if !value.is_object() {
-        bail!("expected a JSON object, found {value}");
+        bail!("expected a JSON object, found {}", json_kind(&value));
     }
     Ok(value.to_string())
+}
+
+/// Whether an argument is JSON text rather than a file name: it opens an object, an array
+/// or a string. Such an argument is never named as a missing file.
+fn looks_like_inline_json(argument: &str) -> bool {
+    matches!(argument.trim_start().as_bytes().first(), Some(b'{' | b'[' | b'"'))
+}
+
+/// What a JSON value is, with its article, for errors that must not show the value.
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 fn demo(component: &ComponentArgs, fixture: Option<PathBuf>) -> anyhow::Result<ExitCode> {

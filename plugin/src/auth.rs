@@ -6,6 +6,7 @@ use crate::client::{backoff_wait_ms, retry_after_wait_ms};
 use crate::config::{AuthMode, ConnectionConfig};
 use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::odata::encode_form_value;
+use crate::secrets::SecretSet;
 use crate::transport::{HttpRequest, HttpResponse, Transport, TransportErrorKind};
 use serde_json::Value;
 
@@ -26,6 +27,8 @@ pub struct TokenSource {
     refresh_token: Option<String>,
     /// When the current invocation's time is up (monotonic ms); no retry wait goes past it.
     deadline_ms: u64,
+    /// Every secret the connection has or had: configured, acquired, made for a request.
+    secrets: SecretSet,
 }
 
 impl TokenSource {
@@ -40,7 +43,12 @@ impl TokenSource {
             AuthMode::RefreshToken { refresh_token, .. } => Some(refresh_token.clone()),
             _ => None,
         };
-        TokenSource { cached: None, refresh_token, deadline_ms: u64::MAX }
+        TokenSource { cached: None, refresh_token, deadline_ms: u64::MAX, secrets: SecretSet::new(config) }
+    }
+
+    /// Every secret the connection has or had, to scrub from texts that came from outside.
+    pub fn secrets(&self) -> &SecretSet {
+        &self.secrets
     }
 
     /// True when a rejected token can be replaced by asking for a new one.
@@ -74,8 +82,6 @@ impl TokenSource {
 
     fn acquire(&mut self, config: &ConnectionConfig, transport: &mut dyn Transport) -> Result<(String, u64)> {
         let mut form: Vec<(&str, String)> = vec![("client_id", config.client_id.clone())];
-        // Secrets made for this request only, scrubbed from any error text like the configured ones.
-        let mut sent_secrets: Vec<String> = Vec::new();
         let mut scope = config.scope.clone();
         match &config.auth {
             AuthMode::ClientCredentials { client_secret } => {
@@ -91,13 +97,11 @@ impl TokenSource {
                     now_secs,
                     &mut TransportRng(transport),
                 )?;
+                // Held before it is sent, so an echo of it is scrubbed like the configured secrets.
+                self.secrets.hold_assertion(&assertion);
                 form.push(("client_assertion_type", ASSERTION_TYPE.into()));
-                form.push(("client_assertion", assertion.clone()));
+                form.push(("client_assertion", assertion));
                 form.push(("grant_type", "client_credentials".into()));
-                if let Some(signature) = assertion.rsplit('.').next() {
-                    sent_secrets.push(signature.to_string());
-                }
-                sent_secrets.push(assertion);
             }
             AuthMode::Password { username, password, client_secret } => {
                 if let Some(secret) = client_secret {
@@ -112,9 +116,7 @@ impl TokenSource {
                     form.push(("client_secret", secret.clone()));
                 }
                 form.push(("grant_type", "refresh_token".into()));
-                let refresh_token = self.refresh_token.clone().unwrap_or_default();
-                form.push(("refresh_token", refresh_token.clone()));
-                sent_secrets.push(refresh_token);
+                form.push(("refresh_token", self.refresh_token.clone().unwrap_or_default()));
                 // Without `offline_access` Microsoft returns no new refresh token, and the one
                 // configured could not be replaced before it dies.
                 if !scope.split(' ').any(|s| s == "offline_access") {
@@ -138,8 +140,7 @@ impl TokenSource {
         let status = response.status();
         let parsed: Option<Value> = serde_json::from_slice(response.body()).ok();
         if status != 200 {
-            let extra: Vec<&str> = sent_secrets.iter().map(String::as_str).collect();
-            return Err(token_error(status, parsed.as_ref(), config, &extra));
+            return Err(token_error(status, parsed.as_ref(), &self.secrets));
         }
         let parsed = parsed.ok_or_else(|| {
             ConnectorError::upstream("token endpoint answered 200 with a body that is not JSON").with_status(status)
@@ -155,7 +156,10 @@ impl TokenSource {
         .ok_or_else(|| {
             ConnectorError::upstream("token endpoint answer has no valid `expires_in`").with_status(status)
         })?;
+        // Every token the connection held stays a secret: Graph may echo an old one.
+        self.secrets.hold(token);
         if let Some(new_refresh) = parsed.get("refresh_token").and_then(Value::as_str) {
+            self.secrets.hold(new_refresh);
             if !new_refresh.is_empty() && self.refresh_token.is_some() {
                 self.refresh_token = Some(new_refresh.to_string());
             }
@@ -224,7 +228,7 @@ fn send_token_request(
 
 /// Maps a token endpoint failure to `auth-failed` (400/401) or `upstream`, with the
 /// AADSTS code and the first line of Microsoft's description, and never a secret.
-fn token_error(status: u16, body: Option<&Value>, config: &ConnectionConfig, extra: &[&str]) -> ConnectorError {
+fn token_error(status: u16, body: Option<&Value>, secrets: &SecretSet) -> ConnectorError {
     let description = body.and_then(|b| b.get("error_description")).and_then(Value::as_str).unwrap_or("");
     let first_line = description.lines().next().unwrap_or("").trim();
     let error = body.and_then(|b| b.get("error")).and_then(Value::as_str).unwrap_or("");
@@ -249,41 +253,9 @@ fn token_error(status: u16, body: Option<&Value>, config: &ConnectionConfig, ext
         429 => ErrorCode::Throttled,
         _ => ErrorCode::Upstream,
     };
-    let mut result = ConnectorError::new(code, redact_all(&message, config, extra)).with_status(status);
+    let mut result = ConnectorError::new(code, secrets.redact(&message).into_owned()).with_status(status);
     result.graph_code = aadsts;
     result
-}
-
-/// Removes any of the connection's secrets from a text that came from outside.
-pub fn redact(text: &str, config: &ConnectionConfig) -> String {
-    redact_all(text, config, &[])
-}
-
-/// [`redact`], plus secrets that are not in the configuration (an assertion, a rotated refresh token).
-fn redact_all(text: &str, config: &ConnectionConfig, extra: &[&str]) -> String {
-    let mut secrets: Vec<&str> = match &config.auth {
-        AuthMode::ClientCredentials { client_secret } => vec![client_secret],
-        AuthMode::Password { password, client_secret, .. } => {
-            let mut all = vec![password.as_str()];
-            all.extend(client_secret.as_deref());
-            all
-        }
-        AuthMode::RefreshToken { refresh_token, client_secret } => {
-            let mut all = vec![refresh_token.as_str()];
-            all.extend(client_secret.as_deref());
-            all
-        }
-        AuthMode::AccessToken { token } => vec![token],
-        AuthMode::Certificate { certificate, .. } => certificate.secret_texts(),
-    };
-    secrets.extend_from_slice(extra);
-    // Longest first, so a whole PEM goes before the lines it is made of.
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    let mut out = text.to_string();
-    for secret in secrets.into_iter().filter(|s| s.len() >= 4) {
-        out = out.replace(secret, "[redacted]");
-    }
-    out
 }
 
 #[cfg(test)]
@@ -321,33 +293,114 @@ mod tests {
         json!({"id": USER, "displayName": "Adele Vance"})
     }
 
-    /// A form body as decoded (name, value) pairs, in order.
-    fn form(log: &SentLog, index: usize) -> Vec<(String, String)> {
-        let decode = |text: &str| {
-            let bytes = text.replace('+', " ").into_bytes();
-            let mut out = Vec::new();
-            let mut i = 0;
-            while i < bytes.len() {
-                if bytes[i] == b'%' {
-                    out.push(u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap(), 16).unwrap());
-                    i += 3;
-                } else {
-                    out.push(bytes[i]);
-                    i += 1;
-                }
+    /// One form-encoded name or value, decoded.
+    fn decode_form_text(text: &str) -> String {
+        let bytes = text.replace('+', " ").into_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                out.push(u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap(), 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
             }
-            String::from_utf8(out).unwrap()
-        };
-        let request = &log.borrow()[index];
-        assert_eq!(request.method(), http::Method::POST);
-        assert_eq!(request.header_value("content-type"), Some("application/x-www-form-urlencoded"));
-        let body = String::from_utf8(request.body().clone()).unwrap();
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    /// A form body as decoded (name, value) pairs, in order.
+    fn decode_form(body: &str) -> Vec<(String, String)> {
         body.split('&')
             .map(|pair| {
                 let (name, value) = pair.split_once('=').unwrap();
-                (decode(name), decode(value))
+                (decode_form_text(name), decode_form_text(value))
             })
             .collect()
+    }
+
+    /// A sent token request's form as decoded (name, value) pairs, in order.
+    fn form(log: &SentLog, index: usize) -> Vec<(String, String)> {
+        let request = &log.borrow()[index];
+        assert_eq!(request.method(), http::Method::POST);
+        assert_eq!(request.header_value("content-type"), Some("application/x-www-form-urlencoded"));
+        decode_form(std::str::from_utf8(request.body()).unwrap())
+    }
+
+    /// `text` with the hex digits of every `%XX` escape in lower case.
+    fn lower_hex(text: &str) -> String {
+        let mut out = String::new();
+        let mut escape_left = 0;
+        for c in text.chars() {
+            if c == '%' {
+                escape_left = 2;
+                out.push(c);
+            } else if escape_left > 0 {
+                escape_left -= 1;
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// The spellings of a secret an echo may show, written here independently of the code
+    /// under test: raw, form-encoded with upper- and lower-case hex and with `+` for space,
+    /// and JSON-escaped.
+    fn spellings(secret: &str) -> Vec<String> {
+        let mut encoded = String::new();
+        for byte in secret.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                encoded.push(byte as char);
+            } else {
+                encoded.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        let quoted = serde_json::to_string(secret).unwrap();
+        vec![
+            secret.to_string(),
+            lower_hex(&encoded),
+            encoded.replace("%20", "+"),
+            encoded,
+            quoted[1..quoted.len() - 1].to_string(),
+        ]
+    }
+
+    /// A token endpoint's refusal whose description's first line echoes the whole request
+    /// form: as sent, with lower-case hex, with `+` for space, and as a JSON object; then `extra`.
+    fn echoing_refusal(request: &HttpRequest, extra: &str) -> HttpResponse {
+        let sent = std::str::from_utf8(request.body()).unwrap();
+        let fields: serde_json::Map<String, Value> =
+            decode_form(sent).into_iter().map(|(name, value)| (name, Value::String(value))).collect();
+        let description = format!(
+            "AADSTS7000215: Invalid client secret provided. Request was: {sent} | {} | {} | {}{extra}\r\nTrace ID: t\r\nCorrelation ID: c",
+            lower_hex(sent),
+            sent.replace("%20", "+"),
+            Value::Object(fields),
+        );
+        let body = json!({"error": "invalid_client", "error_description": description, "error_codes": [7000215]});
+        HttpResponse::new(
+            401,
+            vec![("content-type".to_string(), "application/json".to_string())],
+            body.to_string().into_bytes(),
+        )
+    }
+
+    /// Asserts that a refused token request's error keeps Microsoft's code and the harmless
+    /// part of the echo, and no spelling of any of `secrets`.
+    fn assert_echo_redacted(error: &ConnectorError, secrets: &[&str]) {
+        assert_eq!(error.code, ErrorCode::AuthFailed);
+        assert_eq!(error.graph_code.as_deref(), Some("AADSTS7000215"));
+        let expected_start = format!("AADSTS7000215: Invalid client secret provided. Request was: client_id={CLIENT}&");
+        assert!(error.message.starts_with(&expected_start), "{}", error.message);
+        assert!(error.message.contains("[redacted]"), "{}", error.message);
+        for secret in secrets {
+            for spelling in spellings(secret) {
+                assert!(!error.message.contains(&spelling), "`{spelling}` survives in: {}", error.message);
+            }
+        }
     }
 
     fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -454,8 +507,78 @@ mod tests {
         let config = ConnectionConfig::parse(&certificate_config().to_string()).unwrap();
         let key_line = TEST_ONLY_KEY_PKCS8_PEM.lines().nth(3).unwrap();
         let text = format!("whole: {TEST_ONLY_KEY_PKCS8_PEM} line: {key_line}");
-        let redacted = redact(&text, &config);
+        let redacted = SecretSet::new(&config).redact(&text);
         assert_eq!(redacted, "whole: [redacted] line: [redacted]");
+    }
+
+    #[test]
+    fn a_form_echoed_by_the_token_endpoint_shows_no_client_secret() {
+        let secret = "p+ss/w=rd&1 x~\"y";
+        let config = json!({"tenantId": TENANT, "clientId": CLIENT, "clientSecret": secret});
+        let script = ScriptedTransport::new().respond_from(|request| echoing_refusal(request, ""));
+        let (results, log) = run(config, script, 1);
+        assert_eq!(form(&log, 0)[1], ("client_secret".to_string(), secret.to_string()));
+        let error = results[0].as_ref().unwrap_err();
+        assert_echo_redacted(error, &[secret]);
+        assert!(error.message.contains("&grant_type=client_credentials&"), "{}", error.message);
+    }
+
+    #[test]
+    fn a_form_echoed_by_the_token_endpoint_shows_no_password() {
+        let (password, secret) = ("Pa+ss&w=rd é\"q/1", "c+s/2=3&4");
+        let config = json!({"auth": "password", "tenantId": TENANT, "clientId": CLIENT,
+                            "username": "AdeleV@contoso.onmicrosoft.com", "password": password, "clientSecret": secret});
+        let script = ScriptedTransport::new().respond_from(|request| echoing_refusal(request, ""));
+        let (results, log) = run(config, script, 1);
+        assert_eq!(form(&log, 0)[4], ("password".to_string(), password.to_string()));
+        let error = results[0].as_ref().unwrap_err();
+        assert_echo_redacted(error, &[password, secret]);
+        assert!(error.message.contains("&username=AdeleV%40contoso.onmicrosoft.com&"), "{}", error.message);
+    }
+
+    #[test]
+    fn a_form_echoed_by_the_token_endpoint_shows_no_refresh_token_old_or_rotated() {
+        let (configured, rotated, secret) = ("0.AR8A+r/t=1&2 x", "1.AR8B+r/t=3&4 y", "c+s/2=3&4");
+        let config = json!({"auth": "refreshToken", "tenantId": TENANT, "clientId": CLIENT,
+                            "refreshToken": configured, "clientSecret": secret});
+        let script = ScriptedTransport::new()
+            .respond_from(|request| echoing_refusal(request, ""))
+            .respond(200, json!({"expires_in": 3599, "access_token": "a1", "refresh_token": rotated}))
+            .respond(401, json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token has expired or is not yet valid."}}))
+            .respond_from(|request| echoing_refusal(request, ""));
+        let (results, log) = run(config, script, 2);
+        assert_echo_redacted(results[0].as_ref().unwrap_err(), &[configured, secret]);
+        assert_eq!(form(&log, 3)[3], ("refresh_token".to_string(), rotated.to_string()));
+        assert_echo_redacted(results[1].as_ref().unwrap_err(), &[configured, rotated, secret]);
+    }
+
+    #[test]
+    fn a_form_echoed_by_the_token_endpoint_shows_no_assertion_in_any_encoding() {
+        // The signature also in the standard base64 alphabet, as a server decoding and
+        // re-encoding the assertion would show it.
+        let script = ScriptedTransport::new().respond_from(|request| {
+            let sent = decode_form(std::str::from_utf8(request.body()).unwrap());
+            let signature = sent[2].1.rsplit('.').next().unwrap().to_string();
+            let standard = signature.replace('-', "+").replace('_', "/");
+            echoing_refusal(request, &format!(" | signature {standard}"))
+        });
+        let (results, log) = run(certificate_config(), script, 1);
+        let assertion = form(&log, 0)[2].1.clone();
+        let signature = assertion.rsplit('.').next().unwrap();
+        let standard = signature.replace('-', "+").replace('_', "/");
+        let error = results[0].as_ref().unwrap_err();
+        assert_echo_redacted(error, &[&assertion, signature, &standard]);
+        assert!(error.message.ends_with(" | signature [redacted]"), "{}", error.message);
+    }
+
+    #[test]
+    fn a_form_encoded_private_key_line_is_redacted() {
+        let config = ConnectionConfig::parse(&certificate_config().to_string()).unwrap();
+        let key_line = TEST_ONLY_KEY_PKCS8_PEM.lines().find(|line| line.contains('+') || line.contains('/')).unwrap();
+        for spelling in spellings(key_line).into_iter().chain(spellings(TEST_ONLY_KEY_PKCS8_PEM)) {
+            let text = format!("privateKeyPem={spelling}&x=1");
+            assert_eq!(SecretSet::new(&config).redact(&text), "privateKeyPem=[redacted]&x=1", "{spelling}");
+        }
     }
 
     #[test]

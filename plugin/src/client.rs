@@ -1,11 +1,12 @@
 //! The Graph HTTP client: authentication, retries, error mapping and paging.
 
-use crate::auth::{redact, TokenSource};
+use crate::auth::TokenSource;
 use crate::config::ConnectionConfig;
 use crate::entity::Entity;
 use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::listing::{Listing, Page};
 use crate::odata::Query;
+use crate::secrets::SecretSet;
 use crate::transport::{
     header_in, HttpRequest, HttpResponse, InvalidRequest, Transport, TransportErrorKind, MAX_REQUEST_HEADER_BYTES,
     MAX_RESPONSE_BODY,
@@ -205,6 +206,11 @@ impl GraphClient {
     /// The connection settings.
     pub fn config(&self) -> &ConnectionConfig {
         &self.config
+    }
+
+    /// Every secret the connection has or had, to scrub from what came from outside.
+    pub fn secrets(&self) -> &SecretSet {
+        self.tokens.secrets()
     }
 
     /// Starts the time budget of one invocation.
@@ -578,7 +584,7 @@ impl GraphClient {
         };
         ConnectorError {
             code: ErrorCode::from_http_status(status),
-            message: redact(&message, &self.config),
+            message: self.tokens.secrets().redact(&message).into_owned(),
             status: Some(status),
             graph_code,
             request_id,
@@ -1285,6 +1291,20 @@ mod tests {
     }
 
     #[test]
+    fn every_action_output_leaves_without_the_connections_secrets() {
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"access_token": "acquired-token-123", "expires_in": 3600, "token_type": "Bearer"}))
+            .respond(200, json!({"id": USER, "aboutMe": "token acquired-token-123, secret s3cr3t-value"}))
+            .respond(200, json!({"value": [{"id": "1", "displayName": "s3cr3t-value"}]}));
+        let (mut connector, _) = connected(secret_config(), script);
+        let got = connector.invoke_json("users.get", &json!({"userId": USER}).to_string()).unwrap();
+        let got: serde_json::Value = serde_json::from_str(&got).unwrap();
+        assert_eq!(got["aboutMe"], "token [redacted], secret [redacted]");
+        let listed = connector.invoke("users.list", "{}").unwrap();
+        assert_eq!(listed["value"][0]["displayName"], "[redacted]");
+    }
+
+    #[test]
     fn jitter_keeps_every_wait_between_half_and_the_whole_step() {
         for random in [0, 1, 499, 500, 501, 12_345, u64::MAX / 3, u64::MAX] {
             let wait = jittered(1_000, random);
@@ -1680,5 +1700,67 @@ mod tests {
         assert_eq!((error.code, error.status), (ErrorCode::Upstream, Some(200)));
         let script = ScriptedTransport::new().respond_raw(200, "application/json", b"");
         assert_eq!(get_user(script).0.unwrap_err().code, ErrorCode::Upstream);
+    }
+
+    #[test]
+    fn tokens_the_connection_acquired_are_redacted_when_graph_echoes_them() {
+        use crate::assertion::test_keys::{TEST_ONLY_CERTIFICATE_PEM, TEST_ONLY_KEY_PKCS8_PEM};
+        let tenant = "contoso.onmicrosoft.com";
+        let configs = [
+            secret_config(),
+            json!({"auth": "certificate", "tenantId": tenant, "clientId": "app-id",
+                   "certificatePem": TEST_ONLY_CERTIFICATE_PEM, "privateKeyPem": TEST_ONLY_KEY_PKCS8_PEM}),
+            json!({"auth": "password", "tenantId": tenant, "clientId": "app-id", "username": "u@contoso.com", "password": "pw-1234"}),
+            json!({"auth": "refreshToken", "tenantId": tenant, "clientId": "app-id", "refreshToken": "refresh-1"}),
+        ];
+        for config in configs {
+            let script = ScriptedTransport::new()
+                .respond(200, json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "eyJ0.acquired+one/x=="}))
+                .respond(400, json!({"error": {"code": "BadRequest",
+                    "message": "Invalid header. Header was: Bearer eyJ0.acquired+one/x== (eyJ0.acquired%2Bone%2Fx%3D%3D)"}}));
+            let (mut connector, _) = connected(config.clone(), script);
+            let error = connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap_err();
+            assert_eq!((error.code, error.status), (ErrorCode::InvalidInput, Some(400)), "{config}");
+            assert_eq!(error.message, "Invalid header. Header was: Bearer [redacted] ([redacted])", "{config}");
+        }
+    }
+
+    #[test]
+    fn a_token_replaced_after_a_401_stays_redacted() {
+        let rejected = json!({"error": {"code": "InvalidAuthenticationToken",
+            "message": "Access token validation failure. Header was: Bearer tok-first-acquired"}});
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"expires_in": 3599, "access_token": "tok-first-acquired"}))
+            .respond(401, rejected)
+            .respond(200, json!({"expires_in": 3599, "access_token": "tok-second-acquired"}))
+            .respond(
+                401,
+                json!({"error": {"code": "InvalidAuthenticationToken",
+                "message": "Bearer tok-second-acquired is not tok-first-acquired"}}),
+            )
+            .respond(
+                403,
+                json!({"error": {"code": "Authorization_RequestDenied",
+                "message": "Insufficient privileges (earlier: tok-first-acquired)"}}),
+            );
+        let (mut connector, log) = connected(secret_config(), script);
+        let error = connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap_err();
+        assert_eq!(log.borrow()[3].header_value("authorization"), Some("Bearer tok-second-acquired"));
+        assert_eq!((error.code, error.status), (ErrorCode::AuthFailed, Some(401)));
+        assert_eq!(error.message, "Bearer [redacted] is not [redacted]");
+        let error = connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap_err();
+        assert_eq!((error.code, error.status), (ErrorCode::Forbidden, Some(403)));
+        assert_eq!(error.message, "Insufficient privileges (earlier: [redacted])");
+    }
+
+    #[test]
+    fn an_answer_that_is_not_json_is_described_without_the_token() {
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"expires_in": 3599, "access_token": "tok-acquired-1"}))
+            .respond_raw(200, "text/plain", b"echo: Bearer tok-acquired-1 s3cr3t-value");
+        let (mut connector, _) = connected(secret_config(), script);
+        let error = connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap_err();
+        assert_eq!((error.code, error.status), (ErrorCode::Upstream, Some(200)));
+        assert!(error.message.ends_with("(text/plain: echo: Bearer [redacted] [redacted])"), "{}", error.message);
     }
 }

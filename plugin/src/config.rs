@@ -162,7 +162,11 @@ impl ConnectionConfig {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| ConnectorError::invalid_config(format!("config is not valid JSON: {e}")))?;
         let Value::Object(object) = value else {
-            return Err(ConnectorError::invalid_config("config must be a JSON object"));
+            // Named, never shown: a double-encoded config holds every secret.
+            return Err(ConnectorError::invalid_config(format!(
+                "config must be a JSON object: expected a JSON object, found {}",
+                json_kind(&value)
+            )));
         };
         let mut problems = Vec::new();
         let config = Self::from_object(&object, &mut problems);
@@ -442,9 +446,39 @@ fn is_tenant_id(value: &str) -> bool {
         })
 }
 
+/// What a JSON value is, with its article, for error texts that must not show the value.
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_that_are_not_an_object_are_named_and_never_shown() {
+        let object =
+            json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "app", "clientSecret": "hunter2-secret"});
+        for (text, kind) in [
+            (Value::String(object.to_string()).to_string(), "a string"),
+            (json!([object]).to_string(), "an array"),
+            (json!(["hunter2-secret"]).to_string(), "an array"),
+            ("\"hunter2-secret\"".to_string(), "a string"),
+        ] {
+            let error = ConnectionConfig::parse(&text).unwrap_err();
+            assert_eq!(error.code, crate::ErrorCode::InvalidConfig);
+            assert_eq!(error.message, format!("config must be a JSON object: expected a JSON object, found {kind}"));
+        }
+        let error = ConnectionConfig::parse("{\"clientSecret\": \"hunter2-secret\"").unwrap_err();
+        assert!(!error.message.contains("hunter2"), "{}", error.message);
+    }
 
     #[test]
     fn access_token_config_uses_global_defaults() {

@@ -6,8 +6,10 @@ use crate::config::ConnectionConfig;
 use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::input::Input;
 use crate::output::Output;
+use crate::secrets::SecretSet;
 use crate::transport::Transport;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// One connection's state: its settings, its token cache and its transport.
 #[derive(Default)]
@@ -30,17 +32,39 @@ impl Connector {
         Ok(described)
     }
 
-    /// Runs one action with its JSON input and returns its output as a JSON tree.
+    /// Runs one action with its JSON input and returns its output as a JSON tree, without
+    /// the connection's secrets.
     pub fn invoke(&mut self, action_id: &str, input: &str) -> Result<Value> {
-        self.run(action_id, input)?.into_value()
+        let mut output = self.run(action_id, input)?.into_value()?;
+        if let Some(client) = &self.client {
+            client.secrets().redact_value(&mut output);
+        }
+        Ok(output)
     }
 
     /// Runs one action with its JSON input and returns its output as JSON text, as the
-    /// component hands it to the host (list items are never built as a tree).
+    /// component hands it to the host (list items are never built as a tree), without the
+    /// connection's secrets: a server may echo a token or a password into any field.
     pub fn invoke_json(&mut self, action_id: &str, input: &str) -> Result<String> {
-        self.run(action_id, input).map(Output::into_json)
+        let output = self.run(action_id, input)?.into_json();
+        let Some(client) = &self.client else { return Ok(output) };
+        let secrets = client.secrets();
+        let redacted = match secrets.redact(&output) {
+            Cow::Borrowed(_) => return Ok(output),
+            Cow::Owned(redacted) => redacted,
+        };
+        // A stretch replaced in the text could in theory span JSON syntax (a raw secret holding
+        // a quote); the tree, redacted member by member, is then what leaves.
+        if serde_json::from_str::<serde::de::IgnoredAny>(&redacted).is_ok() {
+            return Ok(redacted);
+        }
+        let mut tree: Value = serde_json::from_str(&output)
+            .map_err(|error| ConnectorError::new(ErrorCode::Internal, format!("output is not JSON: {error}")))?;
+        secrets.redact_value(&mut tree);
+        Ok(tree.to_string())
     }
 
+    /// Runs one action; its error, whatever built it, leaves without the connection's secrets.
     fn run(&mut self, action_id: &str, input: &str) -> Result<Output> {
         let action = catalog::find(action_id)
             .ok_or_else(|| ConnectorError::new(ErrorCode::UnknownAction, format!("no action `{action_id}`")))?;
@@ -48,6 +72,11 @@ impl Connector {
             .client
             .as_mut()
             .ok_or_else(|| ConnectorError::new(ErrorCode::NotConnected, "call connect before invoke"))?;
+        Self::run_action(client, action, input).map_err(|error| redact_error(client.secrets(), error))
+    }
+
+    /// Reads the input, starts the invocation's time budget and runs the action.
+    fn run_action(client: &mut GraphClient, action: &catalog::Action, input: &str) -> Result<Output> {
         if input.len() > MAX_INPUT_BYTES {
             return Err(ConnectorError::invalid_input(format!(
                 "the input is {} bytes, more than the {MAX_INPUT_BYTES} one invocation accepts: split the work into \
@@ -66,6 +95,19 @@ impl Connector {
         client.start_invocation(timeout_ms);
         action.run.run(client, &input)
     }
+}
+
+/// The error with the connection's secrets removed from every text in it.
+fn redact_error(secrets: &SecretSet, mut error: ConnectorError) -> ConnectorError {
+    let redact = |text: &mut String| {
+        if let Cow::Owned(redacted) = secrets.redact(text) {
+            *text = redacted;
+        }
+    };
+    redact(&mut error.message);
+    error.graph_code.as_mut().map(redact);
+    error.request_id.as_mut().map(redact);
+    error
 }
 
 /// Removes the per-call `timeoutMs` member from an input object, so that no handler passes

@@ -23,6 +23,7 @@ pub mod odata;
 pub mod output;
 pub mod raw_json;
 pub mod schema;
+pub mod secrets;
 pub mod transport;
 
 #[cfg(target_arch = "wasm32")]

@@ -355,11 +355,22 @@ pub mod scripted {
     /// What a scripted transport saw: the requests, in order.
     pub type SentLog = Rc<RefCell<Vec<HttpRequest>>>;
 
+    /// An answer built from the request it answers (e.g. a server that echoes what it got).
+    type Computed = Box<dyn FnOnce(&HttpRequest) -> HttpResponse>;
+
+    /// One scripted answer: canned, or built from the request.
+    enum Answer {
+        /// Given as is.
+        Canned(Result<HttpResponse, TransportError>),
+        /// Built from the request when it arrives.
+        Computed(Computed),
+    }
+
     /// Answers requests in order from canned responses and records them.
     #[derive(Default)]
     pub struct ScriptedTransport {
         /// Each answer, with how long the server takes to give it (ms).
-        responses: VecDeque<(u64, Result<HttpResponse, TransportError>)>,
+        responses: VecDeque<(u64, Answer)>,
         sent: SentLog,
         clock_ms: Rc<std::cell::Cell<u64>>,
         random_counter: u64,
@@ -387,7 +398,7 @@ pub mod scripted {
             }
             all.extend(headers.iter().map(|(name, value)| (name.to_string(), value.to_string())));
             let bytes = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
-            self.responses.push_back((0, Ok(HttpResponse::new(status, all, bytes))));
+            self.responses.push_back((0, Answer::Canned(Ok(HttpResponse::new(status, all, bytes)))));
             self
         }
 
@@ -398,20 +409,26 @@ pub mod scripted {
 
         /// Queues a transport failure.
         pub fn fail(mut self, message: &str, kind: TransportErrorKind) -> Self {
-            self.responses.push_back((0, Err(TransportError::new(kind, message))));
+            self.responses.push_back((0, Answer::Canned(Err(TransportError::new(kind, message)))));
             self
         }
 
         /// Queues a response with a raw body and a content type.
         pub fn respond_raw(mut self, status: u16, content_type: &str, body: &[u8]) -> Self {
             let headers = vec![("content-type".to_string(), content_type.to_string())];
-            self.responses.push_back((0, Ok(HttpResponse::new(status, headers, body.to_vec()))));
+            self.responses.push_back((0, Answer::Canned(Ok(HttpResponse::new(status, headers, body.to_vec())))));
             self
         }
 
         /// Queues an already built response or failure.
         pub fn push(mut self, answer: Result<HttpResponse, TransportError>) -> Self {
-            self.responses.push_back((0, answer));
+            self.responses.push_back((0, Answer::Canned(answer)));
+            self
+        }
+
+        /// Queues an answer built from the request it answers.
+        pub fn respond_from(mut self, answer: impl FnOnce(&HttpRequest) -> HttpResponse + 'static) -> Self {
+            self.responses.push_back((0, Answer::Computed(Box::new(answer))));
             self
         }
 
@@ -434,10 +451,12 @@ pub mod scripted {
     impl Transport for ScriptedTransport {
         fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
             let timeout = request.timeout_ms();
+            let (delay, answer) = match self.responses.pop_front() {
+                Some((delay, Answer::Canned(answer))) => (delay, answer),
+                Some((delay, Answer::Computed(answer))) => (delay, Ok(answer(&request))),
+                None => (0, Err(TransportError::new(TransportErrorKind::NotDelivered, "no scripted response left"))),
+            };
             self.sent.borrow_mut().push(request);
-            let (delay, answer) = self.responses.pop_front().unwrap_or_else(|| {
-                (0, Err(TransportError::new(TransportErrorKind::NotDelivered, "no scripted response left")))
-            });
             match timeout {
                 Some(timeout) if delay > timeout => {
                     self.sleep_ms(timeout);

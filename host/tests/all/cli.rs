@@ -69,3 +69,38 @@ fn an_input_of_twenty_megabytes_is_a_typed_error_naming_its_size() {
     assert_eq!(error["code"], "invalid-input");
     assert!(error["message"].as_str().unwrap().starts_with("the input is 20971"), "{error}");
 }
+
+#[test]
+fn invoke_names_settings_that_are_not_an_object_and_never_shows_them() {
+    let secret = "hunter2-Cl1ent-Secret";
+    let settings =
+        serde_json::json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "app", "clientSecret": secret});
+    let double_encoded = Value::String(settings.to_string()).to_string();
+    let array = serde_json::json!([settings]).to_string();
+    let directory = std::env::temp_dir().join(format!("connector-host-cli-config-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let (string_file, array_file) = (directory.join("string.json"), directory.join("array.json"));
+    std::fs::write(&string_file, &double_encoded).unwrap();
+    std::fs::write(&array_file, &array).unwrap();
+    for (config, kind) in [
+        (double_encoded.as_str(), "a string"),
+        (array.as_str(), "an array"),
+        (string_file.to_str().unwrap(), "a string"),
+        (array_file.to_str().unwrap(), "an array"),
+    ] {
+        let output = host(&["invoke", "--no-cache", "--config", config, "--action", "users.get"]);
+        let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&format!("expected a JSON object, found {kind}")), "{stderr}");
+        assert!(!stderr.contains("hunter2") && !stdout.contains("hunter2"), "{stderr}");
+    }
+    // The action input gets the same treatment: it may hold a password.
+    let output = host(&["invoke", "--no-cache", "--config", &string_file.to_string_lossy(), "--input", &array]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    let output = host(&["invoke", "--no-cache", "--config", "{}", "--action", "users.get", "--input", &array]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("expected a JSON object, found an array"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    std::fs::remove_dir_all(&directory).unwrap();
+}

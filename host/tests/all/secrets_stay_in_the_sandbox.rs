@@ -2,7 +2,8 @@
 //! component hands back (connect's info or error, each step's output or error, a host
 //! failure, its stderr) may contain the connection's client secret, password, refresh or
 //! access token, private key (whole or any line of it), a token the token endpoint
-//! returned, or the client assertion it sent.
+//! returned, or the client assertion it sent, in any spelling a server's echo shows
+//! (raw, form-encoded, JSON-escaped).
 //!
 //! Only connection secrets count: a value that is the purpose of an action (the
 //! temporary password a password reset returns) is output, not a leak.
@@ -103,11 +104,44 @@ fn sent_assertions(requests: &[ActualRequest]) -> Vec<String> {
     secrets
 }
 
-/// Every place that contains a secret, as readable findings (secrets abbreviated).
+/// The spellings a secret takes when a server echoes it: raw, form-encoded (upper- and
+/// lower-case hex, `%20` or `+` for a space) and JSON-escaped.
+fn spellings(secret: &str) -> Vec<String> {
+    let mut upper = String::new();
+    for byte in secret.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            upper.push(char::from(byte));
+        } else {
+            upper.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    let mut lower = String::new();
+    let mut hex_left: u8 = 0;
+    for c in upper.chars() {
+        lower.push(if hex_left > 0 { c.to_ascii_lowercase() } else { c });
+        hex_left = if c == '%' { 2 } else { hex_left.saturating_sub(1) };
+    }
+    let quoted = serde_json::to_string(secret).unwrap();
+    let mut all = vec![
+        secret.to_string(),
+        upper.replace("%20", "+"),
+        lower.replace("%20", "+"),
+        upper,
+        lower,
+        quoted[1..quoted.len() - 1].to_string(),
+    ];
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// Every place that contains a secret in any spelling, as readable findings (secrets abbreviated).
 fn find_leaks(secrets: &[String], places: &[Place]) -> Vec<String> {
     let mut leaks = Vec::new();
     for secret in secrets.iter().filter(|secret| secret.chars().count() >= MIN_SECRET_LENGTH) {
-        for place in places.iter().filter(|place| place.text.contains(secret.as_str())) {
+        let spellings = spellings(secret);
+        let leaked = |place: &&Place| spellings.iter().any(|spelling| place.text.contains(spelling.as_str()));
+        for place in places.iter().filter(leaked) {
             let shown: String = secret.chars().take(12).collect();
             leaks.push(format!("{} contains the secret `{shown}…`", place.name));
         }
@@ -272,4 +306,25 @@ fn the_scanner_finds_key_lines_token_responses_and_assertions() {
         ]
     );
     assert!(secrets.contains(&"issued-access-token".to_string()));
+}
+
+#[test]
+fn the_scanner_finds_form_encoded_and_json_escaped_spellings() {
+    let secrets = ["p+ss/w=rd&1 \"x\"".to_string()];
+    let places = [
+        Place::new("form", "password=p%2Bss%2Fw%3Drd%261%20%22x%22&x=1"),
+        Place::new("form, lower-case hex", "password=p%2bss%2fw%3drd%261%20%22x%22"),
+        Place::new("form, plus for space", "password=p%2Bss%2Fw%3Drd%261+%22x%22"),
+        Place::new("json", r#"{"message":"got p+ss/w=rd&1 \"x\""}"#),
+        Place::new("clean", "password=[redacted]"),
+    ];
+    assert_eq!(
+        find_leaks(&secrets, &places),
+        [
+            "form contains the secret `p+ss/w=rd&1 …`",
+            "form, lower-case hex contains the secret `p+ss/w=rd&1 …`",
+            "form, plus for space contains the secret `p+ss/w=rd&1 …`",
+            "json contains the secret `p+ss/w=rd&1 …`",
+        ]
+    );
 }

@@ -111,7 +111,10 @@ fn request(client: &mut GraphClient, input: &Input) -> Result<Value> {
         graph_request.headers.push((allowed_header(&name)?, checked_header_value(&name, value)?));
     }
     let response = client.send(&graph_request)?;
-    Ok(json!({"status": response.status, "body": response.body.unwrap_or(Value::Null)}))
+    // Any endpoint may answer here, including one that echoes what it was sent.
+    let mut body = response.body.unwrap_or(Value::Null);
+    client.secrets().redact_value(&mut body);
+    Ok(json!({"status": response.status, "body": body}))
 }
 
 /// `[{"key", "value"}]` pairs; rows with neither key nor value (blank form rows) are skipped.
@@ -684,5 +687,53 @@ mod tests {
             assert!(error.message.starts_with(message), "{input}: {}", error.message);
         }
         assert!(log.borrow().is_empty());
+    }
+
+    #[test]
+    fn the_connections_secrets_are_redacted_from_a_successful_answer() {
+        let password = "Pa+ss&w=rd é\"q";
+        let config = json!({"auth": "password", "tenantId": "contoso.onmicrosoft.com", "clientId": "app-id",
+                            "username": "u@contoso.com", "password": password, "clientSecret": "c+s/2=3&4"});
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"expires_in": 3599, "access_token": "eyJ0.acquired.token"}))
+            .respond(200, json!({
+                "echo": format!("password={password}!"),
+                "form": "grant_type=password&password=Pa%2Bss%26w%3Drd%20%C3%A9%22q&client_secret=c%2Bs%2F2%3D3%264",
+                "json": format!("{{\"password\":{}}}", Value::String(password.into())),
+                "headers": [{"name": "Authorization", "value": "Bearer eyJ0.acquired.token"}],
+                "eyJ0.acquired.token": 1,
+                "displayName": "Adele Vance",
+            }));
+        let (mut connector, _) = connected(config, script);
+        let output = connector.invoke("graph.request", r#"{"url": "/me"}"#).unwrap();
+        assert_eq!(
+            output,
+            json!({"status": 200, "body": {
+                "echo": "password=[redacted]!",
+                "form": "grant_type=password&password=[redacted]&client_secret=[redacted]",
+                "json": "{\"password\":\"[redacted]\"}",
+                "headers": [{"name": "Authorization", "value": "Bearer [redacted]"}],
+                "[redacted]": 1,
+                "displayName": "Adele Vance",
+            }})
+        );
+    }
+
+    #[test]
+    fn a_password_graph_echoes_in_an_error_is_redacted_in_every_spelling() {
+        let config = json!({"auth": "password", "tenantId": "contoso.onmicrosoft.com", "clientId": "app-id",
+                            "username": "u@contoso.com", "password": "Pa+ss&w=rd é\"q"});
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"expires_in": 3599, "access_token": "eyJ0.acquired.token"}))
+            .respond(400, json!({"error": {"code": "Request_BadRequest",
+                "message": "Invalid value in {\"passwordProfile\":{\"password\":\"Pa+ss&w=rd \\u00e9\\\"q\"}} or password=Pa%2bss%26w%3drd+%c3%a9%22q"}}));
+        let (mut connector, _) = connected(config, script);
+        let input = json!({"url": "/users", "httpMethod": "POST", "bodyJson": {"displayName": "x"}});
+        let error = connector.invoke("graph.request", &input.to_string()).unwrap_err();
+        assert_eq!((error.code, error.status), (ErrorCode::InvalidInput, Some(400)));
+        assert_eq!(
+            error.message,
+            "Invalid value in {\"passwordProfile\":{\"password\":\"[redacted]\"}} or password=[redacted]"
+        );
     }
 }
