@@ -12,7 +12,7 @@ use crate::transport::{
     MAX_RESPONSE_BODY,
 };
 use http::Method;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 
 /// Whether a request may be sent again after a failure that leaves its outcome unknown
@@ -194,13 +194,29 @@ pub struct GraphClient {
     deadline_ms: u64,
     /// The current invocation's time budget, for messages.
     timeout_ms: u64,
+    /// In a dry run, the writes the action would have sent, in order.
+    plan: Option<Vec<PlannedWrite>>,
 }
+
+/// A write a dry run did not send.
+#[derive(Debug, Clone)]
+struct PlannedWrite {
+    method: Method,
+    url: String,
+    body: Option<Value>,
+    /// What later writes call the object this one creates (a POST), e.g. `{write-1.id}`.
+    placeholder: Option<String>,
+}
+
+/// Body members whose values a plan never shows: a plan is for a person to approve, and ends
+/// up in logs.
+const HIDDEN_IN_PLANS: &[&str] = &["password", "newpassword", "currentpassword", "temporaryaccesspass"];
 
 impl GraphClient {
     /// A client for the connection, sending through the transport.
     pub fn new(config: ConnectionConfig, transport: Box<dyn Transport>) -> Self {
         let tokens = TokenSource::new(&config);
-        GraphClient { transport, config, tokens, deadline_ms: u64::MAX, timeout_ms: 0 }
+        GraphClient { transport, config, tokens, deadline_ms: u64::MAX, timeout_ms: 0, plan: None }
     }
 
     /// The connection settings.
@@ -309,6 +325,9 @@ impl GraphClient {
     }
 
     fn send_with_retries(&mut self, request: &GraphRequest) -> std::result::Result<RawResponse, SendFailure> {
+        if self.plan.is_some() && request.method != Method::GET {
+            return Ok(self.plan_write(request));
+        }
         let mut renewed = false;
         let mut attempt: u32 = 0;
         let mut outcome_unknown_before = false;
@@ -440,6 +459,68 @@ impl GraphClient {
     /// What is left of the invocation's time, in milliseconds (`None` outside an invocation).
     pub fn time_left_ms(&self) -> Option<u64> {
         (self.deadline_ms != u64::MAX).then(|| self.deadline_ms.saturating_sub(self.transport.now_ms()))
+    }
+
+    /// Starts a dry run: from now on, reads are sent and writes only planned.
+    pub fn start_dry_run(&mut self) {
+        self.plan = Some(Vec::new());
+    }
+
+    /// Ends a dry run and returns its plan: `{"dryRun": true, "plan": [{"method", "url",
+    /// "body"?, "returns"?}]}`, the writes in the order the action would have sent them. A
+    /// write that creates an object `returns` a placeholder (`{write-1.id}`) that later writes
+    /// use where they need the created object's id.
+    pub fn dry_run_plan(&mut self) -> Value {
+        let plan = self.plan.take().unwrap_or_default();
+        let steps: Vec<Value> = plan
+            .into_iter()
+            .map(|write| {
+                let mut step = Map::new();
+                step.insert("method".into(), Value::String(write.method.to_string()));
+                step.insert("url".into(), Value::String(write.url));
+                if let Some(body) = write.body {
+                    step.insert("body".into(), body);
+                }
+                if let Some(placeholder) = write.placeholder {
+                    step.insert("returns".into(), json!({"id": placeholder}));
+                }
+                Value::Object(step)
+            })
+            .collect();
+        json!({"dryRun": true, "plan": steps})
+    }
+
+    /// Plans a write instead of sending it, and answers as Graph would have: a created object
+    /// carries a placeholder id, a change or a deletion answers with no body.
+    fn plan_write(&mut self, request: &GraphRequest) -> RawResponse {
+        let plan = self.plan.get_or_insert_with(Vec::new);
+        let number = plan.len() + 1;
+        // Ids of objects created by earlier writes appear percent-encoded in paths: shown as
+        // the placeholder they stand for.
+        let mut url = request.url.clone();
+        for earlier in plan.iter().filter_map(|write| write.placeholder.as_deref()) {
+            url = url.replace(&crate::odata::encode_segment(earlier), earlier);
+        }
+        let mut body = request.body.clone();
+        if let Some(body) = &mut body {
+            hide_in_plan(body);
+        }
+        let creates = request.method == Method::POST && request.idempotency == Idempotency::NotIdempotent;
+        let placeholder = creates.then(|| format!("{{write-{number}.id}}"));
+        let answer = match (&placeholder, &request.body) {
+            (Some(placeholder), Some(Value::Object(sent))) => {
+                let mut created = sent.clone();
+                created.insert("id".into(), Value::String(placeholder.clone()));
+                Some(Value::Object(created))
+            }
+            (Some(placeholder), _) => Some(json!({"id": placeholder})),
+            (None, _) => None,
+        };
+        plan.push(PlannedWrite { method: request.method.clone(), url, body, placeholder });
+        match answer {
+            Some(answer) => RawResponse { status: 201, headers: Vec::new(), body: answer.to_string().into_bytes() },
+            None => RawResponse { status: 204, headers: Vec::new(), body: Vec::new() },
+        }
     }
 
     /// True when the invocation's deadline has passed: a bulk action stops sending and
@@ -753,6 +834,23 @@ fn jittered(step: u64, random: u64) -> u64 {
 /// message tells it apart.
 pub fn is_reference_already_present(error: &ConnectorError) -> bool {
     error.status == Some(400) && error.message.to_ascii_lowercase().contains("references already exist")
+}
+
+/// Replaces the values of password-like members, at any depth, by `[hidden]`.
+fn hide_in_plan(value: &mut Value) {
+    match value {
+        Value::Object(members) => {
+            for (name, member) in members.iter_mut() {
+                if HIDDEN_IN_PLANS.contains(&name.to_ascii_lowercase().as_str()) {
+                    *member = Value::String("[hidden]".into());
+                } else {
+                    hide_in_plan(member);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(hide_in_plan),
+        _ => {}
+    }
 }
 
 /// A redirect is never followed: the next hop would get the bearer token, or (for the
@@ -1302,6 +1400,80 @@ mod tests {
         assert_eq!(got["aboutMe"], "token [redacted], secret [redacted]");
         let listed = connector.invoke("users.list", "{}").unwrap();
         assert_eq!(listed["value"][0]["displayName"], "[redacted]");
+    }
+
+    fn dry_run(
+        script: ScriptedTransport,
+        action: &str,
+        input: serde_json::Value,
+    ) -> (serde_json::Value, Vec<HttpRequest>) {
+        let (mut connector, log) = connected(token_config(), script);
+        let options = crate::connector::InvokeOptions { dry_run: true, ..Default::default() };
+        let output = connector.invoke_with(action, &input.to_string(), &options).unwrap();
+        let sent = log.borrow().clone();
+        (output, sent)
+    }
+
+    #[test]
+    fn a_dry_run_sends_the_reads_and_plans_the_writes_with_placeholders() {
+        // users.create with a manager given by name: the manager's lookup is a read and is sent;
+        // the create and the manager assignment (which needs the created user's id) are planned.
+        let manager = "4562bcc8-c436-4f95-b7c0-4f8ce89dca5e";
+        let script = ScriptedTransport::new().respond(200, json!({"id": manager}));
+        let input = json!({"accountEnabled": true, "displayName": "Adele Vance", "mailNickname": "AdeleV",
+            "userPrincipalName": "AdeleV@contoso.com", "passwordProfile": {"password": "xWwvJ]6NMw+bWH-d"},
+            "manager": "boss@contoso.com"});
+        let (output, sent) = dry_run(script, "users.create", input);
+        assert_eq!(sent.len(), 1, "only the lookup is sent");
+        assert_eq!(sent[0].method(), Method::GET);
+        assert_eq!(sent[0].uri(), "https://graph.microsoft.com/v1.0/users/boss@contoso.com?$select=id");
+        assert_eq!(
+            output,
+            json!({"dryRun": true, "plan": [
+                {"method": "POST", "url": "https://graph.microsoft.com/v1.0/users",
+                 "body": {"accountEnabled": true, "displayName": "Adele Vance", "mailNickname": "AdeleV",
+                          "userPrincipalName": "AdeleV@contoso.com", "passwordProfile": {"password": "[hidden]"}},
+                 "returns": {"id": "{write-1.id}"}},
+                {"method": "PUT", "url": "https://graph.microsoft.com/v1.0/users/{write-1.id}/manager/$ref",
+                 "body": {"@odata.id": format!("https://graph.microsoft.com/v1.0/users/{manager}")}},
+            ]})
+        );
+        assert!(!output.to_string().contains("xWwvJ"), "the new user's password is not in the plan");
+    }
+
+    #[test]
+    fn a_dry_run_of_a_bulk_action_resolves_names_and_plans_each_chunk() {
+        let script = ScriptedTransport::new().respond(200, json!({"id": "u-1"}));
+        let members: Vec<String> =
+            std::iter::once("a@contoso.com".to_string()).chain((2..=22).map(|n| format!("u-{n}"))).collect();
+        let (output, sent) = dry_run(script, "groups.add-members", json!({"groupId": "g1", "members": members}));
+        assert_eq!(sent.len(), 1, "only the name lookup is sent");
+        let plan = output["plan"].as_array().unwrap();
+        assert_eq!(plan.len(), 2, "two chunks of at most 20: {output}");
+        assert_eq!(plan[0]["method"], "PATCH");
+        assert_eq!(plan[0]["url"], "https://graph.microsoft.com/v1.0/groups/g1");
+        let bound = plan[0]["body"]["members@odata.bind"].as_array().unwrap();
+        assert_eq!((bound.len(), &bound[0]), (20, &json!("https://graph.microsoft.com/v1.0/directoryObjects/u-1")));
+        assert_eq!(plan[1]["body"]["members@odata.bind"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_read_only_action_ignores_dry_run() {
+        let script = ScriptedTransport::new().respond(200, json!({"id": USER}));
+        let (output, sent) = dry_run(script, "users.get", json!({"userId": USER}));
+        assert_eq!((output["id"].as_str(), sent.len()), (Some(USER), 1));
+    }
+
+    #[test]
+    fn per_call_options_set_the_deadline_over_the_input_and_the_connection() {
+        let script = ScriptedTransport::new().respond(200, json!({"id": USER}));
+        let (mut connector, log) = connected(config_with(json!({"timeoutMs": 9_000})), script);
+        let options = crate::connector::InvokeOptions { timeout_ms: Some(1_234), dry_run: false };
+        let input = json!({"userId": USER, "timeoutMs": 5_000}).to_string();
+        connector.invoke_with("users.get", &input, &options).unwrap();
+        assert_eq!(log.borrow()[0].timeout_ms(), Some(1_234));
+        let zero = crate::connector::InvokeOptions { timeout_ms: Some(0), dry_run: false };
+        assert_eq!(connector.invoke_with("users.get", &input, &zero).unwrap_err().code, ErrorCode::InvalidInput);
     }
 
     #[test]

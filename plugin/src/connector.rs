@@ -11,6 +11,18 @@ use crate::transport::Transport;
 use serde_json::Value;
 use std::borrow::Cow;
 
+/// How one invocation runs (the WIT's `invoke-options`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InvokeOptions {
+    /// The invocation's deadline in milliseconds (at least 1); `None` takes the connection's
+    /// `timeoutMs`, or the deprecated `timeoutMs` member of the input.
+    pub timeout_ms: Option<u64>,
+    /// Run the action's reads but send none of its writes: the output is the plan of the
+    /// writes it would send (see [`GraphClient::dry_run_plan`]). Read-only
+    /// actions ignore it.
+    pub dry_run: bool,
+}
+
 /// One connection's state: its settings, its token cache and its transport.
 #[derive(Default)]
 pub struct Connector {
@@ -35,7 +47,12 @@ impl Connector {
     /// Runs one action with its JSON input and returns its output as a JSON tree, without
     /// the connection's secrets.
     pub fn invoke(&mut self, action_id: &str, input: &str) -> Result<Value> {
-        let mut output = self.run(action_id, input)?.into_value()?;
+        self.invoke_with(action_id, input, &InvokeOptions::default())
+    }
+
+    /// [`Connector::invoke`] with per-call options.
+    pub fn invoke_with(&mut self, action_id: &str, input: &str, options: &InvokeOptions) -> Result<Value> {
+        let mut output = self.run(action_id, input, options)?.into_value()?;
         if let Some(client) = &self.client {
             client.secrets().redact_value(&mut output);
         }
@@ -46,7 +63,12 @@ impl Connector {
     /// component hands it to the host (list items are never built as a tree), without the
     /// connection's secrets: a server may echo a token or a password into any field.
     pub fn invoke_json(&mut self, action_id: &str, input: &str) -> Result<String> {
-        let output = self.run(action_id, input)?.into_json();
+        self.invoke_json_with(action_id, input, &InvokeOptions::default())
+    }
+
+    /// [`Connector::invoke_json`] with per-call options.
+    pub fn invoke_json_with(&mut self, action_id: &str, input: &str, options: &InvokeOptions) -> Result<String> {
+        let output = self.run(action_id, input, options)?.into_json();
         let Some(client) = &self.client else { return Ok(output) };
         let secrets = client.secrets();
         let redacted = match secrets.redact(&output) {
@@ -65,18 +87,27 @@ impl Connector {
     }
 
     /// Runs one action; its error, whatever built it, leaves without the connection's secrets.
-    fn run(&mut self, action_id: &str, input: &str) -> Result<Output> {
+    fn run(&mut self, action_id: &str, input: &str, options: &InvokeOptions) -> Result<Output> {
         let action = catalog::find(action_id)
             .ok_or_else(|| ConnectorError::new(ErrorCode::UnknownAction, format!("no action `{action_id}`")))?;
         let client = self
             .client
             .as_mut()
             .ok_or_else(|| ConnectorError::new(ErrorCode::NotConnected, "call connect before invoke"))?;
-        Self::run_action(client, action, input).map_err(|error| redact_error(client.secrets(), error))
+        Self::run_action(client, action, input, options).map_err(|error| redact_error(client.secrets(), error))
     }
 
-    /// Reads the input, starts the invocation's time budget and runs the action.
-    fn run_action(client: &mut GraphClient, action: &catalog::Action, input: &str) -> Result<Output> {
+    /// Reads the input, starts the invocation's time budget and runs the action (as a plan of
+    /// its writes, in a dry run of an action that writes).
+    fn run_action(
+        client: &mut GraphClient,
+        action: &catalog::Action,
+        input: &str,
+        options: &InvokeOptions,
+    ) -> Result<Output> {
+        if options.timeout_ms == Some(0) {
+            return Err(ConnectorError::invalid_input("`timeout-ms` must be at least 1"));
+        }
         if input.len() > MAX_INPUT_BYTES {
             return Err(ConnectorError::invalid_input(format!(
                 "the input is {} bytes, more than the {MAX_INPUT_BYTES} one invocation accepts: split the work into \
@@ -90,10 +121,17 @@ impl Connector {
             serde_json::from_str(input)
                 .map_err(|e| ConnectorError::invalid_input(format!("input is not valid JSON: {e}")))?
         };
-        let timeout_ms = take_timeout_ms(&mut input)?.unwrap_or(client.config().timeout_ms);
+        let from_input = take_timeout_ms(&mut input)?;
+        let timeout_ms = options.timeout_ms.or(from_input).unwrap_or(client.config().timeout_ms);
         let input = Input::new(&input)?;
         client.start_invocation(timeout_ms);
-        action.run.run(client, &input)
+        if !options.dry_run || action.read_only {
+            return action.run.run(client, &input);
+        }
+        client.start_dry_run();
+        let outcome = action.run.run(client, &input);
+        let plan = client.dry_run_plan();
+        outcome.map(|_| Output::from(plan))
     }
 }
 

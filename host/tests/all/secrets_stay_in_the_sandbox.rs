@@ -242,8 +242,8 @@ fn no_fixture_lets_a_connection_secret_out() {
 }
 
 #[test]
-fn a_secret_echoed_into_an_output_is_caught() {
-    // The service echoes the connection's access token back; the connector passes it on.
+fn a_secret_echoed_into_an_output_is_redacted_and_the_scanner_would_catch_it() {
+    // The service echoes the connection's access token back; the connector redacts it.
     let fixture = Fixture::parse(
         r#"{
           "name": "planted leak",
@@ -260,9 +260,18 @@ fn a_secret_echoed_into_an_output_is_caught() {
         }"#,
     )
     .unwrap();
+    let (places, _) = observe(&fixture);
+    let output = places.iter().find(|place| place.name == "step 1 (users.get) output").expect("the step's output");
+    assert!(output.text.contains(r#""displayName":"[redacted]""#), "{}", output.text);
     let scan = scan(&fixture);
     assert_eq!(scan.secrets_looked_for, 1);
-    assert_eq!(scan.leaks, ["step 1 (users.get) output contains the secret `planted-acce…`"]);
+    assert!(scan.leaks.is_empty(), "{:?}", scan.leaks);
+    // Had it been passed on, the scan would have found it.
+    let leaked = [Place::new("step 1 (users.get) output", r#"{"id":"abc","displayName":"planted-access-token"}"#)];
+    assert_eq!(
+        find_leaks(&["planted-access-token".to_string()], &leaked),
+        ["step 1 (users.get) output contains the secret `planted-acce…`"]
+    );
 }
 
 #[test]
