@@ -4,8 +4,8 @@
 //!
 //! `wasmtime-wasi-http` always runs the hooks' future in a new tokio task, so the
 //! component's wait on `future-incoming-response` suspends the instance's fiber, lets
-//! the runtime run that task and resumes the fiber: several microseconds per exchange,
-//! about a fifth of what the sandbox costs for a replayed `users.get` (BENCHMARKS.md).
+//! the runtime run that task and resumes the fiber: a measurable share of what the sandbox
+//! costs for a replayed `users.get` (BENCHMARKS.md).
 //! Here the future is polled once first; only an answer that is not there yet (any
 //! network request, a request whose body the component has still to write) gets a task.
 //! Everything else — the methods, schemes, headers and body framing it accepts, and the

@@ -272,7 +272,7 @@ pub trait Transport {
 
 /// The largest response body the plugin reads (bytes); larger ones are an `upstream` error.
 /// Parsing JSON takes a few times its size in memory, so this stays well below the host's
-/// default instance memory (64 MiB); a full Graph page of 999 users is a few MiB.
+/// default instance memory; a full Graph page of 999 users is far smaller.
 pub const MAX_RESPONSE_BODY: usize = 8 * 1024 * 1024;
 
 #[cfg(test)]

@@ -61,7 +61,7 @@ fn describe(code: &ErrorCode) -> String {
 
 impl Transport for WasiTransport {
     fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        // Every host call costs about a microsecond: the headers go over in one, as they are.
+        // Every host call has a cost: the headers go over in one, as they are.
         let headers = Fields::from_list(request.headers()).map_err(|_| refused_header(request.headers()))?;
         let outgoing = OutgoingRequest::new(headers);
         let method = match request.method().as_str() {
