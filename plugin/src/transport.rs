@@ -343,9 +343,10 @@ mod tests {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "test-support"))]
 pub mod scripted {
-    //! A transport that answers from a script and records what was sent, for native tests.
+    //! A transport that answers from a script and records what was sent, for native tests:
+    //! the unit tests, the property tests and the fuzz target (feature `test-support`).
 
     use super::*;
     use std::cell::RefCell;

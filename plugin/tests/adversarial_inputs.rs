@@ -3,14 +3,12 @@
 //! errors name their field, and no id ever escapes its path segment.
 
 use graph_connector::catalog;
-use graph_connector::transport::{HttpRequest, HttpResponse, Transport, TransportError, TransportErrorKind};
+use graph_connector::transport::scripted::ScriptedTransport;
+use graph_connector::transport::{HttpResponse, TransportErrorKind};
 use graph_connector::{Connector, ConnectorError, ErrorCode};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Map, Value};
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::Rc;
 
 /// Cases run for each action.
 const CASES_PER_ACTION: u32 = 200;
@@ -156,44 +154,18 @@ fn answer() -> impl Strategy<Value = Answer> {
     ]
 }
 
-/// Answers from a script, records every request URL, and keeps virtual time.
-struct ScriptedTransport {
-    answers: VecDeque<Answer>,
-    sent: Rc<RefCell<Vec<String>>>,
-    clock_ms: u64,
-}
-
-impl Transport for ScriptedTransport {
-    fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        self.sent.borrow_mut().push(request.uri().to_string());
-        match self.answers.pop_front() {
-            None => Err(TransportError::new(TransportErrorKind::NotDelivered, "script exhausted")),
-            Some(Answer::Failure(kind)) => Err(TransportError::new(kind, "scripted failure")),
-            Some(Answer::Response { status, headers, body }) => Ok(HttpResponse::new(status, headers, body)),
-        }
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.clock_ms
-    }
-
-    fn sleep_ms(&mut self, ms: u64) {
-        self.clock_ms = self.clock_ms.saturating_add(ms);
-    }
-
-    fn wall_clock_secs(&self) -> u64 {
-        1_764_000_000 + self.clock_ms / 1000
-    }
-
-    fn random_bytes(&mut self, n: usize) -> Vec<u8> {
-        vec![0x5a; n]
-    }
+/// The script of a case as the shared scripted transport plays it.
+fn scripted(answers: Vec<Answer>) -> ScriptedTransport {
+    answers.into_iter().fold(ScriptedTransport::new(), |script, answer| match answer {
+        Answer::Failure(kind) => script.fail("scripted failure", kind),
+        Answer::Response { status, headers, body } => script.push(Ok(HttpResponse::new(status, headers, body))),
+    })
 }
 
 /// The invariants every invocation keeps, whatever its input and the server's answers.
 fn check_invocation(action: &str, input: &Value, answers: Vec<Answer>) -> Result<(), TestCaseError> {
-    let sent = Rc::new(RefCell::new(Vec::new()));
-    let transport = ScriptedTransport { answers: answers.into(), sent: sent.clone(), clock_ms: 0 };
+    let transport = scripted(answers);
+    let sent = transport.log();
     let mut connector = Connector::new();
     let config = json!({"auth": "accessToken", "accessToken": "test-token", "timeoutMs": 600000});
     connector.connect(&config.to_string(), Box::new(transport)).map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -201,8 +173,8 @@ fn check_invocation(action: &str, input: &Value, answers: Vec<Answer>) -> Result
     if let Err(error) = &result {
         check_error(error)?;
     }
-    for url in sent.borrow().iter() {
-        check_url(action, url)?;
+    for request in sent.borrow().iter() {
+        check_url(action, request.uri())?;
     }
     Ok(())
 }
@@ -262,8 +234,8 @@ fn inputs_that_are_not_objects_are_refused_as_invalid_input() {
     let mut runner = TestRunner::new(Config { cases: 64, failure_persistence: None, ..Config::default() });
     let result = runner.run(&json_value().prop_filter("not an object", |v| !v.is_object()), |input| {
         for action in catalog::all() {
-            let sent = Rc::new(RefCell::new(Vec::new()));
-            let transport = ScriptedTransport { answers: VecDeque::new(), sent: sent.clone(), clock_ms: 0 };
+            let transport = ScriptedTransport::new();
+            let sent = transport.log();
             let mut connector = Connector::new();
             connector
                 .connect(r#"{"auth": "accessToken", "accessToken": "t"}"#, Box::new(transport))

@@ -8,12 +8,12 @@
 #![no_main]
 
 use graph_connector::catalog;
-use graph_connector::transport::{HttpRequest, HttpResponse, Transport, TransportError, TransportErrorKind};
+use graph_connector::transport::scripted::{ScriptedTransport, SentLog};
+use graph_connector::transport::{HttpResponse, TransportError, TransportErrorKind};
 use graph_connector::{Connector, ErrorCode};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
-use std::collections::VecDeque;
 
 /// Most responses one run scripts.
 const MAX_ANSWERS: usize = 12;
@@ -142,37 +142,13 @@ fn answer(u: &mut Unstructured, keys: &[String]) -> Result<std::result::Result<H
     Ok(Ok(HttpResponse::new(status, headers, body)))
 }
 
-/// Answers from the fuzzer's script and checks where each request goes.
-struct FuzzTransport {
-    answers: VecDeque<std::result::Result<HttpResponse, TransportError>>,
-    clock_ms: u64,
-}
-
-impl Transport for FuzzTransport {
-    fn send(&mut self, request: HttpRequest) -> std::result::Result<HttpResponse, TransportError> {
+/// Where every request of an invocation went: the Graph host, and no dot segment in its path.
+fn check_requests(sent: &SentLog) {
+    for request in sent.borrow().iter() {
         let uri = request.uri();
         assert_eq!(request.authority(), "graph.microsoft.com", "request left the Graph host: {uri}");
         let path = request.path_and_query().split('?').next().unwrap_or_default();
         assert!(path.split('/').all(|s| s != ".." && s != "."), "dot segment in {uri}");
-        self.answers
-            .pop_front()
-            .unwrap_or_else(|| Err(TransportError::new(TransportErrorKind::NotDelivered, "script exhausted")))
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.clock_ms
-    }
-
-    fn sleep_ms(&mut self, ms: u64) {
-        self.clock_ms = self.clock_ms.saturating_add(ms);
-    }
-
-    fn wall_clock_secs(&self) -> u64 {
-        1_764_000_000 + self.clock_ms / 1000
-    }
-
-    fn random_bytes(&mut self, n: usize) -> Vec<u8> {
-        vec![0xa5; n]
     }
 }
 
@@ -184,13 +160,16 @@ fn run(data: &[u8]) -> Result<()> {
     let fields: Vec<String> = schema["properties"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
     let input = if u.ratio(1, 8)? { u.arbitrary::<String>()? } else { object(&mut u, &fields, 0)?.to_string() };
     let response_keys: Vec<String> = RESPONSE_KEYS.iter().map(|k| k.to_string()).chain(fields).collect();
-    let mut answers = VecDeque::new();
-    while answers.len() < MAX_ANSWERS && u.arbitrary::<bool>()? {
-        answers.push_back(answer(&mut u, &response_keys)?);
+    let mut script = ScriptedTransport::new();
+    let mut answers = 0;
+    while answers < MAX_ANSWERS && u.arbitrary::<bool>()? {
+        script = script.push(answer(&mut u, &response_keys)?);
+        answers += 1;
     }
+    let sent = script.log();
     let mut connector = Connector::new();
     let config = r#"{"auth": "accessToken", "accessToken": "fuzz-token", "timeoutMs": 600000}"#;
-    if connector.connect(config, Box::new(FuzzTransport { answers, clock_ms: 0 })).is_err() {
+    if connector.connect(config, Box::new(script)).is_err() {
         return Ok(());
     }
     if let Err(error) = connector.invoke(action.id, &input) {
@@ -199,6 +178,7 @@ fn run(data: &[u8]) -> Result<()> {
             assert!(error.message.contains('`') || error.message.contains("JSON"), "{}: {}", action.id, error.message);
         }
     }
+    check_requests(&sent);
     Ok(())
 }
 
