@@ -67,6 +67,10 @@ pub fn path_has_dot_segment(url: &str) -> bool {
     let path = after_scheme.find('/').map_or("", |at| &after_scheme[at..]);
     let path = path.split(['?', '#']).next().unwrap_or_default();
     path.split('/').any(|segment| {
+        // Most segments hold no escape: they are compared as they are, without allocating.
+        if !segment.contains('%') {
+            return segment == "." || segment == "..";
+        }
         let mut current = segment.to_string();
         for _ in 0..4 {
             if current == "." || current == ".." {

@@ -44,7 +44,8 @@ pub const ACTIONS: &[Action] = &[
         id: "workbook.add-row",
         title: "Add worksheet row",
         description: "Writes a row below the worksheet's used range (GET usedRange, then PATCH range(address=...)); \
-                      every input member other than the location fields is a column value named by the header row.",
+                      every input member other than the location fields is a column value named by the header row. \
+                      Text is written as literal text (never as a formula) unless `allowFormulas` is true.",
         category: "workbook",
         permissions: PERMISSIONS,
         read_only: false,
@@ -68,7 +69,8 @@ pub const ACTIONS: &[Action] = &[
         id: "workbook.update-row",
         title: "Update worksheet row",
         description: "Changes cells of one sheet row (GET usedRange for the header, then PATCH range(address=...)); \
-                      columns not given are left unchanged.",
+                      columns not given are left unchanged. Text is written as literal text (never as a formula) \
+                      unless `allowFormulas` is true.",
         category: "workbook",
         permissions: PERMISSIONS,
         read_only: false,
