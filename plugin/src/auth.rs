@@ -118,8 +118,10 @@ impl TokenSource {
                 form.push(("grant_type", "refresh_token".into()));
                 form.push(("refresh_token", self.refresh_token.clone().unwrap_or_default()));
                 // Without `offline_access` Microsoft returns no new refresh token, and the one
-                // configured could not be replaced before it dies.
-                if !scope.split(' ').any(|s| s == "offline_access") {
+                // configured could not be replaced before it dies; so it is added to the default
+                // scope. A scope the caller set is sent as configured, as Microsoft's documented
+                // refresh request does (auth code flow, "Refresh the access token").
+                if !config.scope_given && !scope.split(' ').any(|s| s == "offline_access") {
                     scope.push_str(" offline_access");
                 }
             }
@@ -650,6 +652,24 @@ mod tests {
             );
         }
         assert_eq!(log.borrow()[7].header_value("authorization"), Some("Bearer a4"));
+    }
+
+    #[test]
+    fn refresh_token_sends_a_configured_scope_unchanged() {
+        let script = ScriptedTransport::new().respond(200, token("a1", 3599)).respond(200, user());
+        let mut config = refresh_config();
+        config["scope"] = json!("https://graph.microsoft.com/User.Read https://graph.microsoft.com/Mail.Read");
+        let (results, log) = run(config, script, 1);
+        assert!(results[0].is_ok());
+        assert_eq!(
+            form(&log, 0),
+            pairs(&[
+                ("client_id", CLIENT),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "refresh-1"),
+                ("scope", "https://graph.microsoft.com/User.Read https://graph.microsoft.com/Mail.Read"),
+            ])
+        );
     }
 
     #[test]

@@ -325,6 +325,15 @@ impl GraphClient {
     }
 
     fn send_with_retries(&mut self, request: &GraphRequest) -> std::result::Result<RawResponse, SendFailure> {
+        // Ids are refused as dot segments where they are read; this is the last line, for
+        // any path built from a value that was not.
+        if crate::odata::path_has_dot_segment(&request.url) {
+            return Err(ConnectorError::invalid_input(format!(
+                "refusing to send a request whose path has a `.` or `..` segment: {}",
+                path_of(&request.url)
+            ))
+            .into());
+        }
         if self.plan.is_some() && request.method != Method::GET {
             return Ok(self.plan_write(request));
         }
@@ -740,8 +749,16 @@ impl GraphClient {
         }
     }
 
-    /// A nextLink must stay on the Graph host the connection talks to.
+    /// A nextLink must stay on the Graph host the connection talks to, and must not step
+    /// out of its path with `.`/`..` segments (plain or percent-encoded), which URL
+    /// normalisation would resolve.
     fn check_same_origin(&self, link: &str) -> Result<()> {
+        if crate::odata::path_has_dot_segment(link) {
+            return Err(ConnectorError::upstream(format!(
+                "Graph returned a next link with a dot segment (`.` or `..`) in its path: {}",
+                path_of(link)
+            )));
+        }
         let origin = |url: &str| -> Option<String> {
             let uri: http::Uri = url.parse().ok()?;
             Some(format!("{}://{}", uri.scheme_str()?, uri.authority()?.as_str().to_ascii_lowercase()))
@@ -1081,6 +1098,25 @@ mod tests {
         let error = connector.invoke("users.list", "{}").unwrap_err();
         assert_eq!(error.code, crate::ErrorCode::Upstream);
         assert_eq!(log.borrow().len(), 1);
+    }
+
+    #[test]
+    fn a_next_link_with_dot_segments_is_refused() {
+        for link in [
+            "https://graph.microsoft.com/v1.0/users/../../beta/users?$skiptoken=x",
+            "https://graph.microsoft.com/v1.0/users/%2E%2E/me?$skiptoken=x",
+            "https://graph.microsoft.com/v1.0/./users?$skiptoken=x",
+            "https://graph.microsoft.com/v1.0/users/%252e%252e/x",
+        ] {
+            let script = ScriptedTransport::new()
+                .respond(200, json!({"value": [{"id": "1"}], "@odata.nextLink": link}))
+                .respond(200, json!({"value": [{"id": "2"}]}));
+            let (mut connector, log) = connected(crate::transport::scripted::token_config(), script);
+            let error = connector.invoke("users.list", "{}").unwrap_err();
+            assert_eq!(error.code, crate::ErrorCode::Upstream, "{link}");
+            assert!(error.message.contains("dot segment"), "{link}: {}", error.message);
+            assert_eq!(log.borrow().len(), 1, "{link}");
+        }
     }
 
     const USER: &str = "87d349ed-44d7-43e1-9a83-5f2406dee5bd";

@@ -132,6 +132,8 @@ pub struct ConnectionConfig {
     pub client_id: String,
     /// The scope requested from the token endpoint.
     pub scope: String,
+    /// True when the caller set `scope`; false when it is the cloud's default.
+    pub scope_given: bool,
     /// The national cloud.
     pub cloud: Cloud,
     /// Graph root without the version, e.g. `https://graph.microsoft.com`.
@@ -336,6 +338,7 @@ impl ConnectionConfig {
                 crate::odata::encode_segment(tenant_id.as_deref().unwrap_or("organizations"))
             ),
         };
+        let scope_given = scope.is_some();
         let scope = scope.unwrap_or_else(|| format!("{}/.default", cloud.graph_base_url()));
 
         let auth = auth?;
@@ -344,6 +347,7 @@ impl ConnectionConfig {
             tenant_id: tenant_id.unwrap_or_default(),
             client_id: client_id.unwrap_or_default(),
             scope,
+            scope_given,
             cloud,
             graph_root,
             api_version,
@@ -381,8 +385,22 @@ fn whole_number(object: &Map<String, Value>, name: &str, problems: &mut Vec<Stri
     }
 }
 
-/// Accepts https URLs, and http only for loopback hosts (local test servers).
+/// Accepts https URLs, and http only for loopback hosts (local test servers). A query, a
+/// fragment and userinfo (`user:password@`) are refused: each would change or leave the
+/// path that requests are built on (a fragment swallows every path appended to it), and
+/// userinfo would carry credentials no request should send. The URL is not echoed when it
+/// holds userinfo.
 fn checked_url(url: &str, name: &str, problems: &mut Vec<String>) -> Option<String> {
+    if url.contains('#') {
+        problems.push(format!("`{name}` must not carry a fragment"));
+        return None;
+    }
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme.split(['/', '?', '\\']).next().unwrap_or_default();
+    if authority.contains('@') {
+        problems.push(format!("`{name}` must not carry a user name or password"));
+        return None;
+    }
     let trimmed = url.trim_end_matches('/');
     let parsed: Option<http::Uri> = trimmed.parse().ok();
     let Some(uri) = parsed.filter(|u| u.host().is_some()) else {
@@ -610,6 +628,22 @@ mod tests {
         .unwrap();
         assert_eq!(config.graph_root, "http://127.0.0.1:8080");
         assert_eq!(config.api_version, "beta");
+    }
+
+    #[test]
+    fn base_urls_with_a_fragment_or_userinfo_are_refused() {
+        for field in ["graphBaseUrl", "loginBaseUrl", "tokenUrl"] {
+            for (url, what) in [
+                ("https://graph.example/v1.0#x", "fragment"),
+                ("https://graph.example#", "fragment"),
+                ("https://user:pass@graph.example/v1.0", "user name or password"),
+                ("https://user@graph.example", "user name or password"),
+            ] {
+                let message = problems_of(json!({"auth": "accessToken", "accessToken": "t", field: url}));
+                assert!(message.contains(&format!("`{field}` must not carry a {what}")), "{field} {url}: {message}");
+                assert!(!message.contains("pass@"), "the userinfo must not be echoed: {message}");
+            }
+        }
     }
 
     #[test]

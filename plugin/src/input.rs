@@ -1,6 +1,7 @@
 //! Reading action inputs: typed accessors whose errors name the field.
 
 use crate::error::{ConnectorError, Result};
+use crate::odata::dot_segment_problem;
 use serde_json::{Map, Value};
 
 /// An action's input object.
@@ -47,8 +48,82 @@ impl<'a> Input<'a> {
         Err(ConnectorError::invalid_input(format!("{listed} is required")))
     }
 
-    /// An optional string; empty strings count as absent.
+    /// An optional string; empty strings count as absent. A member named as an id (`id`,
+    /// or a name ending in `Id`: `userId`, `groupId`, `fido2Id`, ...) must not be `.` or `..`.
     pub fn optional_str(&self, name: &str) -> Result<Option<&'a str>> {
+        let value = self.any_optional_str(name)?;
+        if let Some(problem) = value.filter(|_| is_id_name(name)).and_then(|id| dot_segment_problem(name, id)) {
+            return Err(ConnectorError::invalid_input(problem));
+        }
+        Ok(value)
+    }
+
+    /// An optional id that is not named as one (`manager`); refused when it is `.` or `..`.
+    pub fn optional_id(&self, name: &str) -> Result<Option<&'a str>> {
+        let value = self.any_optional_str(name)?;
+        if let Some(problem) = value.and_then(|id| dot_segment_problem(name, id)) {
+            return Err(ConnectorError::invalid_input(problem));
+        }
+        Ok(value)
+    }
+
+    /// A list of ids: a JSON list of strings, or one string of ids separated by commas
+    /// (`"u1, u2"`), as ACTIONS.md's samples give them. Ids are trimmed and deduplicated in
+    /// the order given; blank pieces of a comma-separated string are skipped. A list item
+    /// holding a comma, a blank list item and a `.`/`..` id are refused, named as
+    /// `name[index]`. `None` when the member is absent.
+    pub fn id_list(&self, name: &str) -> Result<Option<Vec<String>>> {
+        let mut ids: Vec<String> = Vec::new();
+        let mut push = |index: usize, id: &str| -> Result<()> {
+            let id = id.trim();
+            let field = format!("{name}[{index}]");
+            if let Some(problem) = dot_segment_problem(&field, id) {
+                return Err(ConnectorError::invalid_input(problem));
+            }
+            if id.len() > MAX_FIELD_LENGTH {
+                return Err(ConnectorError::invalid_input(format!("`{field}` is too long")));
+            }
+            if !ids.iter().any(|known| known == id) {
+                ids.push(id.to_string());
+            }
+            Ok(())
+        };
+        match self.get(name) {
+            None => return Ok(None),
+            Some(Value::String(text)) => {
+                for (index, id) in text.split(',').filter(|id| !id.trim().is_empty()).enumerate() {
+                    push(index, id)?;
+                }
+            }
+            Some(Value::Array(items)) => {
+                for (index, item) in items.iter().enumerate() {
+                    match item {
+                        Value::String(id) if id.contains(',') => {
+                            return Err(ConnectorError::invalid_input(format!(
+                                "`{name}[{index}]` holds a comma; give one id per list item, or all of them as one \
+                                 comma-separated string"
+                            )))
+                        }
+                        Value::String(id) if !id.trim().is_empty() => push(index, id)?,
+                        _ => {
+                            return Err(ConnectorError::invalid_input(format!(
+                                "`{name}[{index}]` must be a non-empty id string"
+                            )))
+                        }
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(ConnectorError::invalid_input(format!(
+                    "`{name}` must be a list of ids or a comma-separated string of ids"
+                )))
+            }
+        }
+        Ok(Some(ids))
+    }
+
+    /// An optional string of any member, without the id checks.
+    fn any_optional_str(&self, name: &str) -> Result<Option<&'a str>> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::String(s)) if s.len() > MAX_FIELD_LENGTH => Err(ConnectorError::invalid_input(format!(
@@ -108,6 +183,11 @@ impl<'a> Input<'a> {
     }
 }
 
+/// True for a member that names an object by id: `id`, or a camelCase name ending in `Id`.
+fn is_id_name(name: &str) -> bool {
+    name == "id" || name.ends_with("Id")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +209,36 @@ mod tests {
         assert_eq!(input.required_str("userId").unwrap_err().message, "`userId` must be a string");
         assert_eq!(input.required_str("groupId").unwrap_err().message, "`groupId` is required");
         assert_eq!(input.required_str_of(&["id", "name"]).unwrap_err().message, "`id` or `name` is required");
+    }
+
+    #[test]
+    fn id_lists_take_lists_or_comma_separated_strings() {
+        let value =
+            json!({"a": "u1, u2,,u1 ", "b": ["u1", " u2 "], "c": ["u1,u2"], "d": [""], "e": 5, "f": ["x", ".."]});
+        let input = Input::new(&value).unwrap();
+        assert_eq!(input.id_list("a").unwrap(), Some(vec!["u1".to_string(), "u2".to_string()]));
+        assert_eq!(input.id_list("b").unwrap(), Some(vec!["u1".to_string(), "u2".to_string()]));
+        assert!(input.id_list("c").unwrap_err().message.starts_with("`c[0]` holds a comma"));
+        assert_eq!(input.id_list("d").unwrap_err().message, "`d[0]` must be a non-empty id string");
+        assert_eq!(
+            input.id_list("e").unwrap_err().message,
+            "`e` must be a list of ids or a comma-separated string of ids"
+        );
+        assert_eq!(input.id_list("f").unwrap_err().message, "`f[1]` must not be `..`: a dot segment is not an id");
+        assert_eq!(input.id_list("absent").unwrap(), None);
+    }
+
+    #[test]
+    fn id_members_refuse_dot_segments_and_other_members_do_not() {
+        let value = json!({"userId": "..", "id": ".", "displayName": "..", "manager": ".."});
+        let input = Input::new(&value).unwrap();
+        assert_eq!(
+            input.required_str("userId").unwrap_err().message,
+            "`userId` must not be `..`: a dot segment is not an id"
+        );
+        assert_eq!(input.required_str("id").unwrap_err().message, "`id` must not be `.`: a dot segment is not an id");
+        assert_eq!(input.required_str("displayName").unwrap(), "..");
+        assert!(input.optional_id("manager").is_err());
     }
 
     #[test]

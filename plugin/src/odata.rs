@@ -51,6 +51,67 @@ pub fn encode_segment(value: &str) -> String {
     percent_encode(value, keep_in_segment)
 }
 
+/// The error text for an id that is a dot segment, or `None` for any other id. `.` and `..`
+/// would be percent-encoded as `%2E`/`%2E%2E`, which URL normalisation turns back into a
+/// step up the path (`DELETE /v1.0/users/%2E%2E` deletes nothing it should), so they are
+/// refused as ids rather than encoded.
+pub fn dot_segment_problem(field: &str, id: &str) -> Option<String> {
+    (id == "." || id == "..").then(|| format!("`{field}` must not be `{id}`: a dot segment is not an id"))
+}
+
+/// True when a URL's path (what follows the authority, up to `?` or `#`) has a `.` or `..`
+/// segment, plain or percent-encoded (up to three rounds of encoding). A segment that only
+/// holds dots next to an encoded slash (`..%2Fx`, an id encoded as one segment) is not one.
+pub fn path_has_dot_segment(url: &str) -> bool {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme.find('/').map_or("", |at| &after_scheme[at..]);
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    path.split('/').any(|segment| {
+        // Most segments hold no escape: they are compared as they are, without allocating.
+        if !segment.contains('%') {
+            return segment == "." || segment == "..";
+        }
+        let mut current = segment.to_string();
+        for _ in 0..4 {
+            if current == "." || current == ".." {
+                return true;
+            }
+            let decoded = percent_decode(&current);
+            if decoded == current {
+                break;
+            }
+            current = decoded;
+        }
+        false
+    })
+}
+
+/// Decodes `%XX` escapes, leaving malformed ones as they are (bytes that are not UTF-8
+/// become U+FFFD).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = (bytes[index] == b'%')
+            .then(|| bytes.get(index + 1..index + 3))
+            .flatten()
+            .and_then(|pair| std::str::from_utf8(pair).ok())
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
+        match hex {
+            Some(byte) => {
+                out.push(byte);
+                index += 3;
+            }
+            None => {
+                out.push(bytes[index]);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Percent-encodes a query parameter value (or name).
 pub fn encode_query_value(value: &str) -> String {
     percent_encode(value, keep_in_query)
@@ -180,6 +241,32 @@ mod tests {
         assert_eq!(encode_segment("../../groups"), "..%2F..%2Fgroups");
         assert_eq!(encode_segment("50%"), "50%25");
         assert_eq!(encode_segment("josé"), "jos%C3%A9");
+    }
+
+    #[test]
+    fn dot_segments_are_found_in_paths_in_any_encoding_but_not_in_names_or_queries() {
+        for url in [
+            "https://graph.microsoft.com/v1.0/users/..",
+            "https://graph.microsoft.com/v1.0/users/%2E%2E?$select=id",
+            "https://graph.microsoft.com/v1.0/./users",
+            "https://graph.microsoft.com/v1.0/users/%252e%252e/x",
+        ] {
+            assert!(path_has_dot_segment(url), "{url}");
+        }
+        for url in [
+            "https://graph.microsoft.com/v1.0/users/a..b/x.y",
+            "https://graph.microsoft.com/v1.0/users?$filter=x eq '..'",
+            "https://graph.microsoft.com/v1.0/users/%2E%2Ex",
+            "https://graph.microsoft.com/v1.0/users/..%2Fgroups%3Fx%3D1%23y",
+            "https://graph.microsoft.com",
+        ] {
+            assert!(!path_has_dot_segment(url), "{url}");
+        }
+        assert_eq!(
+            dot_segment_problem("userId", ".."),
+            Some("`userId` must not be `..`: a dot segment is not an id".into())
+        );
+        assert_eq!(dot_segment_problem("userId", "..."), None);
     }
 
     #[test]

@@ -39,6 +39,14 @@ pub fn strings(description: &str) -> Value {
     json!({"type": "array", "items": {"type": "string"}, "description": description})
 }
 
+/// A list of ids: a list of strings, or one string of comma-separated ids.
+pub fn ids(description: &str) -> Value {
+    json!({
+        "oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}],
+        "description": format!("{description} (a list, or one comma-separated string)"),
+    })
+}
+
 /// An object as Graph returns it.
 pub fn entity(description: &str) -> Value {
     json!({"type": "object", "description": description, "additionalProperties": true})

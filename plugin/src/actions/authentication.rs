@@ -8,7 +8,7 @@ use crate::catalog::{Action, Handler};
 use crate::client::GraphClient;
 use crate::client::GraphRequest;
 use crate::config::AuthMode;
-use crate::error::{ConnectorError, Result};
+use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::input::Input;
 use crate::odata::{encode_segment, user_segment, Query};
 use crate::schema;
@@ -23,7 +23,9 @@ pub const ACTIONS: &[Action] = &[
         description: "Removes a user's authentication method of the given type \
                       (DELETE /users/{id}/authentication/{type}Methods/{methodId}); without a method id, every \
                       method of that type is listed and removed. PASSWORD_METHODS resets the password method \
-                      instead (POST .../authentication/methods/{passwordId}/resetPassword, delegated only).",
+                      instead (POST .../authentication/methods/{passwordId}/resetPassword, delegated only; on an \
+                      `accessToken` connection it is sent, and Graph's 403 to an app-only token is `forbidden` \
+                      and says so).",
         category: "users",
         permissions: &["UserAuthenticationMethod.ReadWrite.All"],
         read_only: false,
@@ -35,7 +37,8 @@ pub const ACTIONS: &[Action] = &[
         id: "users.change-password",
         title: "Change own password",
         description: "Changes the signed-in user's own password (POST /me/changePassword). Needs a delegated \
-                      connection (`password` or `refreshToken`); the permission listed is delegated.",
+                      connection (`password` or `refreshToken`, or an `accessToken` that is delegated: Graph's 403 \
+                      to an app-only token is `forbidden` and says so); the permission listed is delegated.",
         category: "users",
         permissions: &["User-PasswordProfile.ReadWrite.All"],
         read_only: false,
@@ -274,7 +277,9 @@ fn reset_password_method(client: &mut GraphClient, input: &Input, user: &str) ->
     if let Some(password) = new_password {
         request = request.json(json!({"newPassword": password}));
     }
-    let response = client.send(&request)?;
+    let response = client.send(&request).map_err(|error| {
+        explain_forbidden(client, error, "`authenticationMethodType` PASSWORD_METHODS (resetPassword)")
+    })?;
     let location = response.header("location").map(str::to_string);
     let mut output = match response.body {
         Some(Value::Object(body)) => body,
@@ -291,10 +296,12 @@ fn reset_password_method(client: &mut GraphClient, input: &Input, user: &str) ->
     Ok(Value::Object(output))
 }
 
-/// Refuses a connection that does not act for a signed-in user.
+/// Refuses a connection that cannot act for a signed-in user. An `accessToken` connection
+/// passes: the platform's token may be delegated or app-only, so Graph decides (see
+/// [`explain_forbidden`]).
 fn require_delegated(client: &GraphClient, what: &str, alternative: &str) -> Result<()> {
     let auth = &client.config().auth;
-    if auth.is_delegated() {
+    if auth.is_delegated() || matches!(auth, AuthMode::AccessToken { .. }) {
         return Ok(());
     }
     Err(ConnectorError::invalid_config(format!(
@@ -302,6 +309,21 @@ fn require_delegated(client: &GraphClient, what: &str, alternative: &str) -> Res
          connection uses `{}`; {alternative}",
         auth.name()
     )))
+}
+
+/// Graph's 403 to a delegated-only call on an `accessToken` connection most likely means the
+/// token is app-only: the error stays `forbidden` with Graph's status, code and message, and
+/// says so.
+fn explain_forbidden(client: &GraphClient, error: ConnectorError, what: &str) -> ConnectorError {
+    if error.code != ErrorCode::Forbidden || !matches!(client.config().auth, AuthMode::AccessToken { .. }) {
+        return error;
+    }
+    let message = format!(
+        "{what} needs a delegated token (one acting for a signed-in user); Graph refused the token of this \
+         `accessToken` connection, which may be app-only: {}",
+        error.message
+    );
+    ConnectorError { message, ..error }
 }
 
 fn change_password(client: &mut GraphClient, input: &Input) -> Result<Value> {
@@ -318,7 +340,9 @@ fn change_password(client: &mut GraphClient, input: &Input) -> Result<Value> {
     }
     let url = client.url("me/changePassword", &Query::new());
     let body = json!({"currentPassword": current_password, "newPassword": new_password});
-    client.send(&GraphRequest::new(Method::POST, url).json(body))?;
+    client
+        .send(&GraphRequest::new(Method::POST, url).json(body))
+        .map_err(|error| explain_forbidden(client, error, "users.change-password"))?;
     Ok(match user {
         Some(user) => success(&[("userId", user)]),
         None => success(&[]),
@@ -485,12 +509,67 @@ mod tests {
 
     #[test]
     fn change_password_needs_a_delegated_connection() {
+        let config = json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "c", "clientSecret": "s"});
         let input = json!({"currentPassword": "old", "newPassword": "new"});
-        let (result, sent) = run(token_config(), ScriptedTransport::new(), "users.change-password", input);
+        let (result, sent) = run(config, ScriptedTransport::new(), "users.change-password", input);
         let error = result.unwrap_err();
         assert_eq!(error.code, ErrorCode::InvalidConfig);
-        assert!(error.message.contains("delegated") && error.message.contains("`accessToken`"), "{}", error.message);
+        assert!(
+            error.message.contains("delegated") && error.message.contains("`clientCredentials`"),
+            "{}",
+            error.message
+        );
         assert!(sent.is_empty());
+    }
+
+    fn access_denied() -> Value {
+        json!({"error": {"code": "accessDenied", "message": "Request Authorization failed",
+                         "innerError": {"request-id": "7c1e2d3f-0000-4000-8000-000000000099"}}})
+    }
+
+    #[test]
+    fn an_access_token_may_be_delegated_so_delegated_only_calls_are_sent() {
+        // A platform's token could act for a user or for the application: Graph decides.
+        let script = ScriptedTransport::new().respond(204, Value::Null);
+        let input = json!({"currentPassword": "old", "newPassword": "new"});
+        let (result, sent) = run(token_config(), script, "users.change-password", input);
+        assert_eq!(result.unwrap(), json!({"success": true}));
+        assert_eq!(sent[0].method(), http::Method::POST);
+        assert_eq!(sent[0].uri(), "https://graph.microsoft.com/v1.0/me/changePassword");
+        assert_eq!(sent[0].header_value("authorization"), Some("Bearer test-token"));
+        assert_eq!(body_json(&sent[0]), json!({"currentPassword": "old", "newPassword": "new"}));
+    }
+
+    #[test]
+    fn a_403_to_an_access_token_explains_that_the_call_needs_a_delegated_token() {
+        for (action, input, url) in [
+            (
+                "users.reset-mfa",
+                json!({"userId": USER, "authenticationMethodType": "PASSWORD_METHODS", "passwordId": "p"}),
+                format!("https://graph.microsoft.com/v1.0/users/{USER}/authentication/methods/p/resetPassword"),
+            ),
+            (
+                "users.change-password",
+                json!({"currentPassword": "old", "newPassword": "new"}),
+                "https://graph.microsoft.com/v1.0/me/changePassword".to_string(),
+            ),
+        ] {
+            let script = ScriptedTransport::new().respond(403, access_denied());
+            let (result, sent) = run(token_config(), script, action, input);
+            let error = result.unwrap_err();
+            assert_eq!(error.code, ErrorCode::Forbidden, "{action}");
+            assert_eq!(error.status, Some(403));
+            assert_eq!(error.graph_code.as_deref(), Some("accessDenied"));
+            assert!(
+                error.message.contains("needs a delegated token")
+                    && error.message.contains("`accessToken`")
+                    && error.message.contains("Request Authorization failed"),
+                "{action}: {}",
+                error.message
+            );
+            assert_eq!(sent.len(), 1, "{action}: a 403 is not retried");
+            assert_eq!(sent[0].uri(), url);
+        }
     }
 
     #[test]

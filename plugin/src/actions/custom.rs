@@ -42,7 +42,9 @@ pub const ACTIONS: &[Action] = &[Action {
                   (`/users/...` uses the connection's API version; `/v1.0/...` and `/beta/...` choose one), or an \
                   absolute URL on the connection's own Graph host (such as an `@odata.nextLink`, to read the next \
                   page); other hosts, `//` authorities, `.`/`..` segments (also percent-encoded) and backslashes are \
-                  refused. `params` are appended as encoded query parameters. Returns `{\"status\", \"body\"}` for \
+                  refused. `params` are appended as encoded query parameters. `headers` adds request headers (see its \
+                  schema); `ConsistencyLevel: eventual` is sent for `$count=true`, `$search` and `/$count` unless \
+                  `headers` sets one. Returns `{\"status\", \"body\"}` for \
                   2xx answers (`body` is null when Graph sends none); Graph error statuses are returned as typed \
                   errors (not-found, forbidden, invalid-input, ...) like every other action, after the usual \
                   token renewal and throttling retries. One request, no paging; the response must be JSON.",
@@ -77,7 +79,12 @@ fn input_schema() -> Value {
             "params": pairs("Query parameters, e.g. [{\"key\": \"$top\", \"value\": \"10\"}]"),
             "body": schema::choice("Whether a JSON body is sent (default JSON when `bodyJson` is given)", &["NONE", "JSON"]),
             "bodyJson": {"type": ["object", "array", "string"], "description": "The JSON body, as JSON or as a JSON string"},
-            "headers": pairs(&format!("Extra request headers; only {} may be set", ALLOWED_HEADERS.join(", "))),
+            "headers": pairs(&format!(
+                "Extra request headers as [{{\"key\", \"value\"}}]; only {} may be set. `ConsistencyLevel: eventual` \
+                 is added when the URL or `params` hold `$count=true` or `$search`, or the path ends in `/$count`, \
+                 unless a `ConsistencyLevel` is given here",
+                ALLOWED_HEADERS.join(", ")
+            )),
         }),
         &["url"],
     )
@@ -110,11 +117,34 @@ fn request(client: &mut GraphClient, input: &Input) -> Result<Value> {
     for (name, value) in read_pairs(input, "headers")? {
         graph_request.headers.push((allowed_header(&name)?, checked_header_value(&name, value)?));
     }
+    // The conventions of ACTIONS.md: `$count`, `$search` and `/$count` segments are advanced
+    // queries, which Graph answers only with `ConsistencyLevel: eventual`; a caller's own
+    // `ConsistencyLevel` wins.
+    let caller_consistency = graph_request.headers.iter().any(|(name, _)| *name == "ConsistencyLevel");
+    if !caller_consistency && is_advanced_query(&graph_request.url) {
+        graph_request.headers.push(("ConsistencyLevel", "eventual".into()));
+    }
     let response = client.send(&graph_request)?;
     // Any endpoint may answer here, including one that echoes what it was sent.
     let mut body = response.body.unwrap_or(Value::Null);
     client.secrets().redact_value(&mut body);
     Ok(json!({"status": response.status, "body": body}))
+}
+
+/// True for a URL Graph treats as an advanced directory query: a last path segment
+/// `$count`, a `$count=true` parameter, or a `$search` parameter (names compared without
+/// case, percent-escapes decoded).
+fn is_advanced_query(url: &str) -> bool {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let last_segment = path.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+    if percent_decode_lenient(last_segment) == "$count" {
+        return true;
+    }
+    query.split('&').any(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = percent_decode_lenient(name).to_ascii_lowercase();
+        name == "$search" || (name == "$count" && percent_decode_lenient(value).trim().eq_ignore_ascii_case("true"))
+    })
 }
 
 /// `[{"key", "value"}]` pairs; rows with neither key nor value (blank form rows) are skipped.
@@ -603,6 +633,50 @@ mod tests {
         );
         assert_eq!(sent[0].header_value("authorization"), Some("Bearer test-token"));
         assert!(sent[0].body().is_empty());
+    }
+
+    /// The `ConsistencyLevel` headers `graph.request` sends for one input.
+    fn consistency_sent(input: Value) -> Vec<String> {
+        let script = ScriptedTransport::new().respond(200, json!({"value": []}));
+        let (mut connector, log) = connected(token_config(), script);
+        connector.invoke("graph.request", &input.to_string()).unwrap();
+        let sent = log.borrow();
+        assert_eq!(sent.len(), 1);
+        sent[0]
+            .headers()
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("consistencylevel"))
+            .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn count_search_and_count_segments_send_consistency_level_eventual() {
+        for input in [
+            json!({"url": "/users", "params": [{"key": "$count", "value": "true"}, {"key": "$top", "value": "5"}]}),
+            json!({"url": "/users?$count=true&$filter=endsWith(mail,'@contoso.com')"}),
+            json!({"url": "/users?%24count=true"}),
+            json!({"url": "/users", "params": [{"key": "$search", "value": "\"displayName:wa\""}]}),
+            json!({"url": "/groups?$search=\"displayName:wa\""}),
+            json!({"url": "/users/$count"}),
+            json!({"url": "https://graph.microsoft.com/v1.0/groups/02bd9fd6-8f93-4758-87c3-1fb73740a315/members/$count"}),
+        ] {
+            assert_eq!(consistency_sent(input.clone()), ["eventual"], "{input}");
+        }
+    }
+
+    #[test]
+    fn a_caller_consistency_level_wins_and_plain_requests_send_none() {
+        let input = json!({"url": "/users/$count", "headers": [{"key": "consistencyLevel", "value": "session"}]});
+        assert_eq!(consistency_sent(input), ["session"]);
+        for input in [
+            json!({"url": "/users", "params": [{"key": "$top", "value": "5"}]}),
+            json!({"url": "/users?$count=false"}),
+            json!({"url": "/users/$countries"}),
+            json!({"url": "/users", "params": [{"key": "filter", "value": "$count"}]}),
+        ] {
+            assert!(consistency_sent(input.clone()).is_empty(), "{input}");
+        }
     }
 
     #[test]

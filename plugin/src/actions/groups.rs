@@ -117,7 +117,7 @@ pub const ACTIONS: &[Action] = &[
                 json!({
                     "groupId": schema::string("Object id of the group"),
                     "directoryObject": schema::choice("Kind of the members (default Users); user ids may be userPrincipalNames", MEMBER_KINDS),
-                    "members": schema::strings("Object ids of the users or devices to add"),
+                    "members": schema::ids("Object ids of the users or devices to add"),
                 }),
                 &["groupId", "members"],
             )
@@ -137,7 +137,7 @@ pub const ACTIONS: &[Action] = &[
             schema::object(
                 json!({
                     "groupId": schema::string("Object id of the group"),
-                    "memberIds": schema::strings("Object ids (or userPrincipalNames) of the members to remove"),
+                    "memberIds": schema::ids("Object ids (or userPrincipalNames) of the members to remove"),
                 }),
                 &["groupId", "memberIds"],
             )
@@ -172,7 +172,7 @@ pub const ACTIONS: &[Action] = &[
             schema::object(
                 json!({
                     "groupId": schema::string("Object id of the group"),
-                    "ownerIds": schema::strings("Object ids (or userPrincipalNames) of the owners to add"),
+                    "ownerIds": schema::ids("Object ids (or userPrincipalNames) of the owners to add"),
                 }),
                 &["groupId", "ownerIds"],
             )
@@ -210,8 +210,8 @@ fn create_input() -> Value {
                 "description": "[] for a security group, [\"Unified\"] for a Microsoft 365 group; add \"DynamicMembership\" for rule-based membership"},
             "mailEnabled": schema::boolean("True for Microsoft 365 groups, false for security groups"),
             "securityEnabled": schema::boolean("True for security groups"),
-            "owners": schema::strings("Object ids or userPrincipalNames of the owners"),
-            "members": schema::strings("Object ids or userPrincipalNames of the members (not for dynamic groups)"),
+            "owners": schema::ids("Object ids or userPrincipalNames of the owners"),
+            "members": schema::ids("Object ids or userPrincipalNames of the members (not for dynamic groups)"),
             "membershipRule": schema::string("Dynamic membership rule, e.g. user.department -eq \"Marketing\""),
             "membershipRuleProcessingState": schema::choice("Whether the rule is evaluated (default On for dynamic groups)", &["On", "Paused"]),
             "visibility": schema::string("Public, Private or HiddenMembership"),
@@ -243,33 +243,9 @@ pub struct Target {
     pub object_id: String,
 }
 
-/// A list of ids: a JSON array of non-empty strings (or one string), without duplicates.
-fn id_list(input: &Input, name: &str) -> Result<Option<Vec<String>>> {
-    let wrong = || ConnectorError::invalid_input(format!("`{name}` must be a list of non-empty id strings"));
-    let items: Vec<&Value> = match input.get(name) {
-        None => return Ok(None),
-        Some(Value::Array(items)) => items.iter().collect(),
-        Some(single @ Value::String(_)) => vec![single],
-        Some(_) => return Err(wrong()),
-    };
-    let mut ids: Vec<String> = Vec::with_capacity(items.len());
-    for item in items {
-        match item {
-            Value::String(id) if !id.trim().is_empty() => {
-                let id = id.trim().to_string();
-                if !ids.contains(&id) {
-                    ids.push(id);
-                }
-            }
-            _ => return Err(wrong()),
-        }
-    }
-    Ok(Some(ids))
-}
-
 /// A required, non-empty list of ids.
 fn required_id_list(input: &Input, name: &str) -> Result<Vec<String>> {
-    match id_list(input, name)? {
+    match input.id_list(name)? {
         Some(ids) if !ids.is_empty() => Ok(ids),
         _ => Err(ConnectorError::invalid_input(format!("`{name}` is required and must name at least one id"))),
     }
@@ -456,8 +432,8 @@ fn group_types(input: &Input) -> Result<Vec<&'static str>> {
 
 fn create(client: &mut GraphClient, input: &Input) -> Result<Value> {
     let mut body = create_body(input)?;
-    let owners = id_list(input, "owners")?.unwrap_or_default();
-    let members = id_list(input, "members")?.unwrap_or_default();
+    let owners = input.id_list("owners")?.unwrap_or_default();
+    let members = input.id_list("members")?.unwrap_or_default();
     let dynamic = body
         .get("groupTypes")
         .and_then(Value::as_array)
@@ -657,6 +633,50 @@ mod tests {
                 (request.method().to_string(), request.uri().to_string(), consistency, body)
             })
             .collect()
+    }
+
+    #[test]
+    fn add_members_splits_a_comma_separated_string_as_add_sponsor_does() {
+        let script = ScriptedTransport::new().respond(204, Value::Null);
+        let (mut connector, log) = connected(token_config(), script);
+        let members = format!("{}, {},,{}", member_id(1), member_id(2), member_id(1));
+        let output = connector
+            .invoke(
+                "groups.add-members",
+                &json!({"groupId": GROUP, "directoryObject": "Devices", "members": members}).to_string(),
+            )
+            .unwrap();
+        let requests = sent(&log);
+        assert_eq!(requests.len(), 1);
+        assert_eq!(
+            requests[0].3,
+            json!({"members@odata.bind": [directory_object(&member_id(1)), directory_object(&member_id(2))]})
+        );
+        assert_eq!(output["succeeded"], json!([member_id(1), member_id(2)]));
+    }
+
+    #[test]
+    fn id_lists_refuse_dot_segments_and_commas_inside_list_items() {
+        for (action, input, expected) in [
+            (
+                "groups.remove-members",
+                json!({"groupId": GROUP, "memberIds": [member_id(1), ".."]}),
+                "`memberIds[1]` must not be `..`",
+            ),
+            ("groups.add-owners", json!({"groupId": GROUP, "ownerIds": "."}), "`ownerIds[0]` must not be `.`"),
+            (
+                "groups.add-members",
+                json!({"groupId": GROUP, "members": [format!("{},{}", member_id(1), member_id(2))]}),
+                "`members[0]` holds a comma",
+            ),
+            ("groups.delete", json!({"groupId": ".."}), "`groupId` must not be `..`"),
+        ] {
+            let (mut connector, log) = connected(token_config(), ScriptedTransport::new());
+            let error = connector.invoke(action, &input.to_string()).unwrap_err();
+            assert_eq!(error.code, crate::ErrorCode::InvalidInput, "{action}");
+            assert!(error.message.starts_with(expected), "{action}: {}", error.message);
+            assert!(log.borrow().is_empty(), "{action}");
+        }
     }
 
     #[test]

@@ -175,7 +175,7 @@ fn is_web_url(value: &str) -> bool {
 /// Who becomes a sponsor, as read from the input.
 enum Sponsors<'a> {
     /// Users, by object id or userPrincipalName, as the caller gave them.
-    Users(Vec<&'a str>),
+    Users(Vec<String>),
     /// One group, by object id.
     Group(&'a str),
 }
@@ -194,26 +194,7 @@ impl<'a> Sponsors<'a> {
         if input.optional_str("groupId")?.is_some() {
             return Err(ConnectorError::invalid_input("`groupId` is for addType GROUP; give `sponsors` for USER"));
         }
-        let mut ids: Vec<&str> = Vec::new();
-        let mut push = |id: &'a str| {
-            let id = id.trim();
-            if !id.is_empty() && !ids.contains(&id) {
-                ids.push(id);
-            }
-        };
-        match input.get("sponsors") {
-            Some(Value::String(text)) => text.split(',').for_each(&mut push),
-            Some(Value::Array(items)) => {
-                for item in items {
-                    match item {
-                        Value::String(id) => push(id),
-                        _ => return Err(ConnectorError::invalid_input("`sponsors` must hold only strings")),
-                    }
-                }
-            }
-            Some(_) => return Err(ConnectorError::invalid_input("`sponsors` must be a string or a list of strings")),
-            None => {}
-        }
+        let ids = input.id_list("sponsors")?.unwrap_or_default();
         if ids.is_empty() {
             return Err(ConnectorError::invalid_input("`sponsors` is required for addType USER"));
         }
@@ -235,17 +216,17 @@ fn add_sponsor(client: &mut GraphClient, input: &Input) -> Result<Value> {
         Sponsors::Users(ids) => {
             if let [only] = ids.as_slice() {
                 add_user_sponsor(client, &collection, only)?;
-                return Ok(success(&[("userId", user), ("sponsors", only)]));
+                return Ok(success(&[("userId", user), ("sponsors", only.as_str())]));
             }
             let mut outcome = BulkOutcome::new();
             for (index, id) in ids.iter().enumerate() {
                 if client.out_of_time() {
-                    outcome.not_attempted.extend(ids[index..].iter().map(|id| id.to_string()));
+                    outcome.not_attempted.extend(ids[index..].iter().cloned());
                     break;
                 }
                 match add_user_sponsor(client, &collection, id) {
-                    Ok(()) => outcome.succeeded.push(id.to_string()),
-                    Err(error) => outcome.failed.push((id.to_string(), error)),
+                    Ok(()) => outcome.succeeded.push(id.clone()),
+                    Err(error) => outcome.failed.push((id.clone(), error)),
                 }
             }
             Ok(outcome.to_json())
@@ -381,7 +362,7 @@ mod tests {
                 "`addType` must be one of USER, GROUP (got `TEAM`)",
             ),
             (json!({"userId": "g", "sponsors": "s"}), "`addType` is required (USER or GROUP)"),
-            (json!({"userId": "g", "addType": "USER", "sponsors": [1]}), "`sponsors` must hold only strings"),
+            (json!({"userId": "g", "addType": "USER", "sponsors": [1]}), "`sponsors[0]` must be a non-empty id string"),
             (json!({"addType": "USER", "sponsors": "s"}), "`userId` is required"),
         ] {
             let error = connector.invoke("guests.add-sponsor", &input.to_string()).unwrap_err();

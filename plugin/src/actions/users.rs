@@ -135,7 +135,7 @@ pub const ACTIONS: &[Action] = &[
                             }, "required": ["skuId"]},
                         ]},
                     },
-                    "removeLicenses": schema::strings("SKU ids (GUIDs) to remove"),
+                    "removeLicenses": schema::ids("SKU ids (GUIDs) to remove"),
                 }),
                 &["userId"],
             )
@@ -212,7 +212,7 @@ pub const ACTIONS: &[Action] = &[
             schema::object(
                 json!({
                     "userId": schema::string("Object id or userPrincipalName"),
-                    "groupIds": schema::strings("Group object ids (GUIDs) to check"),
+                    "groupIds": schema::ids("Group object ids (GUIDs) to check"),
                 }),
                 &["userId", "groupIds"],
             )
@@ -337,7 +337,7 @@ fn create(client: &mut GraphClient, input: &Input) -> Result<Value> {
         input.required_str("userPrincipalName")?;
         input.required_str("mailNickname")?;
     }
-    let manager = input.optional_str("manager")?.map(str::to_string);
+    let manager = input.optional_id("manager")?.map(str::to_string);
     body.remove("manager");
     if let Some(phones) = body.get_mut("businessPhones") {
         *phones = business_phones(phones)?;
@@ -406,7 +406,16 @@ pub fn assign_manager(client: &mut GraphClient, user_id: &str, manager: &str) ->
 }
 
 fn update(client: &mut GraphClient, input: &Input) -> Result<Value> {
-    let user = input.required_str_of(&["id", "userId"])?;
+    let user = match (input.optional_str("id")?, input.optional_str("userId")?) {
+        (Some(id), Some(user_id)) if !id.trim().eq_ignore_ascii_case(user_id.trim()) => {
+            return Err(ConnectorError::invalid_input(format!(
+                "`id` (`{id}`) and `userId` (`{user_id}`) name different users; give one of them"
+            )))
+        }
+        (Some(id), _) => id,
+        (None, Some(user_id)) => user_id,
+        (None, None) => return Err(ConnectorError::invalid_input("`id` or `userId` is required")),
+    };
     let body = input.required_object("jsonBody")?;
     if body.is_empty() {
         return Err(ConnectorError::invalid_input("`jsonBody` must name at least one property to change"));
@@ -551,8 +560,17 @@ fn array_of<'a>(value: Option<&'a Value>, field: &str) -> Result<&'a [Value]> {
     }
 }
 
-/// An optional list of GUID strings; the error names the offending element.
+/// An optional list of GUID strings (a list, or one comma-separated string, like every id
+/// list); the error names the offending element.
 fn guid_list(value: Option<&Value>, field: &str) -> Result<Vec<String>> {
+    if let Some(Value::String(text)) = value {
+        return text
+            .split(',')
+            .filter(|id| !id.trim().is_empty())
+            .enumerate()
+            .map(|(index, id)| checked_guid(id, &format!("{field}[{index}]")))
+            .collect();
+    }
     array_of(value, field)?
         .iter()
         .enumerate()
@@ -704,6 +722,61 @@ mod tests {
 
     fn guid(n: usize) -> String {
         format!("00000000-0000-0000-0000-{n:012}")
+    }
+
+    #[test]
+    fn dot_segment_ids_are_refused_naming_the_field() {
+        for (action, input, field) in [
+            ("users.delete", json!({"userId": ".."}), "userId"),
+            ("users.get", json!({"userId": "."}), "userId"),
+            ("users.update", json!({"id": "..", "jsonBody": {"jobTitle": "x"}}), "id"),
+            ("users.assign-manager", json!({"userId": USER, "managerId": ".."}), "managerId"),
+            (
+                "users.create",
+                json!({"displayName": "A", "userPrincipalName": "a@contoso.com", "mailNickname": "a",
+                                    "passwordProfile": {"password": "P@ssw0rd-1234"}, "manager": ".."}),
+                "manager",
+            ),
+        ] {
+            let (result, sent) = run(ScriptedTransport::new(), action, input);
+            let error = result.unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidInput, "{action}");
+            let named = error.message.contains(&format!("`{field}` must not be `"));
+            assert!(named, "{action}: {}", error.message);
+            assert!(
+                sent.is_empty(),
+                "{action} sent {:?}",
+                sent.iter().map(|r| r.uri().to_string()).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn update_refuses_different_id_and_user_id() {
+        let input = json!({"id": USER, "userId": "adele@contoso.com", "jsonBody": {"jobTitle": "x"}});
+        let (result, sent) = run(ScriptedTransport::new(), "users.update", input);
+        let error = result.unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidInput);
+        assert_eq!(
+            error.message,
+            format!("`id` (`{USER}`) and `userId` (`adele@contoso.com`) name different users; give one of them")
+        );
+        assert!(sent.is_empty());
+        // The same user under both names is no contradiction.
+        let script = ScriptedTransport::new().respond(204, Value::Null);
+        let input = json!({"id": USER, "userId": USER, "jsonBody": {"jobTitle": "x"}});
+        let (result, sent) = run(script, "users.update", input);
+        assert_eq!(result.unwrap(), json!({"success": true, "userId": USER}));
+        assert_eq!(sent[0].uri(), format!("https://graph.microsoft.com/v1.0/users/{USER}"));
+    }
+
+    #[test]
+    fn check_member_groups_splits_a_comma_separated_string_like_every_id_list() {
+        let script = ScriptedTransport::new().respond(200, json!({"value": [guid(2)]}));
+        let input = json!({"userId": USER, "groupIds": format!("{}, {}", guid(1), guid(2))});
+        let (result, sent) = run(script, "users.check-member-groups", input);
+        assert_eq!(result.unwrap()["value"], json!([guid(2)]));
+        assert_eq!(body_json(&sent[0]), json!({"groupIds": [guid(1), guid(2)]}));
     }
 
     #[test]

@@ -35,17 +35,21 @@ const SHEET_NAME_FORBIDDEN: &[char] = &[':', '\\', '/', '?', '*', '[', ']'];
 /// Input members that locate the worksheet; every other member of a row action is a column.
 const SHEET_FIELDS: &[&str] = &["id", "driveType", "workbookId", "worksheetId", "headerRowNumber"];
 
+/// The input member by which a caller asks for formulas to be written as formulas.
+const ALLOW_FORMULAS: &str = "allowFormulas";
+
 /// The workbook actions.
 pub const ACTIONS: &[Action] = &[
     Action {
         id: "workbook.add-row",
         title: "Add worksheet row",
         description: "Writes a row below the worksheet's used range (GET usedRange, then PATCH range(address=...)); \
-                      every input member other than the location fields is a column value named by the header row.",
+                      every input member other than the location fields is a column value named by the header row. \
+                      Text is written as literal text (never as a formula) unless `allowFormulas` is true.",
         category: "workbook",
         permissions: PERMISSIONS,
         read_only: false,
-        input_schema: || schema::open_object(Value::Object(sheet_properties()), &sheet_required()),
+        input_schema: || schema::open_object(Value::Object(row_properties()), &sheet_required()),
         output_schema: row_written_output,
         run: Handler::Value(add_row),
     },
@@ -65,7 +69,8 @@ pub const ACTIONS: &[Action] = &[
         id: "workbook.update-row",
         title: "Update worksheet row",
         description: "Changes cells of one sheet row (GET usedRange for the header, then PATCH range(address=...)); \
-                      columns not given are left unchanged.",
+                      columns not given are left unchanged. Text is written as literal text (never as a formula) \
+                      unless `allowFormulas` is true.",
         category: "workbook",
         permissions: PERMISSIONS,
         read_only: false,
@@ -109,8 +114,21 @@ fn sheet_required() -> Vec<&'static str> {
     vec!["id", "driveType", "workbookId", "worksheetId"]
 }
 
-fn update_row_input() -> Value {
+/// The members of a row write: the sheet's, and the formula opt-in.
+fn row_properties() -> Map<String, Value> {
     let mut properties = sheet_properties();
+    properties.insert(
+        ALLOW_FORMULAS.into(),
+        schema::boolean(
+            "Write text starting with `=`, `+`, `-` or `@` as Excel formulas (default false: every value is \
+             written as literal text, with Excel's leading apostrophe where Excel would read a formula)",
+        ),
+    );
+    properties
+}
+
+fn update_row_input() -> Value {
+    let mut properties = row_properties();
     properties.insert("rowToUpdate".into(), schema::whole_number("Sheet row number to change, below the header row"));
     let mut required = sheet_required();
     required.push("rowToUpdate");
@@ -177,7 +195,8 @@ fn fetch_rows_output() -> Value {
 
 fn add_row(client: &mut GraphClient, input: &Input) -> Result<Value> {
     let location = SheetLocation::read(input)?;
-    let cells = column_values(input, &[])?;
+    let cells = column_values(input, &[ALLOW_FORMULAS])?;
+    let formulas = input.optional_bool(ALLOW_FORMULAS)?.unwrap_or(false);
     let sheet = read_sheet(client, &location)?;
     // The header lies inside the used range, so the row after it is below the header too.
     let row = sheet.last_row + 1;
@@ -187,7 +206,7 @@ fn add_row(client: &mut GraphClient, input: &Input) -> Result<Value> {
             location.worksheet
         )));
     }
-    write_row(client, &location, &sheet, row, &cells)
+    write_row(client, &location, &sheet, row, &cells, formulas)
 }
 
 fn update_row(client: &mut GraphClient, input: &Input) -> Result<Value> {
@@ -200,9 +219,10 @@ fn update_row(client: &mut GraphClient, input: &Input) -> Result<Value> {
             location.header_row
         )));
     }
-    let cells = column_values(input, &["rowToUpdate"])?;
+    let cells = column_values(input, &["rowToUpdate", ALLOW_FORMULAS])?;
+    let formulas = input.optional_bool(ALLOW_FORMULAS)?.unwrap_or(false);
     let sheet = read_sheet(client, &location)?;
-    write_row(client, &location, &sheet, row, &cells)
+    write_row(client, &location, &sheet, row, &cells, formulas)
 }
 
 fn fetch_rows(client: &mut GraphClient, input: &Input) -> Result<Value> {
@@ -456,15 +476,20 @@ fn quoted_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
     names.map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
 }
 
-/// Writes one row with a `PATCH` of its range and reports where it went.
+/// Writes one row with a `PATCH` of its range and reports where it went. Unless the caller
+/// allowed formulas, text that Excel would take as a formula is written as literal text.
 fn write_row(
     client: &mut GraphClient,
     location: &SheetLocation,
     sheet: &Sheet,
     row: u64,
     cells: &[(&str, &Value)],
+    formulas: bool,
 ) -> Result<Value> {
-    let values = sheet.row_values(location, cells)?;
+    let mut values = sheet.row_values(location, cells)?;
+    if !formulas {
+        values.iter_mut().for_each(literal_text);
+    }
     let address = sheet.row_address(row);
     // The address holds only column letters, digits and `:`, so the literal needs no
     // percent-encoding; it still goes through `quote_literal` like every OData literal.
@@ -476,6 +501,23 @@ fn write_row(
         _ => address,
     };
     Ok(json!({"success": true, "rowNumber": row, "address": address}))
+}
+
+/// Makes a text cell literal. A range PATCH writes `values` as if typed into the cells
+/// (Graph's range update takes `values`, `formulas` and `numberFormat`, and documents no
+/// switch for literal text), so text starting with `=`, `+`, `-` or `@` would become a
+/// formula: a value copied from a ticket or a form could inject one. Excel's leading
+/// apostrophe marks the rest of the cell as text and is not part of the value; text that
+/// already starts with an apostrophe gets one more, so that it keeps its own. Text that is
+/// a plain number (`-5`, `+1.5`) stays as it is, a number.
+fn literal_text(cell: &mut Value) {
+    if let Value::String(text) = cell {
+        let formula_like = text.starts_with(['=', '+', '-', '@', '\'']);
+        let number = text.trim().parse::<f64>().is_ok_and(f64::is_finite);
+        if formula_like && !number {
+            text.insert(0, '\'');
+        }
+    }
 }
 
 /// The cells of a used-range row (none when Graph sent fewer rows than its address spans).
@@ -769,6 +811,40 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn text_that_excel_would_read_as_a_formula_is_written_as_literal_text() {
+        let script = ScriptedTransport::new().respond(200, people()).respond(200, json!({"address": "Sheet1!A6:F6"}));
+        let input = sheet_input(json!({
+            "First Name": "=HYPERLINK(\"https://evil.example\",\"open\")", "Last Name": "+1+2",
+            "Email": "@SUM(A1)", "Department": "'quoted", "Status": "-done", "Last Modified": "-5"
+        }));
+        let (result, sent) = run("workbook.add-row", input, script);
+        result.unwrap();
+        assert_eq!(
+            sent[1].2,
+            json!({"values": [["'=HYPERLINK(\"https://evil.example\",\"open\")", "'+1+2", "'@SUM(A1)", "''quoted",
+                               "'-done", "-5"]]})
+        );
+    }
+
+    #[test]
+    fn formulas_are_written_only_when_the_caller_opts_in() {
+        let script = ScriptedTransport::new().respond(200, people()).respond(200, json!({"address": "Sheet1!A5:F5"}));
+        let input =
+            sheet_input(json!({"rowToUpdate": 5, "allowFormulas": true, "Status": "=IF(A5=\"\",\"\",\"Open\")",
+                                        "Last Modified": "=TODAY()"}));
+        let (result, sent) = run("workbook.update-row", input, script);
+        result.unwrap();
+        assert_eq!(sent[1].2, json!({"values": [[null, null, null, null, "=IF(A5=\"\",\"\",\"Open\")", "=TODAY()"]]}));
+
+        let input = sheet_input(json!({"allowFormulas": "sometimes", "Status": "=1"}));
+        let (result, sent) = run("workbook.add-row", input, ScriptedTransport::new());
+        let error = result.unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidInput);
+        assert_eq!(error.message, "`allowFormulas` must be true or false");
+        assert!(sent.is_empty());
     }
 
     #[test]
