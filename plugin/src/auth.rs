@@ -2,10 +2,10 @@
 //! shortly before they expire.
 
 use crate::assertion::{TransportRng, ASSERTION_TYPE};
-use crate::client::{backoff_wait_ms, retry_after_wait_ms};
 use crate::config::{AuthMode, ConnectionConfig};
 use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::odata::encode_form_value;
+use crate::retry::{retry_after_wait_ms, Next, RetryPolicy};
 use crate::secrets::SecretSet;
 use crate::transport::{HttpRequest, HttpResponse, Transport, TransportErrorKind};
 use serde_json::Value;
@@ -180,6 +180,7 @@ fn send_token_request(
     deadline_ms: u64,
 ) -> Result<HttpResponse> {
     let mut attempt: u32 = 0;
+    let policy = RetryPolicy { max_retries: config.max_retries, deadline_ms };
     let time_left =
         |transport: &dyn Transport| (deadline_ms != u64::MAX).then(|| deadline_ms.saturating_sub(transport.now_ms()));
     let deadline_passed = |when: &str| {
@@ -199,22 +200,29 @@ fn send_token_request(
             .map_err(|_| ConnectorError::invalid_config("`tokenUrl` is not a valid URL"))?
             .body_bytes(body.clone())
             .with_timeout_ms(left);
-        let retries_left = attempt < config.max_retries;
         let wait = match transport.send(request) {
-            Ok(response) if retries_left && matches!(response.status(), 429 | 503 | 504) => {
-                let wait =
-                    retry_after_wait_ms(transport, &response).unwrap_or_else(|| backoff_wait_ms(transport, attempt));
-                if transport.now_ms().saturating_add(wait) >= deadline_ms {
-                    return Ok(response);
+            Ok(response) if RetryPolicy::is_retryable_status(response.status()) => {
+                let retry_after = retry_after_wait_ms(transport, &response);
+                match policy.after_failure(transport, attempt, retry_after) {
+                    Next::RetryAfter(wait) => wait,
+                    // The last answer says why: the caller maps it to a typed error.
+                    Next::GiveUp(_) => return Ok(response),
                 }
-                wait
             }
             Ok(response) => return Ok(response),
             Err(error) if time_left(transport) == Some(0) => {
                 return Err(deadline_passed(&format!("while waiting for its answer ({})", error.message)))
             }
-            Err(error) if retries_left && error.kind == TransportErrorKind::NotDelivered => {
-                backoff_wait_ms(transport, attempt)
+            Err(error) if error.kind == TransportErrorKind::NotDelivered => {
+                match policy.after_failure(transport, attempt, None) {
+                    Next::RetryAfter(wait) => wait,
+                    Next::GiveUp(_) => {
+                        return Err(ConnectorError::new(
+                            ErrorCode::Transport,
+                            format!("token endpoint unreachable: {}", error.message),
+                        ))
+                    }
+                }
             }
             Err(error) => {
                 return Err(ConnectorError::new(

@@ -6,6 +6,7 @@ use crate::entity::Entity;
 use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::listing::{Listing, Page};
 use crate::odata::Query;
+use crate::retry::{retry_after_wait_ms, Next, RetryPolicy};
 use crate::secrets::SecretSet;
 use crate::transport::{
     header_in, HttpRequest, HttpResponse, InvalidRequest, Transport, TransportErrorKind, MAX_REQUEST_HEADER_BYTES,
@@ -153,12 +154,6 @@ pub const MAX_PAGES_PER_CALL: usize = 250;
 /// The longest bearer token sent: tokens of the Microsoft identity platform are a few KiB.
 pub const MAX_TOKEN_BYTES: usize = 32 * 1024;
 
-/// Largest wait between retries without `Retry-After`, in milliseconds.
-const MAX_BACKOFF_MS: u64 = 60_000;
-/// First backoff wait when Graph gives no `Retry-After` (doubled on every further attempt,
-/// then jittered down by up to half so that many clients do not retry in step).
-const BASE_BACKOFF_MS: u64 = 1_000;
-
 /// Why one attempt at a request did not end the request.
 struct RetryableFailure {
     /// The error to report if no further attempt is made.
@@ -283,9 +278,9 @@ impl GraphClient {
                 Err(failure) => return Err(failure.error),
             };
             // Give Graph's replication a moment before looking, then look before resending.
-            let wait = self.backoff_ms(resends);
-            if resends >= self.config.max_retries || !self.wait(wait) {
-                return Err(failure.error);
+            match self.retry_policy().after_failure(self.transport.as_mut(), resends, None) {
+                Next::RetryAfter(wait) => self.transport.sleep_ms(wait),
+                Next::GiveUp(_) => return Err(failure.error),
             }
             resends += 1;
             match find_existing(self) {
@@ -360,7 +355,7 @@ impl GraphClient {
                         self.check_token_size(&token)?;
                         continue;
                     }
-                    if !matches!(status, 429 | 503 | 504) {
+                    if !RetryPolicy::is_retryable_status(status) {
                         return self.finish_after(request, response, outcome_unknown_before);
                     }
                     RetryableFailure {
@@ -426,13 +421,15 @@ impl GraphClient {
                 );
                 return Err(SendFailure { error, outcome_unknown: true });
             }
-            let wait = failure.retry_after_ms.unwrap_or_else(|| self.backoff_ms(attempt));
-            if attempt >= self.config.max_retries || !self.wait(wait) {
-                let mut error = failure.error;
-                if error.code == ErrorCode::Throttled {
-                    error.retry_after_ms = Some(wait);
+            match self.retry_policy().after_failure(self.transport.as_mut(), attempt, failure.retry_after_ms) {
+                Next::RetryAfter(wait) => self.transport.sleep_ms(wait),
+                Next::GiveUp(wait) => {
+                    let mut error = failure.error;
+                    if error.code == ErrorCode::Throttled {
+                        error.retry_after_ms = Some(wait);
+                    }
+                    return Err(error.into());
                 }
-                return Err(error.into());
             }
             outcome_unknown_before |= failure.outcome_unknown;
             attempt += 1;
@@ -574,23 +571,12 @@ impl GraphClient {
         )))
     }
 
-    /// Waits before a retry unless that would pass the invocation's deadline.
-    fn wait(&mut self, ms: u64) -> bool {
-        if self.transport.now_ms().saturating_add(ms) >= self.deadline_ms {
-            return false;
-        }
-        self.transport.sleep_ms(ms);
-        true
+    /// The invocation's retry budget.
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy { max_retries: self.config.max_retries, deadline_ms: self.deadline_ms }
     }
 
-    /// The wait before retry number `attempt + 1` when Graph gives no `Retry-After`: the
-    /// exponential step (1 s, 2 s, 4 s, ... capped), less a random part of up to half of it.
-    fn backoff_ms(&mut self, attempt: u32) -> u64 {
-        backoff_wait_ms(self.transport.as_mut(), attempt)
-    }
-
-    /// `Retry-After` in milliseconds: delay-seconds, or an HTTP date measured against the
-    /// wall clock (a date in the past means no wait).
+    /// `Retry-After` in milliseconds (see [`retry_after_wait_ms`]).
     fn retry_after_ms(&self, response: &HttpResponse) -> Option<u64> {
         retry_after_wait_ms(self.transport.as_ref(), response)
     }
@@ -772,80 +758,6 @@ impl GraphClient {
     }
 }
 
-/// `Retry-After` in milliseconds, given as delay-seconds or as an IMF-fixdate HTTP date
-/// (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110 §10.2.3) compared with `now_secs`.
-fn parse_retry_after_ms(value: &str, now_secs: u64) -> Option<u64> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(seconds.saturating_mul(1000));
-    }
-    let date = parse_imf_fixdate(value)?;
-    Some(date.saturating_sub(now_secs).saturating_mul(1000))
-}
-
-/// Seconds since the Unix epoch of an IMF-fixdate, or `None` when it is not one.
-fn parse_imf_fixdate(value: &str) -> Option<u64> {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let mut parts = value.split_ascii_whitespace();
-    let (_weekday, day, month, year, time, zone) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || zone != "GMT" {
-        return None;
-    }
-    let number = |text: &str, digits: usize| -> Option<u64> {
-        (text.len() == digits && text.bytes().all(|b| b.is_ascii_digit())).then(|| text.parse().ok())?
-    };
-    let day = number(day, 2)?;
-    let month = MONTHS.iter().position(|m| *m == month)? as u64 + 1;
-    let year = number(year, 4)?;
-    let mut clock = time.split(':');
-    let (hour, minute, second) = (number(clock.next()?, 2)?, number(clock.next()?, 2)?, number(clock.next()?, 2)?);
-    if clock.next().is_some() || !(1..=31).contains(&day) || year < 1970 || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
-}
-
-/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
-/// `days_from_civil`, for years from 1970 on).
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year / 400;
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    (era * 146_097 + day_of_era).saturating_sub(719_468)
-}
-
-/// The wait before retry number `attempt + 1` when the server gives no `Retry-After`: the
-/// exponential step (1 s, 2 s, 4 s, ... capped), less a random part of up to half of it.
-pub(crate) fn backoff_wait_ms(transport: &mut dyn Transport, attempt: u32) -> u64 {
-    let step = BASE_BACKOFF_MS.saturating_mul(1u64 << attempt.min(16)).min(MAX_BACKOFF_MS);
-    let mut random = [0u8; 8];
-    let bytes = transport.random_bytes(8);
-    let filled = bytes.len().min(8);
-    random[..filled].copy_from_slice(&bytes[..filled]);
-    jittered(step, u64::from_le_bytes(random))
-}
-
-/// `Retry-After` in milliseconds: delay-seconds, or an HTTP date measured against the
-/// wall clock, never less than [`MIN_RETRY_AFTER_MS`] (a server that asks for no wait, or
-/// names a date in the past, would otherwise be sent every retry at once).
-pub(crate) fn retry_after_wait_ms(transport: &dyn Transport, response: &HttpResponse) -> Option<u64> {
-    let value = response.header("retry-after")?;
-    parse_retry_after_ms(value, transport.wall_clock_secs()).map(|wait| wait.max(MIN_RETRY_AFTER_MS))
-}
-
-/// The shortest wait honoured for a `Retry-After`: a throttled or overloaded service is
-/// given at least this long before it hears the request again.
-pub const MIN_RETRY_AFTER_MS: u64 = 1_000;
-
-/// A backoff step less a random part of up to half of it: a wait in `[step/2, step]`.
-fn jittered(step: u64, random: u64) -> u64 {
-    let half = step / 2;
-    step - random % (half + 1)
-}
-
 /// True when Graph refused a reference because it is already there ("One or more added
 /// object references already exist ..."); Graph gives only `Request_BadRequest`, so the
 /// message tells it apart.
@@ -911,6 +823,7 @@ fn describe_body(headers: &[(String, String)], body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retry::{jittered, parse_imf_fixdate, parse_retry_after_ms, MIN_RETRY_AFTER_MS};
     use crate::transport::scripted::{body_json, token_config, SCRIPTED_EPOCH_SECS};
     use crate::transport::scripted::{connected, ScriptedTransport};
     use crate::transport::TransportErrorKind;

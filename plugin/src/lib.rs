@@ -22,6 +22,7 @@ pub mod listing;
 pub mod odata;
 pub mod output;
 pub mod raw_json;
+pub mod retry;
 pub mod schema;
 pub mod secrets;
 pub mod transport;
