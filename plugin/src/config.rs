@@ -153,6 +153,160 @@ pub const DEFAULT_MAX_RETRIES: u32 = 4;
 /// Default time budget of one invocation: two minutes, long enough for a few throttling waits.
 pub const DEFAULT_TIMEOUT_MS: u64 = 120_000;
 
+/// What is wrong with one connection setting: the field it concerns, and why. Every problem
+/// of a configuration is found in one pass, so a caller fixes them all at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigProblem {
+    /// A setting the auth mode needs is absent.
+    Missing {
+        /// The setting, e.g. `clientSecret`.
+        field: &'static str,
+        /// The auth mode that needs it.
+        auth: String,
+    },
+    /// A text setting is empty or blank.
+    Empty {
+        /// The setting.
+        field: &'static str,
+    },
+    /// A setting is not of the JSON type it must have.
+    WrongType {
+        /// The setting.
+        field: &'static str,
+        /// What it must be: `a string`, `a whole number`.
+        expected: &'static str,
+    },
+    /// A setting has a value that cannot be used.
+    Invalid {
+        /// The setting.
+        field: &'static str,
+        /// The whole explanation, naming the setting.
+        message: String,
+    },
+}
+
+impl ConfigProblem {
+    /// The setting the problem concerns.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ConfigProblem::Missing { field, .. }
+            | ConfigProblem::Empty { field }
+            | ConfigProblem::WrongType { field, .. }
+            | ConfigProblem::Invalid { field, .. } => field,
+        }
+    }
+
+    fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        ConfigProblem::Invalid { field, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigProblem::Missing { field, auth } => write!(f, "`{field}` is required for auth `{auth}`"),
+            ConfigProblem::Empty { field } => write!(f, "`{field}` must not be empty"),
+            ConfigProblem::WrongType { field, expected } => write!(f, "`{field}` must be {expected}"),
+            ConfigProblem::Invalid { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+/// The problems found so far in one configuration.
+type Problems = Vec<ConfigProblem>;
+
+/// The text settings of a configuration, read once (each `None` when absent or unusable).
+struct TextSettings {
+    auth_name: String,
+    client_secret: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    refresh_token: Option<String>,
+    access_token: Option<String>,
+    certificate_pem: Option<String>,
+    private_key_pem: Option<String>,
+    assertion_algorithm: Option<String>,
+}
+
+impl TextSettings {
+    /// A problem if a setting the auth mode needs is absent.
+    fn require(&self, value: &Option<String>, field: &'static str, problems: &mut Problems) {
+        if value.is_none() {
+            problems.push(ConfigProblem::Missing { field, auth: self.auth_name.clone() });
+        }
+    }
+}
+
+/// `clientCredentials`: a client secret.
+fn client_credentials_mode(settings: &TextSettings, problems: &mut Problems) -> Option<AuthMode> {
+    settings.require(&settings.client_secret, "clientSecret", problems);
+    settings.client_secret.clone().map(|client_secret| AuthMode::ClientCredentials { client_secret })
+}
+
+/// `certificate`: a certificate and its private key, and the assertion's algorithm.
+fn certificate_mode(settings: &TextSettings, problems: &mut Problems) -> Option<AuthMode> {
+    settings.require(&settings.certificate_pem, "certificatePem", problems);
+    settings.require(&settings.private_key_pem, "privateKeyPem", problems);
+    let algorithm = match settings.assertion_algorithm.as_deref() {
+        None => Some(AssertionAlgorithm::Ps256),
+        Some(name) => AssertionAlgorithm::parse(name).or_else(|| {
+            problems.push(ConfigProblem::invalid(
+                "assertionAlgorithm",
+                format!("`assertionAlgorithm` must be PS256 or RS256 (got `{name}`)"),
+            ));
+            None
+        }),
+    };
+    let certificate = match (&settings.certificate_pem, &settings.private_key_pem) {
+        (Some(certificate), Some(key)) => {
+            let mut texts = Vec::new();
+            let parsed = ClientCertificate::from_pem(certificate, key, &mut texts);
+            problems.extend(texts.into_iter().map(|text| {
+                let field = if text.starts_with("`certificatePem`") { "certificatePem" } else { "privateKeyPem" };
+                ConfigProblem::invalid(field, text)
+            }));
+            parsed
+        }
+        _ => None,
+    };
+    certificate
+        .zip(algorithm)
+        .map(|(certificate, algorithm)| AuthMode::Certificate { certificate: Box::new(certificate), algorithm })
+}
+
+/// `password`: a user name and password (and a client secret for confidential clients).
+fn password_mode(settings: &TextSettings, problems: &mut Problems) -> Option<AuthMode> {
+    settings.require(&settings.username, "username", problems);
+    settings.require(&settings.password, "password", problems);
+    if settings.password.as_deref().is_some_and(|p| p.trim() != p) {
+        problems.push(ConfigProblem::invalid(
+            "password",
+            "`password` has leading or trailing whitespace, which the password grant does not support",
+        ));
+    }
+    match (settings.username.clone(), settings.password.clone()) {
+        (Some(username), Some(password)) => {
+            Some(AuthMode::Password { username, password, client_secret: settings.client_secret.clone() })
+        }
+        _ => None,
+    }
+}
+
+/// `refreshToken`: a refresh token (and a client secret for confidential clients).
+fn refresh_token_mode(settings: &TextSettings, problems: &mut Problems) -> Option<AuthMode> {
+    settings.require(&settings.refresh_token, "refreshToken", problems);
+    settings
+        .refresh_token
+        .clone()
+        .map(|refresh_token| AuthMode::RefreshToken { refresh_token, client_secret: settings.client_secret.clone() })
+}
+
+/// `accessToken`: a bearer token the platform holds.
+fn access_token_mode(settings: &TextSettings, problems: &mut Problems) -> Option<AuthMode> {
+    settings.require(&settings.access_token, "accessToken", problems);
+    settings.access_token.clone().map(|token| AuthMode::AccessToken { token })
+}
+
 impl ConnectionConfig {
     /// The versioned Graph base, e.g. `https://graph.microsoft.com/v1.0`.
     pub fn graph_base(&self) -> String {
@@ -170,27 +324,33 @@ impl ConnectionConfig {
                 json_kind(&value)
             )));
         };
-        let mut problems = Vec::new();
-        let config = Self::from_object(&object, &mut problems);
-        if problems.is_empty() {
-            if let Some(config) = config {
-                return Ok(config);
-            }
-        }
-        Err(ConnectorError::invalid_config(format!("invalid connection settings: {}", problems.join("; "))))
+        Self::check(&object).map_err(|problems| {
+            let texts: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            ConnectorError::invalid_config(format!("invalid connection settings: {}", texts.join("; ")))
+        })
     }
 
-    fn from_object(object: &Map<String, Value>, problems: &mut Vec<String>) -> Option<ConnectionConfig> {
-        let mut text = |name: &str| -> Option<String> {
+    /// Validates a configuration object: the settings in effect, or every problem found.
+    pub fn check(object: &Map<String, Value>) -> std::result::Result<ConnectionConfig, Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let config = Self::from_object(object, &mut problems);
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(problems),
+        }
+    }
+
+    fn from_object(object: &Map<String, Value>, problems: &mut Problems) -> Option<ConnectionConfig> {
+        let mut text = |name: &'static str| -> Option<String> {
             match object.get(name) {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
                 Some(Value::String(_)) => {
-                    problems.push(format!("`{name}` must not be empty"));
+                    problems.push(ConfigProblem::Empty { field: name });
                     None
                 }
                 Some(_) => {
-                    problems.push(format!("`{name}` must be a string"));
+                    problems.push(ConfigProblem::WrongType { field: name, expected: "a string" });
                     None
                 }
             }
@@ -215,64 +375,29 @@ impl ConnectionConfig {
         let max_retries = whole_number(object, "maxRetries", problems);
         let timeout_ms = whole_number(object, "timeoutMs", problems);
 
-        let require = |value: &Option<String>, name: &str, problems: &mut Vec<String>| {
-            if value.is_none() {
-                problems.push(format!("`{name}` is required for auth `{auth_name}`"));
-            }
+        let settings = TextSettings {
+            auth_name: auth_name.clone(),
+            client_secret: client_secret.clone(),
+            username,
+            password,
+            refresh_token,
+            access_token,
+            certificate_pem,
+            private_key_pem,
+            assertion_algorithm,
         };
         let auth = match auth_name.as_str() {
-            "clientCredentials" => {
-                require(&client_secret, "clientSecret", problems);
-                client_secret.clone().map(|client_secret| AuthMode::ClientCredentials { client_secret })
-            }
-            "certificate" => {
-                require(&certificate_pem, "certificatePem", problems);
-                require(&private_key_pem, "privateKeyPem", problems);
-                let algorithm = match assertion_algorithm.as_deref() {
-                    None => Some(AssertionAlgorithm::Ps256),
-                    Some(name) => AssertionAlgorithm::parse(name).or_else(|| {
-                        problems.push(format!("`assertionAlgorithm` must be PS256 or RS256 (got `{name}`)"));
-                        None
-                    }),
-                };
-                let certificate = match (&certificate_pem, &private_key_pem) {
-                    (Some(certificate), Some(key)) => ClientCertificate::from_pem(certificate, key, problems),
-                    _ => None,
-                };
-                certificate.zip(algorithm).map(|(certificate, algorithm)| AuthMode::Certificate {
-                    certificate: Box::new(certificate),
-                    algorithm,
-                })
-            }
-            "password" => {
-                require(&username, "username", problems);
-                require(&password, "password", problems);
-                if password.as_deref().is_some_and(|p| p.trim() != p) {
-                    problems.push(
-                        "`password` has leading or trailing whitespace, which the password grant does not support"
-                            .into(),
-                    );
-                }
-                match (username.clone(), password.clone()) {
-                    (Some(username), Some(password)) => {
-                        Some(AuthMode::Password { username, password, client_secret: client_secret.clone() })
-                    }
-                    _ => None,
-                }
-            }
-            "refreshToken" => {
-                require(&refresh_token, "refreshToken", problems);
-                refresh_token
-                    .clone()
-                    .map(|refresh_token| AuthMode::RefreshToken { refresh_token, client_secret: client_secret.clone() })
-            }
-            "accessToken" => {
-                require(&access_token, "accessToken", problems);
-                access_token.clone().map(|token| AuthMode::AccessToken { token })
-            }
+            "clientCredentials" => client_credentials_mode(&settings, problems),
+            "certificate" => certificate_mode(&settings, problems),
+            "password" => password_mode(&settings, problems),
+            "refreshToken" => refresh_token_mode(&settings, problems),
+            "accessToken" => access_token_mode(&settings, problems),
             other => {
-                problems.push(format!(
-                    "`auth` must be one of clientCredentials, certificate, password, refreshToken, accessToken (got `{other}`)"
+                problems.push(ConfigProblem::invalid(
+                    "auth",
+                    format!(
+                        "`auth` must be one of clientCredentials, certificate, password, refreshToken, accessToken (got `{other}`)"
+                    ),
                 ));
                 None
             }
@@ -280,24 +405,27 @@ impl ConnectionConfig {
         let acquires_tokens = !matches!(auth, Some(AuthMode::AccessToken { .. })) && auth_name != "accessToken";
         if acquires_tokens {
             if tenant_id.is_none() {
-                problems.push(format!("`tenantId` is required for auth `{auth_name}`"));
+                problems.push(ConfigProblem::Missing { field: "tenantId", auth: auth_name.clone() });
             }
             if client_id.is_none() {
-                problems.push(format!("`clientId` is required for auth `{auth_name}`"));
+                problems.push(ConfigProblem::Missing { field: "clientId", auth: auth_name.clone() });
             }
         }
         if let Some(tenant) = &tenant_id {
             if !is_tenant_id(tenant) {
-                problems.push("`tenantId` must be a GUID or a domain name".into());
+                problems.push(ConfigProblem::invalid("tenantId", "`tenantId` must be a GUID or a domain name"));
             } else if let Some(problem) = tenant_alias_problem(tenant, &auth_name) {
-                problems.push(problem);
+                problems.push(ConfigProblem::invalid("tenantId", problem));
             }
         }
 
         let cloud = match cloud_name.as_deref() {
             None => Some(Cloud::Global),
             Some(name) => Cloud::parse(name).or_else(|| {
-                problems.push(format!("`cloud` must be one of global, usgov, usgovDod, china (got `{name}`)"));
+                problems.push(ConfigProblem::invalid(
+                    "cloud",
+                    format!("`cloud` must be one of global, usgov, usgovDod, china (got `{name}`)"),
+                ));
                 None
             }),
         };
@@ -317,7 +445,10 @@ impl ConnectionConfig {
         };
         let api_version = match (api_version, version_from_base) {
             (Some(v), Some(from_base)) if v != from_base => {
-                problems.push(format!("`apiVersion` is `{v}` but `graphBaseUrl` ends in `/{from_base}`"));
+                problems.push(ConfigProblem::invalid(
+                    "apiVersion",
+                    format!("`apiVersion` is `{v}` but `graphBaseUrl` ends in `/{from_base}`"),
+                ));
                 v
             }
             (Some(v), _) => v,
@@ -325,7 +456,10 @@ impl ConnectionConfig {
             (None, None) => "v1.0".to_string(),
         };
         if api_version != "v1.0" && api_version != "beta" {
-            problems.push(format!("`apiVersion` must be `v1.0` or `beta` (got `{api_version}`)"));
+            problems.push(ConfigProblem::invalid(
+                "apiVersion",
+                format!("`apiVersion` must be `v1.0` or `beta` (got `{api_version}`)"),
+            ));
         }
         let login_root = match &login_base {
             Some(url) => checked_url(url, "loginBaseUrl", problems).unwrap_or_default(),
@@ -373,13 +507,13 @@ impl ConnectionConfig {
     }
 }
 
-fn whole_number(object: &Map<String, Value>, name: &str, problems: &mut Vec<String>) -> Option<u64> {
+fn whole_number(object: &Map<String, Value>, name: &'static str, problems: &mut Problems) -> Option<u64> {
     match object.get(name) {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
         Some(Value::String(s)) if s.trim().parse::<u64>().is_ok() => s.trim().parse().ok(),
         Some(_) => {
-            problems.push(format!("`{name}` must be a whole number"));
+            problems.push(ConfigProblem::WrongType { field: name, expected: "a whole number" });
             None
         }
     }
@@ -390,21 +524,21 @@ fn whole_number(object: &Map<String, Value>, name: &str, problems: &mut Vec<Stri
 /// path that requests are built on (a fragment swallows every path appended to it), and
 /// userinfo would carry credentials no request should send. The URL is not echoed when it
 /// holds userinfo.
-fn checked_url(url: &str, name: &str, problems: &mut Vec<String>) -> Option<String> {
+fn checked_url(url: &str, name: &'static str, problems: &mut Problems) -> Option<String> {
     if url.contains('#') {
-        problems.push(format!("`{name}` must not carry a fragment"));
+        problems.push(ConfigProblem::invalid(name, format!("`{name}` must not carry a fragment")));
         return None;
     }
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = after_scheme.split(['/', '?', '\\']).next().unwrap_or_default();
     if authority.contains('@') {
-        problems.push(format!("`{name}` must not carry a user name or password"));
+        problems.push(ConfigProblem::invalid(name, format!("`{name}` must not carry a user name or password")));
         return None;
     }
     let trimmed = url.trim_end_matches('/');
     let parsed: Option<http::Uri> = trimmed.parse().ok();
     let Some(uri) = parsed.filter(|u| u.host().is_some()) else {
-        problems.push(format!("`{name}` must be an absolute URL (got `{url}`)"));
+        problems.push(ConfigProblem::invalid(name, format!("`{name}` must be an absolute URL (got `{url}`)")));
         return None;
     };
     let host = uri.host().unwrap_or_default();
@@ -413,12 +547,15 @@ fn checked_url(url: &str, name: &str, problems: &mut Vec<String>) -> Option<Stri
         Some("https") => {}
         Some("http") if loopback => {}
         _ => {
-            problems.push(format!("`{name}` must use https (http is allowed only for loopback hosts)"));
+            problems.push(ConfigProblem::invalid(
+                name,
+                format!("`{name}` must use https (http is allowed only for loopback hosts)"),
+            ));
             return None;
         }
     }
     if uri.query().is_some() {
-        problems.push(format!("`{name}` must not carry a query"));
+        problems.push(ConfigProblem::invalid(name, format!("`{name}` must not carry a query")));
         return None;
     }
     Some(trimmed.to_string())
@@ -479,6 +616,35 @@ pub fn json_kind(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_problem_is_typed_with_the_field_it_concerns() {
+        let object = json!({"auth": "password", "tenantId": "common", "username": "", "maxRetries": "many",
+                            "graphBaseUrl": "https://u:p@graph.example/v1.0", "cloud": 3})
+        .as_object()
+        .unwrap()
+        .clone();
+        let problems = ConnectionConfig::check(&object).unwrap_err();
+        assert_eq!(
+            problems,
+            vec![
+                ConfigProblem::Empty { field: "username" },
+                ConfigProblem::WrongType { field: "cloud", expected: "a string" },
+                ConfigProblem::WrongType { field: "maxRetries", expected: "a whole number" },
+                ConfigProblem::Missing { field: "username", auth: "password".into() },
+                ConfigProblem::Missing { field: "password", auth: "password".into() },
+                ConfigProblem::Missing { field: "clientId", auth: "password".into() },
+                ConfigProblem::invalid(
+                    "tenantId",
+                    "`tenantId` `common` cannot be used with auth `password`; give the directory's GUID or domain"
+                ),
+                ConfigProblem::invalid("graphBaseUrl", "`graphBaseUrl` must not carry a user name or password"),
+            ]
+        );
+        let fields: Vec<&str> = problems.iter().map(ConfigProblem::field).collect();
+        assert!(fields.iter().all(|field| !field.is_empty()));
+        assert_eq!(problems[3].to_string(), "`username` is required for auth `password`");
+    }
 
     #[test]
     fn settings_that_are_not_an_object_are_named_and_never_shown() {
