@@ -24,7 +24,7 @@ use connector_host::matcher::ActualRequest;
 use connector_host::replay::{paused_runtime, ReplaySession};
 use connector_host::runtime::{InstanceAllocation, RuntimeOptions};
 use connector_host::{Instance, Limits, Runtime, EMBEDDED_COMPONENT};
-use graph_connector::transport::{HttpRequest, HttpResponse, Transport, TransportError, TransportErrorKind};
+use graph_connector::graph::transport::{HttpRequest, HttpResponse, Transport, TransportError, TransportErrorKind};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;

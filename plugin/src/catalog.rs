@@ -1,12 +1,12 @@
 //! The action catalog: one table from action id to its descriptor and handler.
 
 use crate::actions;
-use crate::client::GraphClient;
-use crate::entity::Entity;
 use crate::error::Result;
-use crate::input::Input;
-use crate::listing::Listing;
-use crate::output::Output;
+use crate::graph::client::GraphClient;
+use crate::json::entity::Entity;
+use crate::json::input::Input;
+use crate::json::listing::Listing;
+use crate::json::output::Output;
 use serde_json::Value;
 
 /// The handler of an action: validate input, call Graph, shape the output.

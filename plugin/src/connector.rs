@@ -1,13 +1,13 @@
 //! The connector's lifecycle: `connect` once, then `invoke` any number of times.
 
 use crate::catalog;
-use crate::client::GraphClient;
-use crate::config::ConnectionConfig;
 use crate::error::{ConnectorError, ErrorCode, Result};
-use crate::input::Input;
-use crate::output::Output;
-use crate::secrets::SecretSet;
-use crate::transport::Transport;
+use crate::graph::client::GraphClient;
+use crate::graph::config::ConnectionConfig;
+use crate::graph::secrets::SecretSet;
+use crate::graph::transport::Transport;
+use crate::json::input::Input;
+use crate::json::output::Output;
 use serde_json::Value;
 use std::borrow::Cow;
 

@@ -3,8 +3,8 @@
 //! errors name their field, and no id ever escapes its path segment.
 
 use graph_connector::catalog;
-use graph_connector::transport::scripted::ScriptedTransport;
-use graph_connector::transport::{HttpResponse, TransportErrorKind};
+use graph_connector::graph::transport::scripted::ScriptedTransport;
+use graph_connector::graph::transport::{HttpResponse, TransportErrorKind};
 use graph_connector::{Connector, ConnectorError, ErrorCode};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

@@ -8,8 +8,8 @@
 #![no_main]
 
 use graph_connector::catalog;
-use graph_connector::transport::scripted::{ScriptedTransport, SentLog};
-use graph_connector::transport::{HttpResponse, TransportError, TransportErrorKind};
+use graph_connector::graph::transport::scripted::{ScriptedTransport, SentLog};
+use graph_connector::graph::transport::{HttpResponse, TransportError, TransportErrorKind};
 use graph_connector::{Connector, ErrorCode};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;

@@ -5,13 +5,13 @@
 use super::bulk::BulkOutcome;
 use super::success;
 use crate::catalog::{Action, Handler};
-use crate::client::GraphClient;
-use crate::client::GraphRequest;
-use crate::config::AuthMode;
 use crate::error::{ConnectorError, ErrorCode, Result};
-use crate::input::Input;
-use crate::odata::{encode_segment, user_segment, Query};
-use crate::schema;
+use crate::graph::client::GraphClient;
+use crate::graph::client::GraphRequest;
+use crate::graph::config::AuthMode;
+use crate::graph::odata::{encode_segment, user_segment, Query};
+use crate::json::input::Input;
+use crate::json::schema;
 use http::Method;
 use serde_json::{json, Map, Value};
 
@@ -386,7 +386,7 @@ fn reset_password(client: &mut GraphClient, input: &Input) -> Result<Value> {
 
 #[cfg(test)]
 mod tests {
-    use crate::transport::scripted::{body_json, connected, token_config, ScriptedTransport};
+    use crate::graph::transport::scripted::{body_json, connected, token_config, ScriptedTransport};
     use crate::ErrorCode;
     use serde_json::{json, Value};
 
@@ -406,7 +406,7 @@ mod tests {
         script: ScriptedTransport,
         action: &str,
         input: Value,
-    ) -> (Result<Value, crate::ConnectorError>, Vec<crate::transport::HttpRequest>) {
+    ) -> (Result<Value, crate::ConnectorError>, Vec<crate::graph::transport::HttpRequest>) {
         let (mut connector, log) = connected(config, script);
         let result = connector.invoke(action, &input.to_string());
         let sent = log.borrow().clone();

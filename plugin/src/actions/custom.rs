@@ -6,12 +6,12 @@
 //! any encoding, backslashes) is refused before a request is made.
 
 use crate::catalog::{Action, Handler};
-use crate::client::{GraphClient, GraphRequest};
-use crate::config::ConnectionConfig;
 use crate::error::{ConnectorError, ErrorCode, Result};
-use crate::input::Input;
-use crate::odata::Query;
-use crate::schema;
+use crate::graph::client::{GraphClient, GraphRequest};
+use crate::graph::config::ConnectionConfig;
+use crate::graph::odata::Query;
+use crate::json::input::Input;
+use crate::json::schema;
 use http::Method;
 use serde_json::{json, Value};
 
@@ -455,7 +455,7 @@ fn check_below_root(root: &GraphRoot, resolved: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::scripted::{body_json, connected, token_config, ScriptedTransport};
+    use crate::graph::transport::scripted::{body_json, connected, token_config, ScriptedTransport};
 
     fn global() -> ConnectionConfig {
         ConnectionConfig::parse(&token_config().to_string()).unwrap()

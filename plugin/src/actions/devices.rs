@@ -2,13 +2,13 @@
 
 use super::{reference, resolve_user_id, success, ListQuery};
 use crate::catalog::{Action, Handler};
-use crate::client::{GraphClient, GraphRequest};
-use crate::entity::Entity;
 use crate::error::Result;
-use crate::input::Input;
-use crate::listing::Listing;
-use crate::odata::{encode_segment, Query};
-use crate::schema;
+use crate::graph::client::{GraphClient, GraphRequest};
+use crate::graph::odata::{encode_segment, Query};
+use crate::json::entity::Entity;
+use crate::json::input::Input;
+use crate::json::listing::Listing;
+use crate::json::schema;
 use http::Method;
 use serde_json::{json, Value};
 
@@ -129,7 +129,7 @@ pub fn add_reference(client: &mut GraphClient, collection_path: &str, target: St
 
 #[cfg(test)]
 mod tests {
-    use crate::transport::scripted::{body_json, connected, token_config, ScriptedTransport};
+    use crate::graph::transport::scripted::{body_json, connected, token_config, ScriptedTransport};
     use crate::ErrorCode;
     use serde_json::{json, Value};
 

@@ -3,13 +3,13 @@
 use super::bulk::{BulkOutcome, GRAPH_BULK_LIMIT};
 use super::{entity, reference, resolve_user_id, success, ListQuery};
 use crate::catalog::{Action, Handler};
-use crate::client::{GraphClient, GraphRequest};
-use crate::entity::Entity;
 use crate::error::{ConnectorError, Result};
-use crate::input::Input;
-use crate::listing::Listing;
-use crate::odata::{encode_segment, quote_literal, Query};
-use crate::schema;
+use crate::graph::client::{GraphClient, GraphRequest};
+use crate::graph::odata::{encode_segment, quote_literal, Query};
+use crate::json::entity::Entity;
+use crate::json::input::Input;
+use crate::json::listing::Listing;
+use crate::json::schema;
 use http::Method;
 use serde_json::{json, Map, Value};
 
@@ -285,7 +285,7 @@ fn resolve_all(client: &mut GraphClient, ids: Vec<String>) -> Result<Vec<Target>
 /// references already exist for the following modified properties: 'members'."). Graph gives
 /// this only the generic code `Request_BadRequest`, so the message is what tells it apart.
 fn is_already_present(error: &ConnectorError) -> bool {
-    crate::client::is_reference_already_present(error)
+    crate::graph::client::is_reference_already_present(error)
 }
 
 /// Records the result of adding one member or owner.
@@ -598,7 +598,7 @@ fn add_owners(client: &mut GraphClient, input: &Input) -> Result<Value> {
 
 #[cfg(test)]
 mod tests {
-    use crate::transport::scripted::{body_json, connected, token_config, ScriptedTransport, SentLog};
+    use crate::graph::transport::scripted::{body_json, connected, token_config, ScriptedTransport, SentLog};
     use serde_json::{json, Value};
 
     const GROUP: &str = "02bd9fd6-8f93-4758-87c3-1fb73740a315";

@@ -4,11 +4,11 @@ use super::bulk::BulkOutcome;
 use super::devices::add_reference;
 use super::{entity, reference, resolve_user_id, success};
 use crate::catalog::{Action, Handler};
-use crate::client::{GraphClient, GraphRequest};
 use crate::error::{ConnectorError, Result};
-use crate::input::Input;
-use crate::odata::{user_segment, Query};
-use crate::schema;
+use crate::graph::client::{GraphClient, GraphRequest};
+use crate::graph::odata::{user_segment, Query};
+use crate::json::input::Input;
+use crate::json::schema;
 use http::Method;
 use serde_json::{json, Value};
 
@@ -125,7 +125,7 @@ fn existing_invitation(
     email: &str,
     redirect: &str,
 ) -> Result<Option<serde_json::Map<String, Value>>> {
-    let literal = crate::odata::quote_literal(email);
+    let literal = crate::graph::odata::quote_literal(email);
     let filter = format!("mail eq {literal} or otherMails/any(address:address eq {literal})");
     let select = "id,displayName,mail,userType,externalUserState";
     let Some(user) = client.find_first("users", &filter, Some(select))? else {
@@ -244,7 +244,7 @@ fn add_user_sponsor(client: &mut GraphClient, collection: &str, sponsor: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::scripted::{body_json, connected, token_config, ScriptedTransport};
+    use crate::graph::transport::scripted::{body_json, connected, token_config, ScriptedTransport};
     use crate::ErrorCode;
 
     #[test]

@@ -10,10 +10,10 @@ pub mod sites;
 pub mod users;
 pub mod workbook;
 
-use crate::client::GraphClient;
 use crate::error::Result;
-use crate::input::Input;
-use crate::odata::{self, Query};
+use crate::graph::client::GraphClient;
+use crate::graph::odata::{self, Query};
+use crate::json::input::Input;
 use serde_json::{json, Map, Value};
 
 /// Default `maxItems` of list actions.

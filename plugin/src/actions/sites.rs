@@ -2,13 +2,13 @@
 
 use super::{entity, DEFAULT_MAX_ITEMS};
 use crate::catalog::{Action, Handler};
-use crate::client::{GraphClient, GraphRequest};
-use crate::entity::Entity;
 use crate::error::{ConnectorError, Result};
-use crate::input::Input;
-use crate::listing::Listing;
-use crate::odata::{encode_segment, Query};
-use crate::schema;
+use crate::graph::client::{GraphClient, GraphRequest};
+use crate::graph::odata::{encode_segment, Query};
+use crate::json::entity::Entity;
+use crate::json::input::Input;
+use crate::json::listing::Listing;
+use crate::json::schema;
 use http::Method;
 use serde_json::{json, Map, Value};
 
@@ -189,7 +189,7 @@ fn list_items(client: &mut GraphClient, input: &Input) -> Result<Listing> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::scripted::{body_json, connected, token_config, ScriptedTransport};
+    use crate::graph::transport::scripted::{body_json, connected, token_config, ScriptedTransport};
     use crate::ErrorCode;
 
     #[test]

@@ -4,13 +4,13 @@
 use super::bulk::GRAPH_BULK_LIMIT;
 use super::{entity, reference, resolve_user_id, success, ListQuery, DEFAULT_MAX_ITEMS};
 use crate::catalog::{Action, Handler};
-use crate::client::{GraphClient, GraphRequest, GraphResponse};
-use crate::entity::Entity;
 use crate::error::{ConnectorError, Result};
-use crate::input::Input;
-use crate::listing::Listing;
-use crate::odata::{is_guid, quote_literal, user_segment, Query};
-use crate::schema;
+use crate::graph::client::{GraphClient, GraphRequest, GraphResponse};
+use crate::graph::odata::{is_guid, quote_literal, user_segment, Query};
+use crate::json::entity::Entity;
+use crate::json::input::Input;
+use crate::json::listing::Listing;
+use crate::json::schema;
 use http::Method;
 use serde_json::{json, Value};
 
@@ -703,7 +703,7 @@ fn revoke_sessions(client: &mut GraphClient, input: &Input) -> Result<Value> {
 
 #[cfg(test)]
 mod tests {
-    use crate::transport::scripted::{body_json, connected, token_config, ScriptedTransport};
+    use crate::graph::transport::scripted::{body_json, connected, token_config, ScriptedTransport};
     use crate::ErrorCode;
     use serde_json::{json, Value};
 
@@ -713,7 +713,7 @@ mod tests {
         script: ScriptedTransport,
         action: &str,
         input: Value,
-    ) -> (Result<Value, crate::ConnectorError>, Vec<crate::transport::HttpRequest>) {
+    ) -> (Result<Value, crate::ConnectorError>, Vec<crate::graph::transport::HttpRequest>) {
         let (mut connector, log) = connected(token_config(), script);
         let result = connector.invoke(action, &input.to_string());
         let sent = log.borrow().clone();

@@ -8,11 +8,11 @@
 
 use super::entity;
 use crate::catalog::{Action, Handler};
-use crate::client::{GraphClient, GraphRequest};
 use crate::error::{ConnectorError, Result};
-use crate::input::Input;
-use crate::odata::{encode_segment, quote_literal, user_segment, Query};
-use crate::schema;
+use crate::graph::client::{GraphClient, GraphRequest};
+use crate::graph::odata::{encode_segment, quote_literal, user_segment, Query};
+use crate::json::input::Input;
+use crate::json::schema;
 use http::Method;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
@@ -716,7 +716,7 @@ fn cell_text(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::scripted::{body_json, connected, token_config, ScriptedTransport};
+    use crate::graph::transport::scripted::{body_json, connected, token_config, ScriptedTransport};
     use crate::ErrorCode;
 
     const GROUP_BOOK: &str =

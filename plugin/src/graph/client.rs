@@ -1,17 +1,17 @@
 //! The Graph HTTP client: authentication, retries, error mapping and paging.
 
-use crate::auth::TokenSource;
-use crate::config::ConnectionConfig;
-use crate::entity::Entity;
 use crate::error::{ConnectorError, ErrorCode, Result};
-use crate::listing::{Listing, Page};
-use crate::odata::Query;
-use crate::retry::{retry_after_wait_ms, Next, RetryPolicy};
-use crate::secrets::SecretSet;
-use crate::transport::{
+use crate::graph::auth::TokenSource;
+use crate::graph::config::ConnectionConfig;
+use crate::graph::odata::Query;
+use crate::graph::retry::{retry_after_wait_ms, Next, RetryPolicy};
+use crate::graph::secrets::SecretSet;
+use crate::graph::transport::{
     header_in, HttpRequest, HttpResponse, InvalidRequest, Transport, TransportErrorKind, MAX_REQUEST_HEADER_BYTES,
     MAX_RESPONSE_BODY,
 };
+use crate::json::entity::Entity;
+use crate::json::listing::{Listing, Page};
 use http::Method;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
@@ -112,7 +112,7 @@ impl GraphResponse {
 }
 
 /// A successful answer whose body is not parsed yet: list pages are split into their items
-/// without building a tree (see [`crate::listing`]), everything else becomes a [`GraphResponse`].
+/// without building a tree (see [`crate::json::listing`]), everything else becomes a [`GraphResponse`].
 #[derive(Debug, Clone)]
 struct RawResponse {
     status: u16,
@@ -232,7 +232,7 @@ impl GraphClient {
     }
 
     /// The absolute URL of a path below the versioned Graph base. `path` must already
-    /// be built from encoded segments (see [`crate::odata`]).
+    /// be built from encoded segments (see [`crate::graph::odata`]).
     pub fn url(&self, path: &str, query: &Query) -> String {
         // Pushed piece by piece: `format!` costs several times more inside the sandbox.
         let (root, version, path) = (&self.config.graph_root, &self.config.api_version, path.trim_start_matches('/'));
@@ -322,7 +322,7 @@ impl GraphClient {
     fn send_with_retries(&mut self, request: &GraphRequest) -> std::result::Result<RawResponse, SendFailure> {
         // Ids are refused as dot segments where they are read; this is the last line, for
         // any path built from a value that was not.
-        if crate::odata::path_has_dot_segment(&request.url) {
+        if crate::graph::odata::path_has_dot_segment(&request.url) {
             return Err(ConnectorError::invalid_input(format!(
                 "refusing to send a request whose path has a `.` or `..` segment: {}",
                 path_of(&request.url)
@@ -505,7 +505,7 @@ impl GraphClient {
         // the placeholder they stand for.
         let mut url = request.url.clone();
         for earlier in plan.iter().filter_map(|write| write.placeholder.as_deref()) {
-            url = url.replace(&crate::odata::encode_segment(earlier), earlier);
+            url = url.replace(&crate::graph::odata::encode_segment(earlier), earlier);
         }
         let mut body = request.body.clone();
         if let Some(body) = &mut body {
@@ -556,7 +556,7 @@ impl GraphClient {
         if token.len() <= MAX_TOKEN_BYTES {
             return Ok(());
         }
-        if let crate::config::AuthMode::AccessToken { .. } = self.config.auth {
+        if let crate::graph::config::AuthMode::AccessToken { .. } = self.config.auth {
             return Err(ConnectorError::invalid_config(format!(
                 "`accessToken` is {} bytes, more than the {MAX_TOKEN_BYTES} a request header can carry",
                 token.len()
@@ -739,7 +739,7 @@ impl GraphClient {
     /// out of its path with `.`/`..` segments (plain or percent-encoded), which URL
     /// normalisation would resolve.
     fn check_same_origin(&self, link: &str) -> Result<()> {
-        if crate::odata::path_has_dot_segment(link) {
+        if crate::graph::odata::path_has_dot_segment(link) {
             return Err(ConnectorError::upstream(format!(
                 "Graph returned a next link with a dot segment (`.` or `..`) in its path: {}",
                 path_of(link)
@@ -823,10 +823,10 @@ fn describe_body(headers: &[(String, String)], body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::retry::{jittered, parse_imf_fixdate, parse_retry_after_ms, MIN_RETRY_AFTER_MS};
-    use crate::transport::scripted::{body_json, token_config, SCRIPTED_EPOCH_SECS};
-    use crate::transport::scripted::{connected, ScriptedTransport};
-    use crate::transport::TransportErrorKind;
+    use crate::graph::retry::{jittered, parse_imf_fixdate, parse_retry_after_ms, MIN_RETRY_AFTER_MS};
+    use crate::graph::transport::scripted::{body_json, token_config, SCRIPTED_EPOCH_SECS};
+    use crate::graph::transport::scripted::{connected, ScriptedTransport};
+    use crate::graph::transport::TransportErrorKind;
     use crate::ErrorCode;
     use serde_json::json;
 
@@ -858,7 +858,7 @@ mod tests {
     fn an_answer_too_large_for_the_sandbox_is_upstream_at_once() {
         let script =
             ScriptedTransport::new().fail("HttpResponseBodySize(Some(20000000))", TransportErrorKind::TooLarge);
-        let (mut connector, log) = connected(crate::transport::scripted::token_config(), script);
+        let (mut connector, log) = connected(crate::graph::transport::scripted::token_config(), script);
         let error = connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap_err();
         assert_eq!(error.code, crate::ErrorCode::Upstream);
         assert!(error.message.contains("larger than the sandbox lets through"), "{}", error.message);
@@ -971,7 +971,7 @@ mod tests {
                 json!({"error": {"code": "TooManyRequests", "message": "slow down"}}),
             )
             .respond(200, json!({"id": "a"}));
-        let (mut connector, log) = connected(crate::transport::scripted::token_config(), script);
+        let (mut connector, log) = connected(crate::graph::transport::scripted::token_config(), script);
         connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap();
         assert_eq!(log.borrow()[1].header_value("retry-attempt"), Some("1"));
     }
@@ -979,7 +979,7 @@ mod tests {
     #[test]
     fn html_error_pages_and_non_json_bodies_are_upstream_errors() {
         let script = ScriptedTransport::new().respond_with(200, &[], serde_json::Value::String("<html>".into()));
-        let (mut connector, _) = connected(crate::transport::scripted::token_config(), script);
+        let (mut connector, _) = connected(crate::graph::transport::scripted::token_config(), script);
         let error = connector.invoke("users.get", r#"{"userId":"a"}"#).unwrap_err();
         assert_eq!(error.code, crate::ErrorCode::Upstream);
     }
@@ -990,7 +990,7 @@ mod tests {
             .respond(200, json!({"@odata.count": 5, "value": [{"id": "1"}, {"id": "2"}], "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?$count=true&$skiptoken=p2"}))
             .respond(200, json!({"value": [{"id": "3"}, {"id": "4"}], "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?$count=true&$skiptoken=p3"}))
             .respond(200, json!({"value": [{"id": "5"}]}));
-        let (mut connector, log) = connected(crate::transport::scripted::token_config(), script);
+        let (mut connector, log) = connected(crate::graph::transport::scripted::token_config(), script);
         let output = connector.invoke("users.list", r#"{"count": true, "maxItems": 0}"#).unwrap();
         assert_eq!(
             output,
@@ -1007,7 +1007,7 @@ mod tests {
             200,
             json!({"value": [{"id": "1"}], "@odata.nextLink": "https://evil.example/v1.0/users?$skiptoken=x"}),
         );
-        let (mut connector, log) = connected(crate::transport::scripted::token_config(), script);
+        let (mut connector, log) = connected(crate::graph::transport::scripted::token_config(), script);
         let error = connector.invoke("users.list", "{}").unwrap_err();
         assert_eq!(error.code, crate::ErrorCode::Upstream);
         assert_eq!(log.borrow().len(), 1);
@@ -1024,7 +1024,7 @@ mod tests {
             let script = ScriptedTransport::new()
                 .respond(200, json!({"value": [{"id": "1"}], "@odata.nextLink": link}))
                 .respond(200, json!({"value": [{"id": "2"}]}));
-            let (mut connector, log) = connected(crate::transport::scripted::token_config(), script);
+            let (mut connector, log) = connected(crate::graph::transport::scripted::token_config(), script);
             let error = connector.invoke("users.list", "{}").unwrap_err();
             assert_eq!(error.code, crate::ErrorCode::Upstream, "{link}");
             assert!(error.message.contains("dot segment"), "{link}: {}", error.message);
@@ -1048,7 +1048,7 @@ mod tests {
         script: ScriptedTransport,
         action: &str,
         input: serde_json::Value,
-    ) -> (crate::error::Result<serde_json::Value>, Vec<crate::transport::HttpRequest>, u64) {
+    ) -> (crate::error::Result<serde_json::Value>, Vec<crate::graph::transport::HttpRequest>, u64) {
         let clock = script.clock();
         let (mut connector, log) = connected(config, script);
         let result = connector.invoke(action, &input.to_string());
@@ -1825,7 +1825,7 @@ mod tests {
 
     #[test]
     fn tokens_the_connection_acquired_are_redacted_when_graph_echoes_them() {
-        use crate::assertion::test_keys::{TEST_ONLY_CERTIFICATE_PEM, TEST_ONLY_KEY_PKCS8_PEM};
+        use crate::graph::assertion::test_keys::{TEST_ONLY_CERTIFICATE_PEM, TEST_ONLY_KEY_PKCS8_PEM};
         let tenant = "contoso.onmicrosoft.com";
         let configs = [
             secret_config(),

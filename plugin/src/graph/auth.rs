@@ -1,13 +1,13 @@
 //! Tokens from the Microsoft identity platform (v2.0 token endpoint), cached until
 //! shortly before they expire.
 
-use crate::assertion::{TransportRng, ASSERTION_TYPE};
-use crate::config::{AuthMode, ConnectionConfig};
 use crate::error::{ConnectorError, ErrorCode, Result};
-use crate::odata::encode_form_value;
-use crate::retry::{retry_after_wait_ms, Next, RetryPolicy};
-use crate::secrets::SecretSet;
-use crate::transport::{HttpRequest, HttpResponse, Transport, TransportErrorKind};
+use crate::graph::assertion::{TransportRng, ASSERTION_TYPE};
+use crate::graph::config::{AuthMode, ConnectionConfig};
+use crate::graph::odata::encode_form_value;
+use crate::graph::retry::{retry_after_wait_ms, Next, RetryPolicy};
+use crate::graph::secrets::SecretSet;
+use crate::graph::transport::{HttpRequest, HttpResponse, Transport, TransportErrorKind};
 use serde_json::Value;
 
 /// Tokens are renewed this long before Microsoft says they expire, so a request
@@ -271,8 +271,8 @@ fn token_error(status: u16, body: Option<&Value>, secrets: &SecretSet) -> Connec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assertion::test_keys::*;
-    use crate::transport::scripted::{connected, ScriptedTransport, SentLog, SCRIPTED_EPOCH_SECS};
+    use crate::graph::assertion::test_keys::*;
+    use crate::graph::transport::scripted::{connected, ScriptedTransport, SentLog, SCRIPTED_EPOCH_SECS};
     use base64ct::{Base64UrlUnpadded, Encoding};
     use serde_json::json;
 
@@ -493,7 +493,7 @@ mod tests {
                 CLIENT,
                 TOKEN_URL,
                 SCRIPTED_EPOCH_SECS,
-                &mut crate::assertion::TransportRng(&mut probe),
+                &mut crate::graph::assertion::TransportRng(&mut probe),
             )
             .unwrap();
         let signature = assertion.rsplit('.').next().unwrap().to_string();

@@ -1,7 +1,7 @@
 //! Connection settings: the `connect` configuration of ACTIONS.md, validated up front.
 
-use crate::assertion::{AssertionAlgorithm, ClientCertificate};
 use crate::error::{ConnectorError, Result};
+use crate::graph::assertion::{AssertionAlgorithm, ClientCertificate};
 use serde_json::{json, Map, Value};
 
 /// How the connector obtains its bearer token.
@@ -469,7 +469,7 @@ impl ConnectionConfig {
             Some(url) => checked_url(url, "tokenUrl", problems).unwrap_or_default(),
             None => format!(
                 "{login_root}/{}/oauth2/v2.0/token",
-                crate::odata::encode_segment(tenant_id.as_deref().unwrap_or("organizations"))
+                crate::graph::odata::encode_segment(tenant_id.as_deref().unwrap_or("organizations"))
             ),
         };
         let scope_given = scope.is_some();
@@ -587,7 +587,7 @@ fn tenant_alias_problem(tenant: &str, auth_name: &str) -> Option<String> {
 /// A tenant is a GUID, or a domain name (`contoso.onmicrosoft.com`), or one of
 /// the multi-tenant aliases.
 fn is_tenant_id(value: &str) -> bool {
-    if crate::odata::is_guid(value) || value == "organizations" || value == "common" || value == "consumers" {
+    if crate::graph::odata::is_guid(value) || value == "organizations" || value == "common" || value == "consumers" {
         return true;
     }
     let labels: Vec<&str> = value.split('.').collect();
@@ -702,7 +702,7 @@ mod tests {
 
     #[test]
     fn certificate_config_reads_both_pems_and_defaults_to_ps256() {
-        use crate::assertion::test_keys::*;
+        use crate::graph::assertion::test_keys::*;
         let config = ConnectionConfig::parse(
             &json!({"auth": "certificate", "tenantId": "contoso.onmicrosoft.com", "clientId": "c",
                     "certificatePem": TEST_ONLY_CERTIFICATE_PEM, "privateKeyPem": TEST_ONLY_KEY_PKCS1_PEM})
@@ -733,7 +733,7 @@ mod tests {
 
     #[test]
     fn certificate_config_names_malformed_and_mismatched_pems() {
-        use crate::assertion::test_keys::*;
+        use crate::graph::assertion::test_keys::*;
         let message = problems_of(json!({"auth": "certificate", "tenantId": "contoso.com", "clientId": "c",
                                          "certificatePem": "MIIC...", "privateKeyPem": TEST_ONLY_KEY_PKCS8_PEM,
                                          "graphBaseUrl": "http://graph.example"}));

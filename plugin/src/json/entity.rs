@@ -1,8 +1,8 @@
 //! One object passed through as the JSON text Graph wrote: what the read actions
 //! (`users.get`, `groups.get`, ...) return, without building a tree in the sandbox.
 
-use crate::output::Output;
-use crate::raw_json::{object_members, BodyError};
+use crate::json::output::Output;
+use crate::json::raw_json::{object_members, BodyError};
 
 /// An object Graph returned, as the text it wrote (members in their order, values as
 /// written), less `@odata.context`.

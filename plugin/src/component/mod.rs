@@ -1,10 +1,12 @@
 //! The component's exports: the WIT world wired to [`Connector`].
 
+mod wasi_transport;
+
 use crate::connector::Connector;
 use crate::error::{ConnectorError, ErrorCode};
-use crate::output::Output;
-use crate::wasi_transport::WasiTransport;
+use crate::json::output::Output;
 use std::cell::RefCell;
+use wasi_transport::WasiTransport;
 
 /// wasi-libc's malloc, named directly: the default global allocator is the same malloc behind
 /// one more call layer.

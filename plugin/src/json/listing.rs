@@ -6,8 +6,8 @@
 //! sandbox holds little more than the output itself.
 
 use crate::error::Result;
-use crate::output::Output;
-use crate::raw_json::{member_value, object_members, BodyError};
+use crate::json::output::Output;
+use crate::json::raw_json::{member_value, object_members, BodyError};
 use serde_json::value::RawValue;
 use serde_json::Value;
 

@@ -6,9 +6,9 @@ use serde_json::Value;
 /// An action's output.
 ///
 /// Most actions build a [`Value`]. List actions write their output as JSON text while the
-/// pages arrive (see [`crate::listing::Listing`]), so that thousands of items never exist as a
+/// pages arrive (see [`crate::json::listing::Listing`]), so that thousands of items never exist as a
 /// tree in the sandbox's memory, and reads of one object pass it through as text
-/// (see [`crate::entity::Entity`]).
+/// (see [`crate::json::entity::Entity`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// A JSON tree.

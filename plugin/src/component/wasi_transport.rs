@@ -1,6 +1,8 @@
 //! The transport of the component: `wasi:http/outgoing-handler`, `wasi:clocks` and `wasi:random`.
 
-use crate::transport::{HttpRequest, HttpResponse, Transport, TransportError, TransportErrorKind, MAX_RESPONSE_BODY};
+use crate::graph::transport::{
+    HttpRequest, HttpResponse, Transport, TransportError, TransportErrorKind, MAX_RESPONSE_BODY,
+};
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
     ErrorCode, Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,

@@ -3,7 +3,7 @@
 //! wait first (the server's `Retry-After`, at least [`MIN_RETRY_AFTER_MS`], or an exponential
 //! backoff with jitter), how many times (`maxRetries`), and never past the invocation's deadline.
 
-use crate::transport::{HttpResponse, Transport};
+use crate::graph::transport::{HttpResponse, Transport};
 
 /// Largest wait between retries without `Retry-After`, in milliseconds.
 const MAX_BACKOFF_MS: u64 = 60_000;
@@ -125,7 +125,7 @@ pub(crate) fn jittered(step: u64, random: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::scripted::ScriptedTransport;
+    use crate::graph::transport::scripted::ScriptedTransport;
 
     #[test]
     fn a_retry_is_taken_while_retries_and_time_are_left() {

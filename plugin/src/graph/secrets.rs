@@ -6,8 +6,8 @@
 //! JSON-escaped, or in the other base64 alphabet. Each secret is kept in all of these
 //! spellings, and one pass over a text replaces every stretch any of them covers.
 
-use crate::config::{AuthMode, ConnectionConfig};
-use crate::odata::encode_form_value;
+use crate::graph::config::{AuthMode, ConnectionConfig};
+use crate::graph::odata::encode_form_value;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::VecDeque;

@@ -7,7 +7,7 @@
 //! `nbf` = `iat` = now, `exp` = now + 10 minutes.
 
 use crate::error::{ConnectorError, Result};
-use crate::transport::Transport;
+use crate::graph::transport::Transport;
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
@@ -421,7 +421,7 @@ Eu1TsDzLh7qGzCf6asm7Uts=
 mod tests {
     use super::test_keys::*;
     use super::*;
-    use crate::transport::scripted::ScriptedTransport;
+    use crate::graph::transport::scripted::ScriptedTransport;
     use rsa::signature::Verifier;
     use serde_json::Value;
 
@@ -455,7 +455,7 @@ mod tests {
         );
         let claims = decode_part(parts[1]);
         let jti = claims["jti"].as_str().unwrap().to_string();
-        assert!(crate::odata::is_guid(&jti) && jti.as_bytes()[14] == b'4', "{jti}");
+        assert!(crate::graph::odata::is_guid(&jti) && jti.as_bytes()[14] == b'4', "{jti}");
         assert_eq!(
             claims,
             json!({"aud": AUDIENCE, "iss": CLIENT, "sub": CLIENT, "jti": jti,

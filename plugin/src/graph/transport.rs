@@ -3,7 +3,7 @@
 //! The component sends through `wasi:http/outgoing-handler`; native unit tests
 //! plug in a scripted transport. Both run the very same Graph code.
 
-use crate::byte_scan::{all_visible_ascii, has_control_character};
+use crate::graph::byte_scan::{all_visible_ascii, has_control_character};
 use http::Method;
 
 /// An HTTP request as the plugin builds it, in the shape `wasi:http` takes it: a method, an

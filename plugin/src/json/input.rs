@@ -1,7 +1,7 @@
 //! Reading action inputs: typed accessors whose errors name the field.
 
 use crate::error::{ConnectorError, Result};
-use crate::odata::dot_segment_problem;
+use crate::graph::odata::dot_segment_problem;
 use serde_json::{Map, Value};
 
 /// An action's input object.
