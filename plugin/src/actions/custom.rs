@@ -137,13 +137,14 @@ fn request(client: &mut GraphClient, input: &Input) -> Result<Value> {
 fn is_advanced_query(url: &str) -> bool {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let last_segment = path.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
-    if percent_decode_lenient(last_segment) == "$count" {
+    if crate::graph::odata::percent_decode(last_segment) == "$count" {
         return true;
     }
     query.split('&').any(|pair| {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let name = percent_decode_lenient(name).to_ascii_lowercase();
-        name == "$search" || (name == "$count" && percent_decode_lenient(value).trim().eq_ignore_ascii_case("true"))
+        let name = crate::graph::odata::percent_decode(name).to_ascii_lowercase();
+        name == "$search"
+            || (name == "$count" && crate::graph::odata::percent_decode(value).trim().eq_ignore_ascii_case("true"))
     })
 }
 
@@ -386,39 +387,13 @@ fn is_dot_segment(segment: &str) -> Result<bool> {
         if current.split(['/', ';']).any(|piece| piece == "." || piece == "..") {
             return Ok(true);
         }
-        let decoded = percent_decode_lenient(&current);
+        let decoded = crate::graph::odata::percent_decode(&current);
         if decoded == current {
             break;
         }
         current = decoded;
     }
     Ok(false)
-}
-
-/// Decodes `%XX` escapes, leaving malformed ones as they are; bytes that are not
-/// UTF-8 become U+FFFD.
-fn percent_decode_lenient(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let escape = (bytes[index] == b'%')
-            .then(|| bytes.get(index + 1..index + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escape {
-            Some(byte) => {
-                out.push(byte);
-                index += 3;
-            }
-            None => {
-                out.push(bytes[index]);
-                index += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Percent-encodes every byte that is not unreserved, a sub-delimiter, `%` (escapes are

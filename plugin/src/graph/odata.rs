@@ -88,7 +88,7 @@ pub fn path_has_dot_segment(url: &str) -> bool {
 
 /// Decodes `%XX` escapes, leaving malformed ones as they are (bytes that are not UTF-8
 /// become U+FFFD).
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut index = 0;
