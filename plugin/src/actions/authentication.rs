@@ -245,18 +245,7 @@ fn remove_every_method(client: &mut GraphClient, user: &str, kind: &RemovableMet
         })
         .collect::<Result<Vec<_>>>()?;
     let mut outcome = BulkOutcome::new();
-    let mut ids = ids.into_iter();
-    while let Some(id) = ids.next() {
-        if client.out_of_time() {
-            outcome.not_attempted.push(id);
-            outcome.not_attempted.extend(ids);
-            break;
-        }
-        match delete_method(client, user, kind, &id) {
-            Ok(()) => outcome.succeeded.push(id),
-            Err(error) => outcome.failed.push((id, error)),
-        }
-    }
+    outcome.each(client, &ids, String::clone, |client, id| delete_method(client, user, kind, id).into());
     Ok(outcome.to_json())
 }
 

@@ -1,6 +1,7 @@
 //! The output shape of bulk actions: which ids succeeded, which failed and why.
 
-use crate::error::ConnectorError;
+use crate::error::{ConnectorError, Result};
+use crate::graph::client::GraphClient;
 use serde_json::{json, Map, Value};
 
 /// Graph's limit of directory objects per `members@odata.bind` request and of ids
@@ -23,10 +24,62 @@ pub struct BulkOutcome {
     pub not_attempted: Vec<String>,
 }
 
+/// How the operation on one id of a bulk action ended.
+#[derive(Debug)]
+pub enum ItemOutcome {
+    /// Applied.
+    Succeeded,
+    /// Nothing to add: the id was already there.
+    AlreadyMember,
+    /// Nothing to remove: the id was not there.
+    NotMember,
+    /// Failed, with the typed error.
+    Failed(ConnectorError),
+}
+
+impl From<Result<()>> for ItemOutcome {
+    fn from(result: Result<()>) -> Self {
+        match result {
+            Ok(()) => ItemOutcome::Succeeded,
+            Err(error) => ItemOutcome::Failed(error),
+        }
+    }
+}
+
 impl BulkOutcome {
     /// An empty outcome.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Records how the operation on `id` ended.
+    pub fn record(&mut self, id: String, outcome: ItemOutcome) {
+        match outcome {
+            ItemOutcome::Succeeded => self.succeeded.push(id),
+            ItemOutcome::AlreadyMember => self.already_member.push(id),
+            ItemOutcome::NotMember => self.not_member.push(id),
+            ItemOutcome::Failed(error) => self.failed.push((id, error)),
+        }
+    }
+
+    /// The shape every bulk action shares: runs `operation` on each item in order and records
+    /// its outcome under the item's id; once the invocation's deadline has passed, the items
+    /// left are recorded as not attempted and nothing more is sent.
+    pub fn each<T>(
+        &mut self,
+        client: &mut GraphClient,
+        items: &[T],
+        id: impl Fn(&T) -> String,
+        mut operation: impl FnMut(&mut GraphClient, &T) -> ItemOutcome,
+    ) {
+        for (index, item) in items.iter().enumerate() {
+            if client.out_of_time() {
+                self.not_attempted.extend(items[index..].iter().map(&id));
+                return;
+            }
+            let outcome = operation(client, item);
+            self.record(id(item), outcome);
+        }
     }
 
     /// `{"success", "succeeded", "failed": [{"id", "error"}], "alreadyMember"?, "notMember"?,

@@ -1,6 +1,6 @@
 //! Groups: create, read, update, delete and list (`/groups`), and their members and owners.
 
-use super::bulk::{BulkOutcome, GRAPH_BULK_LIMIT};
+use super::bulk::{BulkOutcome, ItemOutcome, GRAPH_BULK_LIMIT};
 use super::{entity, reference, resolve_user_id, success, ListQuery};
 use crate::catalog::{Action, Handler};
 use crate::error::{ConnectorError, Result};
@@ -243,6 +243,13 @@ pub struct Target {
     pub object_id: String,
 }
 
+impl Target {
+    /// The id as the caller gave it, under which a bulk output reports it.
+    pub fn id(&self) -> String {
+        self.given.clone()
+    }
+}
+
 /// A required, non-empty list of ids.
 fn required_id_list(input: &Input, name: &str) -> Result<Vec<String>> {
     match input.id_list(name)? {
@@ -288,12 +295,13 @@ fn is_already_present(error: &ConnectorError) -> bool {
     crate::graph::client::is_reference_already_present(error)
 }
 
-/// Records the result of adding one member or owner.
-fn record_addition(outcome: &mut BulkOutcome, target: &Target, result: Result<()>) {
+/// How adding one member or owner ended: Graph's "already exist" answer means there was
+/// nothing to add.
+fn addition(result: Result<()>) -> ItemOutcome {
     match result {
-        Ok(()) => outcome.succeeded.push(target.given.clone()),
-        Err(error) if is_already_present(&error) => outcome.already_member.push(target.given.clone()),
-        Err(error) => outcome.failed.push((target.given.clone(), error)),
+        Ok(()) => ItemOutcome::Succeeded,
+        Err(error) if is_already_present(&error) => ItemOutcome::AlreadyMember,
+        Err(error) => ItemOutcome::Failed(error),
     }
 }
 
@@ -320,16 +328,11 @@ pub fn add_members_in_chunks(client: &mut GraphClient, group_id: &str, targets: 
         match bind_members(client, group_id, chunk) {
             Ok(()) => outcome.succeeded.extend(chunk.iter().map(|t| t.given.clone())),
             Err(error) => match chunk {
-                [single] => record_addition(outcome, single, Err(error)),
+                [single] => outcome.record(single.id(), addition(Err(error))),
                 _ if matches!(error.status, Some(400) | Some(404)) => {
-                    for (position, target) in chunk.iter().enumerate() {
-                        if client.out_of_time() {
-                            outcome.not_attempted.extend(chunk[position..].iter().map(|t| t.given.clone()));
-                            break;
-                        }
-                        let result = bind_members(client, group_id, std::slice::from_ref(target));
-                        record_addition(outcome, target, result);
-                    }
+                    outcome.each(client, chunk, Target::id, |client, target| {
+                        addition(bind_members(client, group_id, std::slice::from_ref(target)))
+                    });
                 }
                 _ => outcome.failed.extend(chunk.iter().map(|t| (t.given.clone(), error.clone()))),
             },
@@ -341,16 +344,11 @@ pub fn add_members_in_chunks(client: &mut GraphClient, group_id: &str, targets: 
 /// in `already_member`.
 pub fn add_owners_by_ref(client: &mut GraphClient, group_id: &str, targets: &[Target], outcome: &mut BulkOutcome) {
     let url = client.url(&format!("{}/owners/$ref", group_path(group_id)), &Query::new());
-    for (index, target) in targets.iter().enumerate() {
-        if client.out_of_time() {
-            outcome.not_attempted.extend(targets[index..].iter().map(|t| t.given.clone()));
-            break;
-        }
+    outcome.each(client, targets, Target::id, |client, target| {
         let body = json!({"@odata.id": reference(client, "directoryObjects", &target.object_id)});
         let request = GraphRequest::new(Method::POST, url.clone()).json(body).adds_one_reference();
-        let result = client.send(&request).map(|_| ());
-        record_addition(outcome, target, result);
-    }
+        addition(client.send(&request).map(|_| ()))
+    });
 }
 
 /// The checked create body: Graph's required members, the group kind's rules, and no
@@ -570,20 +568,15 @@ fn remove_members(client: &mut GraphClient, input: &Input) -> Result<Value> {
     let ids = required_id_list(input, "memberIds")?;
     let mut outcome = BulkOutcome::new();
     let targets = resolve_targets(client, ids, true, &mut outcome);
-    for (index, target) in targets.iter().enumerate() {
-        if client.out_of_time() {
-            outcome.not_attempted.extend(targets[index..].iter().map(|t| t.given.clone()));
-            break;
-        }
-        let target = target.clone();
+    outcome.each(client, &targets, Target::id, |client, target| {
         let path = format!("{}/members/{}/$ref", group_path(group_id), encode_segment(&target.object_id));
         let url = client.url(&path, &Query::new());
         match client.send(&GraphRequest::new(Method::DELETE, url)) {
-            Ok(_) => outcome.succeeded.push(target.given),
-            Err(error) if error.status == Some(404) => outcome.not_member.push(target.given),
-            Err(error) => outcome.failed.push((target.given, error)),
+            Ok(_) => ItemOutcome::Succeeded,
+            Err(error) if error.status == Some(404) => ItemOutcome::NotMember,
+            Err(error) => ItemOutcome::Failed(error),
         }
-    }
+    });
     Ok(outcome.to_json())
 }
 

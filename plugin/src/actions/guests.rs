@@ -219,16 +219,7 @@ fn add_sponsor(client: &mut GraphClient, input: &Input) -> Result<Value> {
                 return Ok(success(&[("userId", user), ("sponsors", only.as_str())]));
             }
             let mut outcome = BulkOutcome::new();
-            for (index, id) in ids.iter().enumerate() {
-                if client.out_of_time() {
-                    outcome.not_attempted.extend(ids[index..].iter().cloned());
-                    break;
-                }
-                match add_user_sponsor(client, &collection, id) {
-                    Ok(()) => outcome.succeeded.push(id.clone()),
-                    Err(error) => outcome.failed.push((id.clone(), error)),
-                }
-            }
+            outcome.each(client, &ids, String::clone, |client, id| add_user_sponsor(client, &collection, id).into());
             Ok(outcome.to_json())
         }
     }
