@@ -491,9 +491,37 @@ impl ConnectionConfig {
         })
     }
 
-    /// What `connect` returns: the settings in effect, without any secret.
+    /// The destinations this connection sends requests to, as `host` or `host:port` (the
+    /// port only when it is not the scheme's default): the token endpoint's host (for modes that
+    /// acquire tokens) and the Graph host. A host allows exactly these (and what its operator
+    /// adds), so it needs no table of clouds of its own.
+    pub fn hosts(&self) -> Vec<String> {
+        let mut urls = Vec::new();
+        if !matches!(self.auth, AuthMode::AccessToken { .. }) {
+            urls.push(self.token_url.as_str());
+        }
+        urls.push(self.graph_root.as_str());
+        let mut hosts: Vec<String> = Vec::new();
+        for url in urls {
+            let Ok(uri) = url.parse::<http::Uri>() else { continue };
+            let (Some(host), Some(scheme)) = (uri.host(), uri.scheme_str()) else { continue };
+            let default_port = if scheme == "http" { 80 } else { 443 };
+            let destination = match uri.port_u16() {
+                Some(port) if port != default_port => format!("{}:{port}", host.to_ascii_lowercase()),
+                _ => host.to_ascii_lowercase(),
+            };
+            if !hosts.contains(&destination) {
+                hosts.push(destination);
+            }
+        }
+        hosts
+    }
+
+    /// What `connect` returns: the settings in effect, without any secret, and the hosts the
+    /// connection talks to.
     pub fn describe(&self) -> Value {
         json!({
+            "hosts": self.hosts(),
             "connected": true,
             "auth": self.auth.name(),
             "delegated": self.auth.is_delegated(),
@@ -616,6 +644,25 @@ pub fn json_kind(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_names_the_hosts_it_talks_to() {
+        let hosts = |config: Value| ConnectionConfig::parse(&config.to_string()).unwrap().describe()["hosts"].clone();
+        let secret = json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "app", "clientSecret": "s"});
+        assert_eq!(hosts(secret.clone()), json!(["login.microsoftonline.com", "graph.microsoft.com"]));
+        let mut china = secret.clone();
+        china["cloud"] = json!("china");
+        assert_eq!(hosts(china), json!(["login.chinacloudapi.cn", "microsoftgraph.chinacloudapi.cn"]));
+        // An access token acquires nothing: Graph alone.
+        assert_eq!(hosts(json!({"auth": "accessToken", "accessToken": "t"})), json!(["graph.microsoft.com"]));
+        // Custom bases keep a port that is not the scheme's default, and one host is named once.
+        let mut local = secret;
+        local["graphBaseUrl"] = json!("http://127.0.0.1:8080/v1.0");
+        local["loginBaseUrl"] = json!("https://LOGIN.example:443");
+        assert_eq!(hosts(local.clone()), json!(["login.example", "127.0.0.1:8080"]));
+        local["loginBaseUrl"] = json!("http://127.0.0.1:8080");
+        assert_eq!(hosts(local), json!(["127.0.0.1:8080"]));
+    }
 
     #[test]
     fn every_problem_is_typed_with_the_field_it_concerns() {
