@@ -56,6 +56,11 @@ const CONTRACT_ACTION_IDS: &[&str] = &[
     "sites.create-list",
     "sites.list-items",
     "graph.request",
+    "groups.remove-owners",
+    "groups.list-transitive-members",
+    "groups.delta",
+    "devices.disable",
+    "devices.enable",
 ];
 
 /// What `connector-host actions --json` lists, run once for this module's tests.
