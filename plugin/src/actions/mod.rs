@@ -6,6 +6,7 @@ pub mod custom;
 pub mod devices;
 pub mod groups;
 pub mod guests;
+pub mod risk;
 pub mod sites;
 pub mod users;
 pub mod workbook;
