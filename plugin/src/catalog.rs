@@ -62,6 +62,7 @@ pub fn all() -> impl Iterator<Item = &'static Action> {
         actions::guests::ACTIONS,
         actions::devices::ACTIONS,
         actions::risk::ACTIONS,
+        actions::roles::ACTIONS,
         actions::workbook::ACTIONS,
         actions::sites::ACTIONS,
         actions::custom::ACTIONS,

@@ -7,6 +7,7 @@ pub mod devices;
 pub mod groups;
 pub mod guests;
 pub mod risk;
+pub mod roles;
 pub mod sites;
 pub mod users;
 pub mod workbook;
