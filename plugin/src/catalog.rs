@@ -61,6 +61,8 @@ pub fn all() -> impl Iterator<Item = &'static Action> {
         actions::groups::ACTIONS,
         actions::guests::ACTIONS,
         actions::devices::ACTIONS,
+        actions::risk::ACTIONS,
+        actions::roles::ACTIONS,
         actions::workbook::ACTIONS,
         actions::sites::ACTIONS,
         actions::custom::ACTIONS,

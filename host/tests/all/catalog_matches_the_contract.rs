@@ -56,6 +56,18 @@ const CONTRACT_ACTION_IDS: &[&str] = &[
     "sites.create-list",
     "sites.list-items",
     "graph.request",
+    "risk.list-risky-users",
+    "risk.confirm-compromised",
+    "risk.dismiss",
+    "roles.list-definitions",
+    "roles.list-assignments",
+    "roles.assign",
+    "roles.remove-assignment",
+    "groups.remove-owners",
+    "groups.list-transitive-members",
+    "groups.delta",
+    "devices.disable",
+    "devices.enable",
 ];
 
 /// What `connector-host actions --json` lists, run once for this module's tests.

@@ -1,4 +1,4 @@
-//! Devices: read, list, delete, and registered owners (`/devices`).
+//! Devices: read, list, delete, disable and enable, and registered owners (`/devices`).
 
 use super::{reference, resolve_user_id, success, ListQuery};
 use crate::catalog::{Action, Handler};
@@ -77,10 +77,44 @@ pub const ACTIONS: &[Action] = &[
         output_schema: || schema::success_output(&["deviceId", "userId"]),
         run: Handler::Value(add_registered_owner),
     },
+    Action {
+        id: "devices.disable",
+        title: "Disable device",
+        description: "Disables a device (PATCH /devices/{id} with `{\"accountEnabled\": false}`), by its directory \
+                      object id: it can no longer authenticate with Microsoft Entra ID. Microsoft says only callers \
+                      in the Global Administrator or Cloud Device Administrator role may change `accountEnabled` \
+                      (delegated: Directory.AccessAsUser.All).",
+        category: "devices",
+        permissions: &["Device.ReadWrite.All"],
+        read_only: false,
+        input_schema: || schema::object(json!({"deviceId": device_id_property()}), &["deviceId"]),
+        output_schema: account_enabled_output,
+        run: Handler::Value(disable),
+    },
+    Action {
+        id: "devices.enable",
+        title: "Enable device",
+        description: "Enables a device again (PATCH /devices/{id} with `{\"accountEnabled\": true}`), by its \
+                      directory object id. Same role requirements as devices.disable.",
+        category: "devices",
+        permissions: &["Device.ReadWrite.All"],
+        read_only: false,
+        input_schema: || schema::object(json!({"deviceId": device_id_property()}), &["deviceId"]),
+        output_schema: account_enabled_output,
+        run: Handler::Value(enable),
+    },
 ];
 
 fn device_id_property() -> Value {
     schema::string("Directory object id of the device (not its deviceId)")
+}
+
+/// `{"success": true, "deviceId", "accountEnabled"}`, the output of devices.disable and devices.enable.
+fn account_enabled_output() -> Value {
+    let mut output = schema::success_output(&["deviceId"]);
+    output["properties"]["accountEnabled"] = schema::boolean("The state the device was set to");
+    output["required"] = json!(["success", "deviceId", "accountEnabled"]);
+    output
 }
 
 /// The path of a device: `devices/{id}`.
@@ -107,6 +141,25 @@ fn delete(client: &mut GraphClient, input: &Input) -> Result<Value> {
     let url = client.url(&device_path(device), &Query::new());
     client.send(&GraphRequest::new(Method::DELETE, url))?;
     Ok(success(&[("deviceId", device)]))
+}
+
+fn disable(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    set_account_enabled(client, input, false)
+}
+
+fn enable(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    set_account_enabled(client, input, true)
+}
+
+/// `PATCH /devices/{id}` with `{"accountEnabled": enabled}` (Graph answers 204): the shape
+/// devices.disable and devices.enable share.
+fn set_account_enabled(client: &mut GraphClient, input: &Input, enabled: bool) -> Result<Value> {
+    let device = input.required_str("deviceId")?;
+    let url = client.url(&device_path(device), &Query::new());
+    client.send(&GraphRequest::new(Method::PATCH, url).json(json!({"accountEnabled": enabled})))?;
+    let mut output = success(&[("deviceId", device)]);
+    output["accountEnabled"] = json!(enabled);
+    Ok(output)
 }
 
 fn add_registered_owner(client: &mut GraphClient, input: &Input) -> Result<Value> {
@@ -179,6 +232,47 @@ mod tests {
         assert_eq!(sent[1].uri(), "https://graph.microsoft.com/v1.0/devices/dev-1/registeredOwners/$ref");
         assert_eq!(sent[1].header_value("content-type"), Some("application/json"));
         assert_eq!(body_json(&sent[1]), json!({"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/u-1"}));
+    }
+
+    #[test]
+    fn disable_and_enable_patch_account_enabled_and_report_the_state() {
+        let script = ScriptedTransport::new().respond(204, Value::Null).respond(204, Value::Null);
+        let (mut connector, log) = connected(token_config(), script);
+        let disabled = connector.invoke("devices.disable", r#"{"deviceId":"7c06cd31/x"}"#).unwrap();
+        assert_eq!(disabled, json!({"success": true, "deviceId": "7c06cd31/x", "accountEnabled": false}));
+        let enabled = connector.invoke("devices.enable", r#"{"deviceId":"7c06cd31"}"#).unwrap();
+        assert_eq!(enabled, json!({"success": true, "deviceId": "7c06cd31", "accountEnabled": true}));
+        let sent = log.borrow();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].method(), "PATCH");
+        assert_eq!(sent[0].uri(), "https://graph.microsoft.com/v1.0/devices/7c06cd31%2Fx");
+        assert_eq!(sent[0].header_value("content-type"), Some("application/json"));
+        assert_eq!(body_json(&sent[0]), json!({"accountEnabled": false}));
+        assert_eq!(sent[1].uri(), "https://graph.microsoft.com/v1.0/devices/7c06cd31");
+        assert_eq!(body_json(&sent[1]), json!({"accountEnabled": true}));
+    }
+
+    #[test]
+    fn disable_refuses_a_missing_or_dot_segment_device_id() {
+        let (mut connector, log) = connected(token_config(), ScriptedTransport::new());
+        let error = connector.invoke("devices.disable", "{}").unwrap_err();
+        assert_eq!((error.code, error.message.as_str()), (ErrorCode::InvalidInput, "`deviceId` is required"));
+        let error = connector.invoke("devices.enable", r#"{"deviceId":".."}"#).unwrap_err();
+        assert_eq!(error.message, "`deviceId` must not be `..`: a dot segment is not an id");
+        assert!(log.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_dry_run_of_disable_plans_the_patch_and_sends_nothing() {
+        let (mut connector, log) = connected(token_config(), ScriptedTransport::new());
+        let options = crate::connector::InvokeOptions { dry_run: true, ..Default::default() };
+        let output = connector.invoke_with("devices.disable", r#"{"deviceId":"d-1"}"#, &options).unwrap();
+        assert_eq!(
+            output,
+            json!({"dryRun": true, "plan": [{"method": "PATCH", "url": "https://graph.microsoft.com/v1.0/devices/d-1",
+                "body": {"accountEnabled": false}}]})
+        );
+        assert!(log.borrow().is_empty());
     }
 
     #[test]

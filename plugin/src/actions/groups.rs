@@ -1,7 +1,8 @@
-//! Groups: create, read, update, delete and list (`/groups`), and their members and owners.
+//! Groups: create, read, update, delete and list (`/groups`), directory sync (`delta`), and
+//! their members (direct and transitive) and owners.
 
-use super::bulk::{BulkOutcome, ItemOutcome, GRAPH_BULK_LIMIT};
-use super::{entity, reference, resolve_user_id, success, ListQuery};
+use super::bulk::{required_id_list, resolve_targets, BulkOutcome, ItemOutcome, Target, GRAPH_BULK_LIMIT};
+use super::{delta_round, entity, reference, resolve_user_id, success, ListQuery};
 use crate::catalog::{Action, Handler};
 use crate::error::{ConnectorError, Result};
 use crate::graph::client::{GraphClient, GraphRequest};
@@ -180,11 +181,82 @@ pub const ACTIONS: &[Action] = &[
         output_schema: BulkOutcome::schema,
         run: Handler::Value(add_owners),
     },
+    Action {
+        id: "groups.remove-owners",
+        title: "Remove group owners",
+        description: "Removes owners from a group (DELETE /groups/{id}/owners/{ownerId}/$ref for each, in the order \
+            given; a userPrincipalName is first resolved to its object id, which needs User.ReadBasic.All). Ids \
+            Graph answers 404 for are reported under `notOwner`. Graph keeps a group's last user owner: that \
+            refusal is a `conflict` in `failed` (add another owner first), and the other ids are still tried.",
+        category: "groups",
+        permissions: &["Group.ReadWrite.All", "User.ReadBasic.All"],
+        read_only: false,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "groupId": schema::string("Object id of the group"),
+                    "ownerIds": schema::ids("Object ids (or userPrincipalNames) of the owners to remove"),
+                }),
+                &["groupId", "ownerIds"],
+            )
+        },
+        output_schema: BulkOutcome::schema,
+        run: Handler::Value(remove_owners),
+    },
+    Action {
+        id: "groups.list-transitive-members",
+        title: "List group members, nested ones included",
+        description: "Lists a group's members and the members of its nested groups (GET \
+            /groups/{id}/transitiveMembers), optionally only one kind (/transitiveMembers/microsoft.graph.{type}); \
+            follows every page unless maxItems is given. Hidden memberships need Member.Read.Hidden.",
+        category: "groups",
+        permissions: &["GroupMember.Read.All"],
+        read_only: true,
+        input_schema: list_members_input,
+        output_schema: || schema::list_output("A member (user, group, device, servicePrincipal, ...) with @odata.type"),
+        run: Handler::Listing(list_transitive_members),
+    },
+    Action {
+        id: "groups.delta",
+        title: "Sync groups (delta)",
+        description: "Directory sync of groups (GET /groups/delta): a first call reads every group across pages and \
+            ends with a `deltaLink`; passing that `deltaLink` later returns only what changed since. Membership \
+            changes come in each group's `members@delta` (a removed member carries `@removed`); with `select`, \
+            `members` must be in it to track membership. A `nextLink` from an output cut by `maxItems` can be \
+            passed as `deltaLink` to resume. GroupMember.Read.All is needed for `members@delta` \
+            (Group.ReadBasic.All reads group properties alone).",
+        category: "groups",
+        permissions: &["GroupMember.Read.All"],
+        read_only: true,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "deltaLink": schema::string("The deltaLink (or nextLink) of an earlier output; omit for a full sync"),
+                    "select": schema::string("Comma-separated properties ($select) of a full sync, e.g. displayName,members; a deltaLink carries its own"),
+                    "filter": schema::string("Only these groups: `id eq '{id}'` terms joined by `or` (at most 50), for a full sync"),
+                    "returnMinimal": schema::boolean("Send `Prefer: return=minimal`: later rounds return only the properties that changed"),
+                    "maxItems": schema::whole_number("Stop after this many items (default 1000, 0 = all)"),
+                }),
+                &[],
+            )
+        },
+        output_schema: || {
+            let mut output = schema::list_output(
+                "A group (with `members@delta` when membership changed), or `{id, @removed}` for a deleted one",
+            );
+            output["properties"]["deltaLink"] = schema::string(
+                "Pass back as `deltaLink` to get only the changes since this sync (present on the last page)",
+            );
+            output
+        },
+        run: Handler::Listing(delta),
+    },
 ];
 
 /// The `directoryObject` values of `groups.add-members`.
 const MEMBER_KINDS: &[&str] = &["Users", "Devices"];
-/// The OData casts `groups.list-members` can narrow the members to.
+/// The OData casts `groups.list-members` and `groups.list-transitive-members` can narrow the
+/// members to.
 const MEMBER_TYPES: &[&str] = &["user", "group", "device", "servicePrincipal"];
 /// The `groupTypes` Graph lets a client create.
 const GROUP_TYPES: &[&str] = &["Unified", "DynamicMembership"];
@@ -192,6 +264,8 @@ const GROUP_TYPES: &[&str] = &["Unified", "DynamicMembership"];
 const MAX_DISPLAY_NAME: usize = 256;
 /// Longest `mailNickname` of a group.
 const MAX_MAIL_NICKNAME: usize = 64;
+/// Most `id eq '{id}'` terms Graph takes in the `$filter` of `groups/delta`.
+const MAX_DELTA_FILTER_IDS: usize = 50;
 /// Characters every version of Graph's group documentation forbids in a `mailNickname`
 /// (the pages disagree on `.`, `/`, `\`, `'` and `"`, which are left to Graph).
 const FORBIDDEN_IN_MAIL_NICKNAME: &[char] = &['@', '(', ')', '[', ']', ';', ':', '<', '>', ',', ' '];
@@ -234,53 +308,9 @@ fn group_path(group_id: &str) -> String {
     format!("groups/{}", encode_segment(group_id))
 }
 
-/// A directory object named by the caller and the object id Graph knows it by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// The id as the caller gave it (reported back in bulk outputs).
-    pub given: String,
-    /// The object id (a userPrincipalName resolved to its id).
-    pub object_id: String,
-}
-
-impl Target {
-    /// The id as the caller gave it, under which a bulk output reports it.
-    pub fn id(&self) -> String {
-        self.given.clone()
-    }
-}
-
-/// A required, non-empty list of ids.
-fn required_id_list(input: &Input, name: &str) -> Result<Vec<String>> {
-    match input.id_list(name)? {
-        Some(ids) if !ids.is_empty() => Ok(ids),
-        _ => Err(ConnectorError::invalid_input(format!("`{name}` is required and must name at least one id"))),
-    }
-}
-
 /// A required boolean (`true`/`false`, or their strings).
 fn required_bool(input: &Input, name: &str) -> Result<bool> {
     input.optional_bool(name)?.ok_or_else(|| ConnectorError::invalid_input(format!("`{name}` is required")))
-}
-
-/// Resolves ids for a bulk action: user principal names become object ids; one that cannot
-/// be resolved is recorded as failed and left out.
-fn resolve_targets(client: &mut GraphClient, ids: Vec<String>, users: bool, outcome: &mut BulkOutcome) -> Vec<Target> {
-    let mut targets = Vec::with_capacity(ids.len());
-    let mut ids = ids.into_iter();
-    while let Some(given) = ids.next() {
-        if client.out_of_time() {
-            outcome.not_attempted.push(given);
-            outcome.not_attempted.extend(ids);
-            break;
-        }
-        let resolved = if users { resolve_user_id(client, &given) } else { Ok(given.clone()) };
-        match resolved {
-            Ok(object_id) => targets.push(Target { given, object_id }),
-            Err(error) => outcome.failed.push((given, error)),
-        }
-    }
-    targets
 }
 
 /// Resolves every id, failing on the first that cannot be resolved (nothing was written yet).
@@ -523,6 +553,16 @@ fn list(client: &mut GraphClient, input: &Input) -> Result<Listing> {
 }
 
 fn list_members(client: &mut GraphClient, input: &Input) -> Result<Listing> {
+    list_membership(client, input, "members")
+}
+
+fn list_transitive_members(client: &mut GraphClient, input: &Input) -> Result<Listing> {
+    list_membership(client, input, "transitiveMembers")
+}
+
+/// Lists a group's `members` or `transitiveMembers`, optionally cast to one kind; every page
+/// is read unless `maxItems` is given.
+fn list_membership(client: &mut GraphClient, input: &Input, relationship: &str) -> Result<Listing> {
     let group_id = input.required_str("groupId")?;
     let member_type = input.optional_choice("type", MEMBER_TYPES)?;
     let mut list = ListQuery::read(input)?;
@@ -531,7 +571,7 @@ fn list_members(client: &mut GraphClient, input: &Input) -> Result<Listing> {
         // default (1000) is above one page, so it put no `$top` in the query either.
         list.max_items = 0;
     }
-    let mut path = format!("{}/members", group_path(group_id));
+    let mut path = format!("{}/{relationship}", group_path(group_id));
     if let Some(member_type) = member_type {
         path.push_str("/microsoft.graph.");
         path.push_str(member_type);
@@ -566,18 +606,102 @@ fn add_members(client: &mut GraphClient, input: &Input) -> Result<Value> {
 fn remove_members(client: &mut GraphClient, input: &Input) -> Result<Value> {
     let group_id = input.required_str("groupId")?;
     let ids = required_id_list(input, "memberIds")?;
+    remove_references(client, group_id, "members", ids, || ItemOutcome::NotMember, ItemOutcome::Failed)
+}
+
+fn remove_owners(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let group_id = input.required_str("groupId")?;
+    let ids = required_id_list(input, "ownerIds")?;
+    remove_references(
+        client,
+        group_id,
+        "owners",
+        ids,
+        || ItemOutcome::NotOwner,
+        |error| ItemOutcome::Failed(last_owner_conflict(error)),
+    )
+}
+
+/// Removes directory references one by one (`DELETE /groups/{id}/{relationship}/{objectId}/$ref`),
+/// in the order given, userPrincipalNames resolved first: a 404 means there was nothing to
+/// remove (`absent`), any other refusal goes through `failed`.
+fn remove_references(
+    client: &mut GraphClient,
+    group_id: &str,
+    relationship: &str,
+    ids: Vec<String>,
+    absent: fn() -> ItemOutcome,
+    failed: impl Fn(ConnectorError) -> ItemOutcome,
+) -> Result<Value> {
     let mut outcome = BulkOutcome::new();
     let targets = resolve_targets(client, ids, true, &mut outcome);
     outcome.each(client, &targets, Target::id, |client, target| {
-        let path = format!("{}/members/{}/$ref", group_path(group_id), encode_segment(&target.object_id));
+        let path = format!("{}/{relationship}/{}/$ref", group_path(group_id), encode_segment(&target.object_id));
         let url = client.url(&path, &Query::new());
         match client.send(&GraphRequest::new(Method::DELETE, url)) {
             Ok(_) => ItemOutcome::Succeeded,
-            Err(error) if error.status == Some(404) => ItemOutcome::NotMember,
-            Err(error) => ItemOutcome::Failed(error),
+            Err(error) if error.status == Some(404) => absent(),
+            Err(error) => failed(error),
         }
     });
     Ok(outcome.to_json())
+}
+
+/// Graph keeps a group's last owner that is a user: it refuses to remove it with 400
+/// `Request_BadRequest` ("The group must have at least one owner, hence this owner cannot be
+/// removed."), which is a `conflict` with the group's state, not bad input. Graph's status,
+/// code and request id are kept; any other error is returned as it is.
+fn last_owner_conflict(error: ConnectorError) -> ConnectorError {
+    let is_last_owner = error.status == Some(400)
+        && error.graph_code.as_deref() == Some("Request_BadRequest")
+        && error.message.to_ascii_lowercase().contains("at least one owner");
+    if !is_last_owner {
+        return error;
+    }
+    ConnectorError {
+        code: crate::error::ErrorCode::Conflict,
+        message: format!(
+            "the group must keep at least one user owner: add another owner first, then remove this one (Graph: {})",
+            error.message
+        ),
+        ..error
+    }
+}
+
+fn delta(client: &mut GraphClient, input: &Input) -> Result<Listing> {
+    let mut query = Query::new();
+    query.push_opt("$select", input.optional_str("select")?);
+    query.push_opt("$filter", input.optional_str("filter")?.map(checked_delta_filter).transpose()?);
+    let minimal = input.optional_bool("returnMinimal")?.unwrap_or(false);
+    let headers = if minimal { vec![("Prefer", "return=minimal".to_string())] } else { Vec::new() };
+    delta_round(client, input, "groups", query, &["select", "filter"], headers)
+}
+
+/// The `$filter` of `groups/delta`: Graph supports only `id eq '{id}'` terms joined by `or`,
+/// at most [`MAX_DELTA_FILTER_IDS`] of them; anything else is refused before sending.
+fn checked_delta_filter(filter: &str) -> Result<&str> {
+    let wrong = |detail: &str| {
+        ConnectorError::invalid_input(format!(
+            "`filter` of groups.delta must be `id eq '{{id}}'` terms joined by `or` (at most \
+             {MAX_DELTA_FILTER_IDS}), as Graph supports: {detail}"
+        ))
+    };
+    let mut terms = 0;
+    for term in filter.split(" or ") {
+        let term = term.trim();
+        let id = term
+            .strip_prefix("id eq '")
+            .and_then(|rest| rest.strip_suffix('\''))
+            .ok_or_else(|| wrong(&format!("`{term}` is not such a term")))?;
+        if id.is_empty() || id.contains('\'') {
+            return Err(wrong(&format!("`{term}` does not quote one id")));
+        }
+        terms += 1;
+    }
+    if terms > MAX_DELTA_FILTER_IDS {
+        return Err(wrong(&format!("it has {terms}")));
+    }
+    Ok(filter)
 }
 
 fn add_owners(client: &mut GraphClient, input: &Input) -> Result<Value> {
@@ -951,5 +1075,240 @@ mod tests {
         assert_eq!(output["failed"][0]["id"], json!("d"));
         assert_eq!(output["failed"][0]["error"]["code"], json!("forbidden"));
         assert_eq!(output["success"], json!(false));
+    }
+
+    fn last_owner() -> Value {
+        graph_error("Request_BadRequest", "The group must have at least one owner, hence this owner cannot be removed.")
+    }
+
+    #[test]
+    fn remove_owners_reports_each_id_and_keeps_trying_after_the_last_owner_refusal() {
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"id": member_id(1)}))
+            .respond(404, graph_error("Request_ResourceNotFound", "Resource 'x' does not exist."))
+            .respond(400, last_owner())
+            .respond(
+                400,
+                graph_error("Request_BadRequest", "Invalid object identifier '00000000-0000-0000-0000-000000000003'."),
+            )
+            .respond(204, Value::Null)
+            .respond(204, Value::Null);
+        let (mut connector, log) = connected(token_config(), script);
+        let input = json!({"groupId": "g/1", "ownerIds": ["adele@contoso.com", member_id(2), member_id(3), "b?c", member_id(4), member_id(2)]});
+        let output = connector.invoke("groups.remove-owners", &input.to_string()).unwrap();
+        let requests = sent(&log);
+        assert_eq!(requests.len(), 6, "the duplicate id is sent once, nothing is retried");
+        assert_eq!(requests[0].1, format!("{BASE}/users/adele@contoso.com?$select=id"));
+        let owner_ref = |id: &str| format!("{BASE}/groups/g%2F1/owners/{id}/$ref");
+        assert_eq!((requests[1].0.as_str(), requests[1].1.clone()), ("DELETE", owner_ref(&member_id(1))));
+        assert_eq!(requests[2].1, owner_ref(&member_id(2)));
+        assert_eq!(requests[3].1, owner_ref(&member_id(3)));
+        assert_eq!(requests[4].1, owner_ref("b%3Fc"));
+        assert_eq!(requests[5].1, owner_ref(&member_id(4)));
+        assert_eq!(output["success"], json!(false));
+        assert_eq!(output["succeeded"], json!(["b?c", member_id(4)]));
+        assert_eq!(output["notOwner"], json!(["adele@contoso.com"]));
+        assert_eq!(output.get("notMember"), None);
+        let conflict = &output["failed"][0];
+        assert_eq!(conflict["id"], json!(member_id(2)));
+        assert_eq!(conflict["error"]["code"], json!("conflict"));
+        assert_eq!(conflict["error"]["status"], json!(400));
+        assert_eq!(conflict["error"]["graphCode"], json!("Request_BadRequest"));
+        assert_eq!(conflict["error"]["requestId"], json!("7f3b1c0e-5f0a-4d1c-9d55-1a2b3c4d5e6f"));
+        let message = conflict["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("the group must keep at least one user owner: add another owner first"),
+            "{message}"
+        );
+        assert!(message.contains("hence this owner cannot be removed"), "{message}");
+        let other = &output["failed"][1];
+        assert_eq!(
+            (other["id"].clone(), other["error"]["code"].as_str()),
+            (json!(member_id(3)), Some("invalid-input"))
+        );
+        assert_eq!(output["failed"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn remove_owners_reports_an_unresolved_name_without_calling_graph_for_it() {
+        let script = ScriptedTransport::new()
+            .respond(404, graph_error("Request_ResourceNotFound", "Resource 'nobody@contoso.com' does not exist."))
+            .respond(204, Value::Null);
+        let (mut connector, log) = connected(token_config(), script);
+        let input = json!({"groupId": GROUP, "ownerIds": "nobody@contoso.com, u-2"});
+        let output = connector.invoke("groups.remove-owners", &input.to_string()).unwrap();
+        let requests = sent(&log);
+        assert_eq!(requests.len(), 2);
+        assert_eq!(requests[1].1, format!("{BASE}/groups/{GROUP}/owners/u-2/$ref"));
+        assert_eq!(output["succeeded"], json!(["u-2"]));
+        assert_eq!(output["failed"][0]["id"], json!("nobody@contoso.com"));
+        assert_eq!(output["failed"][0]["error"]["code"], json!("not-found"));
+    }
+
+    #[test]
+    fn remove_owners_refuses_bad_input_naming_the_field() {
+        for (input, expected) in [
+            (json!({"groupId": GROUP}), "`ownerIds` is required and must name at least one id"),
+            (json!({"groupId": GROUP, "ownerIds": []}), "`ownerIds` is required and must name at least one id"),
+            (
+                json!({"groupId": GROUP, "ownerIds": ["a", ".."]}),
+                "`ownerIds[1]` must not be `..`: a dot segment is not an id",
+            ),
+            (json!({"ownerIds": ["a"]}), "`groupId` is required"),
+            (json!({"groupId": "..", "ownerIds": ["a"]}), "`groupId` must not be `..`: a dot segment is not an id"),
+        ] {
+            let (mut connector, log) = connected(token_config(), ScriptedTransport::new());
+            let error = connector.invoke("groups.remove-owners", &input.to_string()).unwrap_err();
+            assert_eq!((error.code.as_str(), error.message.as_str()), ("invalid-input", expected), "{input}");
+            assert!(log.borrow().is_empty());
+        }
+    }
+
+    #[test]
+    fn a_dry_run_of_remove_owners_resolves_names_and_plans_each_delete() {
+        let script = ScriptedTransport::new().respond(200, json!({"id": member_id(1)}));
+        let (mut connector, log) = connected(token_config(), script);
+        let options = crate::connector::InvokeOptions { dry_run: true, ..Default::default() };
+        let input = json!({"groupId": GROUP, "ownerIds": ["adele@contoso.com", member_id(2)]});
+        let output = connector.invoke_with("groups.remove-owners", &input.to_string(), &options).unwrap();
+        assert_eq!(sent(&log).len(), 1, "only the name lookup is sent");
+        assert_eq!(
+            output,
+            json!({"dryRun": true, "plan": [
+                {"method": "DELETE", "url": format!("{BASE}/groups/{GROUP}/owners/{}/$ref", member_id(1))},
+                {"method": "DELETE", "url": format!("{BASE}/groups/{GROUP}/owners/{}/$ref", member_id(2))},
+            ]})
+        );
+    }
+
+    #[test]
+    fn list_transitive_members_follows_the_list_members_rules() {
+        let link = format!("{BASE}/groups/{GROUP}/transitiveMembers?$skiptoken=p2");
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"value": [{"id": "a"}], "@odata.nextLink": link}))
+            .respond(200, json!({"value": [{"id": "b"}]}))
+            .respond(200, json!({"@odata.count": 2, "value": [{"id": "g1"}, {"id": "g2"}]}))
+            .respond(200, json!({"value": []}));
+        let (mut connector, log) = connected(token_config(), script);
+        let all = connector.invoke("groups.list-transitive-members", &json!({"groupId": GROUP}).to_string()).unwrap();
+        assert_eq!(all, json!({"value": [{"id": "a"}, {"id": "b"}]}));
+        let groups = connector
+            .invoke(
+                "groups.list-transitive-members",
+                &json!({"groupId": GROUP, "type": "group", "count": true}).to_string(),
+            )
+            .unwrap();
+        assert_eq!(groups, json!({"value": [{"id": "g1"}, {"id": "g2"}], "count": 2}));
+        connector
+            .invoke("groups.list-transitive-members", &json!({"groupId": GROUP, "type": "user"}).to_string())
+            .unwrap();
+        let requests = sent(&log);
+        assert_eq!(
+            (requests[0].1.as_str(), &requests[0].2),
+            (&*format!("{BASE}/groups/{GROUP}/transitiveMembers"), &None)
+        );
+        assert_eq!(requests[1].1, link);
+        assert_eq!(requests[2].1, format!("{BASE}/groups/{GROUP}/transitiveMembers/microsoft.graph.group?$count=true"));
+        assert_eq!(requests[2].2.as_deref(), Some("eventual"));
+        assert_eq!(requests[3].1, format!("{BASE}/groups/{GROUP}/transitiveMembers/microsoft.graph.user"));
+        assert_eq!(requests[3].2, None);
+
+        let (mut connector, log) = connected(token_config(), ScriptedTransport::new());
+        let error = connector
+            .invoke("groups.list-transitive-members", &json!({"groupId": GROUP, "type": "contact"}).to_string())
+            .unwrap_err();
+        assert!(
+            error.message.starts_with("`type` must be one of user, group, device, servicePrincipal"),
+            "{}",
+            error.message
+        );
+        assert!(log.borrow().is_empty());
+    }
+
+    #[test]
+    fn delta_reads_a_full_round_then_an_incremental_round_with_membership_changes() {
+        let next = format!("{BASE}/groups/delta?$skiptoken=page2");
+        let delta_link = format!("{BASE}/groups/delta?$deltatoken=tok1");
+        let changes = json!([
+            {"id": "g1", "displayName": "Sales", "members@delta": [
+                {"@odata.type": "#microsoft.graph.user", "id": "u3"},
+                {"@odata.type": "#microsoft.graph.user", "id": "u1", "@removed": {"reason": "deleted"}}]},
+            {"id": "g2", "@removed": {"reason": "changed"}},
+        ]);
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"value": [{"id": "g1", "members@delta": [{"id": "u1"}]}], "@odata.nextLink": next}))
+            .respond(200, json!({"value": [{"id": "g2"}], "@odata.deltaLink": delta_link}))
+            .respond(
+                200,
+                json!({"value": changes, "@odata.deltaLink": format!("{BASE}/groups/delta?$deltatoken=tok2")}),
+            );
+        let (mut connector, log) = connected(token_config(), script);
+        let full = connector
+            .invoke(
+                "groups.delta",
+                &json!({"select": "displayName,members", "returnMinimal": true, "maxItems": 0}).to_string(),
+            )
+            .unwrap();
+        assert_eq!(
+            full,
+            json!({"value": [{"id": "g1", "members@delta": [{"id": "u1"}]}, {"id": "g2"}], "deltaLink": delta_link})
+        );
+        let incremental = connector
+            .invoke("groups.delta", &json!({"deltaLink": delta_link, "returnMinimal": "true"}).to_string())
+            .unwrap();
+        assert_eq!(
+            incremental,
+            json!({"value": changes, "deltaLink": format!("{BASE}/groups/delta?$deltatoken=tok2")})
+        );
+        let sent = log.borrow();
+        let urls: Vec<&str> = sent.iter().map(|request| request.uri()).collect();
+        assert_eq!(urls, [&*format!("{BASE}/groups/delta?$select=displayName,members"), &*next, &*delta_link]);
+        for request in sent.iter() {
+            assert_eq!(request.header_value("prefer"), Some("return=minimal"), "{}", request.uri());
+            assert_eq!(request.method(), "GET");
+        }
+    }
+
+    #[test]
+    fn delta_sends_a_filter_of_ids_and_no_prefer_unless_asked() {
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"value": [], "@odata.deltaLink": format!("{BASE}/groups/delta?$deltatoken=t")}));
+        let (mut connector, log) = connected(token_config(), script);
+        let filter = format!("id eq '{GROUP}' or id eq '{}'", member_id(1));
+        let output = connector.invoke("groups.delta", &json!({"filter": filter}).to_string()).unwrap();
+        assert_eq!(output["deltaLink"], json!(format!("{BASE}/groups/delta?$deltatoken=t")));
+        let sent = log.borrow();
+        assert_eq!(
+            sent[0].uri(),
+            format!("{BASE}/groups/delta?$filter=id%20eq%20'{GROUP}'%20or%20id%20eq%20'{}'&$top=1000", member_id(1))
+                .replace("&$top=1000", "")
+        );
+        assert_eq!(sent[0].header_value("prefer"), None);
+    }
+
+    #[test]
+    fn delta_refuses_bad_input_before_any_request() {
+        let too_many = (0..51).map(|n| format!("id eq '{}'", member_id(n))).collect::<Vec<_>>().join(" or ");
+        for (input, expected) in [
+            (json!({"filter": "displayName eq 'x'"}), "`filter` of groups.delta must be `id eq '{id}'` terms"),
+            (json!({"filter": too_many}), "`filter` of groups.delta must be"),
+            (json!({"filter": "id eq ''"}), "`filter` of groups.delta must be"),
+            (
+                json!({"deltaLink": format!("{BASE}/users/delta?$deltatoken=x")}),
+                "`deltaLink` must be a deltaLink or nextLink returned by groups.delta",
+            ),
+            (json!({"deltaLink": "https://evil.example/v1.0/groups/delta?$deltatoken=x"}), "`deltaLink` must be"),
+            (
+                json!({"deltaLink": format!("{BASE}/groups/delta?$deltatoken=x"), "select": "id", "filter": "id eq 'a'"}),
+                "`select` and `filter` cannot be combined with `deltaLink`",
+            ),
+            (json!({"returnMinimal": "yes"}), "`returnMinimal` must be true or false"),
+        ] {
+            let (mut connector, log) = connected(token_config(), ScriptedTransport::new());
+            let error = connector.invoke("groups.delta", &input.to_string()).unwrap_err();
+            assert_eq!(error.code.as_str(), "invalid-input", "{input}");
+            assert!(error.message.starts_with(expected), "{input}: {}", error.message);
+            assert!(log.borrow().is_empty(), "{input}");
+        }
     }
 }

@@ -6,14 +6,18 @@ pub mod custom;
 pub mod devices;
 pub mod groups;
 pub mod guests;
+pub mod risk;
+pub mod roles;
 pub mod sites;
 pub mod users;
 pub mod workbook;
 
-use crate::error::Result;
-use crate::graph::client::GraphClient;
+use crate::error::{ConnectorError, Result};
+use crate::graph::client::{GraphClient, GraphRequest};
 use crate::graph::odata::{self, Query};
 use crate::json::input::Input;
+use crate::json::listing::Listing;
+use http::Method;
 use serde_json::{json, Map, Value};
 
 /// Default `maxItems` of list actions.
@@ -114,4 +118,53 @@ pub fn resolve_user_id(client: &mut GraphClient, user: &str) -> Result<String> {
 /// The `@odata.id` reference URL of a directory object under the connection's base.
 pub fn reference(client: &GraphClient, collection: &str, id: &str) -> String {
     format!("{}/{collection}/{}", client.config().graph_base(), odata::encode_segment(id))
+}
+
+/// One round of a directory sync (`users.delta`, `groups.delta`): the caller's `deltaLink` (or
+/// a nextLink of an output cut by `maxItems`), checked to point at this connection's
+/// `/{collection}/delta`, or else `GET /{collection}/delta` with `query`, the options of a
+/// full sync (`options` names their input fields, which a `deltaLink` cannot be combined
+/// with: the link carries the query of the first round). Pages are followed to a
+/// `deltaLink` or `maxItems` (default 1000), `headers` sent on each of them.
+pub fn delta_round(
+    client: &mut GraphClient,
+    input: &Input,
+    collection: &str,
+    query: Query,
+    options: &[&str],
+    headers: Vec<(&'static str, String)>,
+) -> Result<Listing> {
+    let max_items = input.optional_u64("maxItems")?.unwrap_or(DEFAULT_MAX_ITEMS);
+    let url = match input.optional_str("deltaLink")? {
+        Some(_) if !query.is_empty() => {
+            let given: Vec<String> =
+                options.iter().filter(|name| input.get(name).is_some()).map(|name| format!("`{name}`")).collect();
+            return Err(ConnectorError::invalid_input(format!(
+                "{} cannot be combined with `deltaLink`: the link already carries the query of the first sync",
+                given.join(" and ")
+            )));
+        }
+        Some(link) => checked_delta_link(client, link, collection)?,
+        None => client.url(&format!("{collection}/delta"), &query),
+    };
+    let mut request = GraphRequest::new(Method::GET, url);
+    request.headers = headers;
+    client.list_pages(&request, max_items)
+}
+
+/// A `deltaLink` (or `nextLink`) from the caller is sent with the connection's token, so it
+/// must point at this connection's `/{collection}/delta` and nowhere else.
+fn checked_delta_link(client: &GraphClient, link: &str, collection: &str) -> Result<String> {
+    let expected = format!("{}/{collection}/delta", client.config().graph_base());
+    let (base, query) = link.split_once('?').unwrap_or((link, ""));
+    let well_formed = link.parse::<http::Uri>().is_ok() && !link.contains('#');
+    if !well_formed || !base.eq_ignore_ascii_case(&expected) {
+        return Err(ConnectorError::invalid_input(format!(
+            "`deltaLink` must be a deltaLink or nextLink returned by {collection}.delta (a URL starting with {expected})"
+        )));
+    }
+    if query.is_empty() {
+        return Err(ConnectorError::invalid_input("`deltaLink` has no $deltatoken or $skiptoken"));
+    }
+    Ok(link.to_string())
 }

@@ -2,7 +2,7 @@
 //! licenses, memberships, owned devices, manager, sign-in sessions and presence.
 
 use super::bulk::GRAPH_BULK_LIMIT;
-use super::{entity, reference, resolve_user_id, success, ListQuery, DEFAULT_MAX_ITEMS};
+use super::{delta_round, entity, reference, resolve_user_id, success, ListQuery, DEFAULT_MAX_ITEMS};
 use crate::catalog::{Action, Handler};
 use crate::error::{ConnectorError, Result};
 use crate::graph::client::{GraphClient, GraphRequest, GraphResponse};
@@ -473,39 +473,9 @@ fn user_url(client: &GraphClient, user: &str, tail: &str, query: &Query) -> Stri
 }
 
 fn delta(client: &mut GraphClient, input: &Input) -> Result<Listing> {
-    let delta_link = input.optional_str("deltaLink")?;
-    let select = input.optional_str("select")?;
-    let max_items = input.optional_u64("maxItems")?.unwrap_or(DEFAULT_MAX_ITEMS);
-    let url =
-        match delta_link {
-            Some(_) if select.is_some() => return Err(ConnectorError::invalid_input(
-                "`select` cannot be combined with `deltaLink`: the link already carries the query of the first sync",
-            )),
-            Some(link) => checked_delta_link(client, link)?,
-            None => {
-                let mut query = Query::new();
-                query.push_opt("$select", select);
-                client.url("users/delta", &query)
-            }
-        };
-    client.list(url, false, max_items)
-}
-
-/// A `deltaLink` (or `nextLink`) from the caller is sent with the connection's token, so it
-/// must point at this connection's `/users/delta` and nowhere else.
-fn checked_delta_link(client: &GraphClient, link: &str) -> Result<String> {
-    let expected = format!("{}/users/delta", client.config().graph_base());
-    let (base, query) = link.split_once('?').unwrap_or((link, ""));
-    let well_formed = link.parse::<http::Uri>().is_ok() && !link.contains('#');
-    if !well_formed || !base.eq_ignore_ascii_case(&expected) {
-        return Err(ConnectorError::invalid_input(format!(
-            "`deltaLink` must be a deltaLink or nextLink returned by users.delta (a URL starting with {expected})"
-        )));
-    }
-    if query.is_empty() {
-        return Err(ConnectorError::invalid_input("`deltaLink` has no $deltatoken or $skiptoken"));
-    }
-    Ok(link.to_string())
+    let mut query = Query::new();
+    query.push_opt("$select", input.optional_str("select")?);
+    delta_round(client, input, "users", query, &["select"], Vec::new())
 }
 
 fn assign_licenses(client: &mut GraphClient, input: &Input) -> Result<Value> {

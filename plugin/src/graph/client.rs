@@ -687,13 +687,19 @@ impl GraphClient {
     /// The items are passed through as Graph wrote them, into the output
     /// `{"value", "nextLink"?, "count"?, "deltaLink"?}` (see [`Listing`]).
     pub fn list(&mut self, first_url: String, eventual: bool, max_items: u64) -> Result<Listing> {
+        self.list_pages(&GraphRequest::new(Method::GET, first_url).eventual(eventual), max_items)
+    }
+
+    /// [`GraphClient::list`] from a GET request whose headers (`ConsistencyLevel`, `Prefer`,
+    /// ...) are sent again on every page, since a next link does not carry them.
+    pub fn list_pages(&mut self, first: &GraphRequest, max_items: u64) -> Result<Listing> {
         let mut listing = Listing::new();
-        let mut url = first_url;
+        let mut url = first.url.clone();
         let mut seen_links: HashSet<String> = HashSet::new();
         let mut pages: usize = 0;
         loop {
             pages += 1;
-            let request = GraphRequest::new(Method::GET, url.clone()).eventual(eventual);
+            let request = GraphRequest { url: url.clone(), ..first.clone() };
             let response = self.send_with_retries(&request).map_err(|failure| failure.error)?;
             let status = response.status;
             let page = Page::parse(&response.body).map_err(|error| {
