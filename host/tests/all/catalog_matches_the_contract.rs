@@ -56,6 +56,14 @@ const CONTRACT_ACTION_IDS: &[&str] = &[
     "sites.create-list",
     "sites.list-items",
     "graph.request",
+    "users.disable",
+    "users.enable",
+    "users.list-auth-methods",
+    "users.create-temporary-access-pass",
+    "users.list-direct-reports",
+    "users.list-transitive-memberships",
+    "users.list-deleted",
+    "users.restore",
 ];
 
 /// What `connector-host actions --json` lists, run once for this module's tests.

@@ -70,6 +70,14 @@ impl ListQuery {
         }
         Ok(ListQuery { query, eventual, max_items })
     }
+
+    /// Makes it an advanced query: `ConsistencyLevel: eventual` and `$count=true` (once).
+    pub fn advanced(&mut self) {
+        if !self.eventual {
+            self.eventual = true;
+            self.query.push("$count", "true");
+        }
+    }
 }
 
 /// Filters that Graph only runs as advanced queries on directory objects.
