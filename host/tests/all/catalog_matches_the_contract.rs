@@ -64,6 +64,8 @@ const CONTRACT_ACTION_IDS: &[&str] = &[
     "users.list-transitive-memberships",
     "users.list-deleted",
     "users.restore",
+    "users.list-sign-ins",
+    "audit.list-directory-audits",
 ];
 
 /// What `connector-host actions --json` lists, run once for this module's tests.

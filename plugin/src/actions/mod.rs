@@ -1,5 +1,6 @@
 //! Action handlers, one module per Graph area, and the shapes they share.
 
+pub mod audit;
 pub mod authentication;
 pub mod bulk;
 pub mod custom;

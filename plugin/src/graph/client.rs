@@ -13,6 +13,7 @@ use crate::graph::transport::{
 use crate::json::entity::Entity;
 use crate::json::listing::{Listing, Page};
 use http::Method;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 
@@ -687,6 +688,18 @@ impl GraphClient {
     /// The items are passed through as Graph wrote them, into the output
     /// `{"value", "nextLink"?, "count"?, "deltaLink"?}` (see [`Listing`]).
     pub fn list(&mut self, first_url: String, eventual: bool, max_items: u64) -> Result<Listing> {
+        self.list_where(first_url, eventual, max_items, &|_| true)
+    }
+
+    /// [`GraphClient::list`] keeping only the items `keep` accepts, for a condition Graph
+    /// cannot filter on: `max_items` counts the items kept, so more pages may be read.
+    pub fn list_where(
+        &mut self,
+        first_url: String,
+        eventual: bool,
+        max_items: u64,
+        keep: &dyn Fn(&RawValue) -> bool,
+    ) -> Result<Listing> {
         let mut listing = Listing::new();
         let mut url = first_url;
         let mut seen_links: HashSet<String> = HashSet::new();
@@ -705,16 +718,17 @@ impl GraphClient {
             if page.delta_link.is_some() {
                 listing.delta_link = page.delta_link;
             }
+            let items: Vec<&RawValue> = page.items.iter().copied().filter(|item| keep(item)).collect();
             let room = if max_items == 0 { usize::MAX } else { (max_items as usize).saturating_sub(listing.len()) };
-            if page.items.len() > room {
+            if items.len() > room {
                 // The page holds more than was asked for: keep what fits, and point the
                 // caller back at this same page so nothing is skipped when they resume.
-                listing.extend(&page.items[..room]);
+                listing.extend(&items[..room]);
                 listing.next_link = Some(url);
                 listing.delta_link = None;
                 return Ok(listing);
             }
-            listing.extend(&page.items);
+            listing.extend(&items);
             let room_left = listing.byte_len() < MAX_LISTING_BYTES && pages < MAX_PAGES_PER_CALL;
             match page.next_link {
                 Some(link) if room_left && (max_items == 0 || (listing.len() as u64) < max_items) => {
