@@ -58,6 +58,7 @@ pub fn all() -> impl Iterator<Item = &'static Action> {
     [
         actions::users::ACTIONS,
         actions::authentication::ACTIONS,
+        actions::audit::ACTIONS,
         actions::groups::ACTIONS,
         actions::guests::ACTIONS,
         actions::devices::ACTIONS,

@@ -1,9 +1,10 @@
-//! Authentication: remove a user's MFA methods or reset their password method
-//! (`/users/{id}/authentication/...`), change the signed-in user's own password
-//! (`/me/changePassword`) and reset a password as an administrator (`passwordProfile`).
+//! Authentication: list a user's methods, create a Temporary Access Pass, remove MFA methods
+//! or reset the password method (`/users/{id}/authentication/...`), change the signed-in
+//! user's own password (`/me/changePassword`) and reset a password as an administrator
+//! (`passwordProfile`).
 
 use super::bulk::BulkOutcome;
-use super::success;
+use super::{entity, success, DEFAULT_MAX_ITEMS};
 use crate::catalog::{Action, Handler};
 use crate::error::{ConnectorError, ErrorCode, Result};
 use crate::graph::client::GraphClient;
@@ -11,7 +12,9 @@ use crate::graph::client::GraphRequest;
 use crate::graph::config::AuthMode;
 use crate::graph::odata::{encode_segment, user_segment, Query};
 use crate::json::input::Input;
+use crate::json::listing::Listing;
 use crate::json::schema;
+use crate::json::time::UtcDateTime;
 use http::Method;
 use serde_json::{json, Map, Value};
 
@@ -78,7 +81,78 @@ pub const ACTIONS: &[Action] = &[
         output_schema: || schema::success_output(&["userId"]),
         run: Handler::Value(reset_password),
     },
+    Action {
+        id: "users.list-auth-methods",
+        title: "List authentication methods",
+        description: "Lists a user's registered authentication methods (GET /users/{id}/authentication/methods; \
+                      Graph takes no query options here). Each item's `@odata.type` names the users.reset-mfa type \
+                      and id field: emailAuthenticationMethod → EMAIL_METHODS, emailMethodId; \
+                      fido2AuthenticationMethod → FIDO2_METHODS, fido2Id; microsoftAuthenticatorAuthenticationMethod \
+                      → MICROSOFT_AUTHENTICATOR_METHODS, microsoftAuthenticatorId; phoneAuthenticationMethod → PHONE, \
+                      phoneMethodId; softwareOathAuthenticationMethod → SOFTWARE_OATH_METHODS, softwareOathId; \
+                      temporaryAccessPassAuthenticationMethod → TEMPORARY_ACCESS_PASS_METHODS, \
+                      temporaryAccessPassId; windowsHelloForBusinessAuthenticationMethod → \
+                      WINDOWS_HELLO_FOR_BUSINESS_METHODS, windowsHelloForBusinessId; passwordAuthenticationMethod → \
+                      PASSWORD_METHODS, passwordId. Other types (platform credential, QR code, external) are listed \
+                      as Graph returns them; users.reset-mfa has no type for them.",
+        category: "users",
+        permissions: &["UserAuthenticationMethod.Read.All"],
+        read_only: true,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "userId": schema::string("Object id or userPrincipalName"),
+                    "maxItems": schema::whole_number("Stop after this many items (default 1000, 0 = all)"),
+                }),
+                &["userId"],
+            )
+        },
+        output_schema: || schema::list_output("An authentication method, with @odata.type"),
+        run: Handler::Listing(list_auth_methods),
+    },
+    Action {
+        id: "users.create-temporary-access-pass",
+        title: "Create Temporary Access Pass",
+        description: "Creates a Temporary Access Pass for a user (POST \
+                      /users/{id}/authentication/temporaryAccessPassMethods, 201) and returns it as Graph does, \
+                      `temporaryAccessPass` included: Graph shows the pass only in this answer. It is a credential \
+                      for that user: deliver it over a channel meant for secrets and do not store it; the connector \
+                      never puts it in an error or a dry-run plan. Members not given are left to the tenant's \
+                      Temporary Access Pass policy; a user has one usable pass at a time, so a new one replaces \
+                      the current one. Graph's 400 for what the policy refuses is invalid-input with Graph's message.",
+        category: "users",
+        permissions: &["UserAuthMethod-TAP.ReadWrite.All"],
+        read_only: false,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "userId": schema::string("Object id or userPrincipalName"),
+                    "lifetimeInMinutes": schema::whole_number(&format!(
+                        "How long the pass is valid ({MIN_TAP_LIFETIME} to {MAX_TAP_LIFETIME} minutes; default: the \
+                         policy's)"
+                    )),
+                    "isUsableOnce": schema::boolean("One sign-in only (a multi-use pass only where the policy allows it)"),
+                    "startDateTime": schema::string(
+                        "When the pass becomes usable (ISO 8601 with `Z` or an offset, or a date alone); default: now"
+                    ),
+                }),
+                &["userId"],
+            )
+        },
+        output_schema: || {
+            schema::entity(
+                "The temporaryAccessPassAuthenticationMethod: id, temporaryAccessPass (the secret), createdDateTime, \
+                 startDateTime, lifetimeInMinutes, isUsableOnce, isUsable, methodUsabilityReason",
+            )
+        },
+        run: Handler::Value(create_temporary_access_pass),
+    },
 ];
+
+/// The shortest and longest Temporary Access Pass lifetimes Graph accepts, in minutes.
+const MIN_TAP_LIFETIME: u64 = 10;
+/// See [`MIN_TAP_LIFETIME`].
+const MAX_TAP_LIFETIME: u64 = 43_200;
 
 /// A kind of authentication method that `users.reset-mfa` removes.
 struct RemovableMethod {
@@ -313,6 +387,49 @@ fn explain_forbidden(client: &GraphClient, error: ConnectorError, what: &str) ->
         error.message
     );
     ConnectorError { message, ..error }
+}
+
+fn list_auth_methods(client: &mut GraphClient, input: &Input) -> Result<Listing> {
+    let user = input.required_str("userId")?;
+    let max_items = input.optional_u64("maxItems")?.unwrap_or(DEFAULT_MAX_ITEMS);
+    // Graph supports no OData query options on this collection: none is sent.
+    let url = client.url(&methods_path(user, "methods"), &Query::new());
+    client.list(url, false, max_items)
+}
+
+fn create_temporary_access_pass(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let user = input.required_str("userId")?;
+    let mut body = Map::new();
+    if let Some(lifetime) = input.optional_u64("lifetimeInMinutes")? {
+        if !(MIN_TAP_LIFETIME..=MAX_TAP_LIFETIME).contains(&lifetime) {
+            return Err(ConnectorError::invalid_input(format!(
+                "`lifetimeInMinutes` must be between {MIN_TAP_LIFETIME} and {MAX_TAP_LIFETIME} (got {lifetime})"
+            )));
+        }
+        body.insert("lifetimeInMinutes".into(), json!(lifetime));
+    }
+    if let Some(once) = input.optional_bool("isUsableOnce")? {
+        body.insert("isUsableOnce".into(), json!(once));
+    }
+    if let Some(start) = input.optional_str("startDateTime")? {
+        body.insert("startDateTime".into(), json!(UtcDateTime::parse("startDateTime", start)?.to_string()));
+    }
+    let url = client.url(&methods_path(user, "temporaryAccessPassMethods"), &Query::new());
+    // Not idempotent: a second pass would replace the first, which the caller may already hold.
+    let request = GraphRequest::new(Method::POST, url).json(Value::Object(body));
+    let created = client.send(&request).and_then(|response| response.into_object()).map_err(|error| {
+        // A successful status with a body that is not the object may hold the pass: the error
+        // says what happened without any of it.
+        match error.status {
+            Some(status) if (200..300).contains(&status) => ConnectorError::upstream(format!(
+                "Graph answered HTTP {status} to the Temporary Access Pass creation with a body that is not the \
+                 created method; a pass may have been created: create a new one, which replaces it"
+            ))
+            .with_status(status),
+            _ => error,
+        }
+    })?;
+    Ok(entity(created))
 }
 
 fn change_password(client: &mut GraphClient, input: &Input) -> Result<Value> {
@@ -597,5 +714,187 @@ mod tests {
             body_json(&sent[0]),
             json!({"passwordProfile": {"forceChangePasswordNextSignIn": true, "password": "N3w-Secret!"}})
         );
+    }
+
+    const PASS: &str = "TAPRocks!@#1";
+
+    fn created_pass() -> Value {
+        json!({"@odata.context": "c", "@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethod",
+               "id": "6f1967b7-15e8-4935-ac26-d50770ed07a7", "temporaryAccessPass": PASS,
+               "createdDateTime": "2022-06-02T16:21:09.5893903Z", "startDateTime": "2022-06-05T00:00:00Z",
+               "lifetimeInMinutes": 60, "isUsableOnce": true, "isUsable": false, "methodUsabilityReason": "NotYetValid"})
+    }
+
+    #[test]
+    fn list_auth_methods_sends_no_query_options_and_keeps_each_type() {
+        let methods = json!([
+            {"@odata.type": "#microsoft.graph.passwordAuthenticationMethod", "id": "28c10230-6103-485e-b985-444c60001490"},
+            {"@odata.type": "#microsoft.graph.fido2AuthenticationMethod", "id": "-2_GRUAE2Ul4N7fvmHa2tgNkbYrBidbBj9NSrWd64"},
+        ]);
+        let script = ScriptedTransport::new().respond(200, json!({"@odata.context": "c", "value": methods}));
+        let (result, sent) = run(
+            crate::graph::transport::scripted::token_config(),
+            script,
+            "users.list-auth-methods",
+            json!({"userId": USER}),
+        );
+        assert_eq!(result.unwrap(), json!({"value": methods}));
+        assert_eq!(sent[0].method(), http::Method::GET);
+        assert_eq!(
+            sent[0].uri(),
+            format!("https://graph.microsoft.com/v1.0/users/{USER}/authentication/methods").as_str()
+        );
+        let (result, sent) = run(
+            crate::graph::transport::scripted::token_config(),
+            ScriptedTransport::new(),
+            "users.list-auth-methods",
+            json!({"userId": "."}),
+        );
+        assert_eq!(result.unwrap_err().message, "`userId` must not be `.`: a dot segment is not an id");
+        assert!(sent.is_empty());
+    }
+
+    #[test]
+    fn create_temporary_access_pass_sends_the_members_given_and_returns_the_pass() {
+        let script = ScriptedTransport::new().respond(201, created_pass());
+        let input = json!({"userId": USER, "lifetimeInMinutes": "60", "isUsableOnce": true,
+                           "startDateTime": "2022-06-05T02:00:00+02:00"});
+        let (result, sent) =
+            run(crate::graph::transport::scripted::token_config(), script, "users.create-temporary-access-pass", input);
+        let output = result.unwrap();
+        assert_eq!(output["temporaryAccessPass"], PASS);
+        assert!(output.get("@odata.context").is_none());
+        assert_eq!(sent[0].method(), http::Method::POST);
+        assert_eq!(
+            sent[0].uri(),
+            format!("https://graph.microsoft.com/v1.0/users/{USER}/authentication/temporaryAccessPassMethods").as_str()
+        );
+        assert_eq!(
+            body_json(&sent[0]),
+            json!({"lifetimeInMinutes": 60, "isUsableOnce": true, "startDateTime": "2022-06-05T00:00:00Z"})
+        );
+        // Nothing given: the tenant's policy decides, and the body is an empty object.
+        let script = ScriptedTransport::new().respond(201, created_pass());
+        let (_, sent) = run(
+            crate::graph::transport::scripted::token_config(),
+            script,
+            "users.create-temporary-access-pass",
+            json!({"userId": USER}),
+        );
+        assert_eq!(body_json(&sent[0]), json!({}));
+    }
+
+    #[test]
+    fn a_lifetime_out_of_range_or_a_bad_start_is_invalid_input_before_sending() {
+        for (input, expected) in [
+            (
+                json!({"userId": USER, "lifetimeInMinutes": 9}),
+                "`lifetimeInMinutes` must be between 10 and 43200 (got 9)",
+            ),
+            (
+                json!({"userId": USER, "lifetimeInMinutes": 43201}),
+                "`lifetimeInMinutes` must be between 10 and 43200 (got 43201)",
+            ),
+            (
+                json!({"userId": USER, "lifetimeInMinutes": -5}),
+                "`lifetimeInMinutes` must be a whole number (0 or more)",
+            ),
+            (json!({"userId": USER, "startDateTime": "tomorrow"}), "`startDateTime` must be an ISO 8601 date-time"),
+            (json!({"userId": USER, "isUsableOnce": "once"}), "`isUsableOnce` must be true or false"),
+        ] {
+            let (result, sent) = run(
+                crate::graph::transport::scripted::token_config(),
+                ScriptedTransport::new(),
+                "users.create-temporary-access-pass",
+                input,
+            );
+            let error = result.unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidInput);
+            assert!(error.message.starts_with(expected), "{}", error.message);
+            assert!(sent.is_empty());
+        }
+        for lifetime in [10, 43200] {
+            let script = ScriptedTransport::new().respond(201, created_pass());
+            let (result, _) = run(
+                crate::graph::transport::scripted::token_config(),
+                script,
+                "users.create-temporary-access-pass",
+                json!({"userId": USER, "lifetimeInMinutes": lifetime}),
+            );
+            assert!(result.is_ok(), "{lifetime}");
+        }
+    }
+
+    #[test]
+    fn a_pass_in_an_answer_that_fails_after_creation_never_reaches_the_error() {
+        // The body is cut inside the object, just after the pass: not JSON, so not the method.
+        let truncated = format!(r#"{{"id":"6f19","temporaryAccessPass":"{PASS}","lifetimeInMinutes":6"#);
+        let script = ScriptedTransport::new().respond_raw(201, "application/json", truncated.as_bytes());
+        let (result, _) = run(
+            crate::graph::transport::scripted::token_config(),
+            script,
+            "users.create-temporary-access-pass",
+            json!({"userId": USER}),
+        );
+        let error = result.unwrap_err();
+        assert_eq!((error.code, error.status), (ErrorCode::Upstream, Some(201)));
+        assert!(error.message.contains("a pass may have been created"), "{}", error.message);
+        assert!(!error.to_json().to_string().contains(PASS), "{}", error.to_json());
+        // The same body without the guard would have shown it: the guard is what keeps it out.
+        let script = ScriptedTransport::new().respond_raw(200, "application/json", truncated.as_bytes());
+        let (result, _) =
+            run(crate::graph::transport::scripted::token_config(), script, "users.get", json!({"userId": USER}));
+        assert!(result.unwrap_err().message.contains(PASS));
+        // JSON that is not an object is refused without the pass either.
+        let script = ScriptedTransport::new().respond(201, json!([{"temporaryAccessPass": PASS}]));
+        let (result, _) = run(
+            crate::graph::transport::scripted::token_config(),
+            script,
+            "users.create-temporary-access-pass",
+            json!({"userId": USER}),
+        );
+        assert!(!result.unwrap_err().to_json().to_string().contains(PASS));
+    }
+
+    #[test]
+    fn a_policy_refusal_is_invalid_input_with_graphs_message() {
+        let refusal = json!({"error": {"code": "badRequest",
+            "message": "The Temporary Access Pass policy does not allow a pass to be used more than once."}});
+        let script = ScriptedTransport::new().respond(400, refusal);
+        let (result, sent) = run(
+            crate::graph::transport::scripted::token_config(),
+            script,
+            "users.create-temporary-access-pass",
+            json!({"userId": USER, "isUsableOnce": false}),
+        );
+        let error = result.unwrap_err();
+        assert_eq!(
+            (error.code, error.status, error.graph_code.as_deref()),
+            (ErrorCode::InvalidInput, Some(400), Some("badRequest"))
+        );
+        assert_eq!(error.message, "The Temporary Access Pass policy does not allow a pass to be used more than once.");
+        assert_eq!(sent.len(), 1, "a 400 is not retried");
+    }
+
+    #[test]
+    fn a_dry_run_of_a_temporary_access_pass_plans_the_creation_without_any_pass() {
+        let (mut connector, log) = crate::graph::transport::scripted::connected(
+            crate::graph::transport::scripted::token_config(),
+            ScriptedTransport::new(),
+        );
+        let options = crate::InvokeOptions { dry_run: true, ..Default::default() };
+        let input = json!({"userId": USER, "lifetimeInMinutes": 60, "isUsableOnce": true});
+        let output = connector.invoke_with("users.create-temporary-access-pass", &input.to_string(), &options).unwrap();
+        assert!(log.borrow().is_empty());
+        assert_eq!(
+            output,
+            json!({"dryRun": true, "plan": [{
+                "method": "POST",
+                "url": format!("https://graph.microsoft.com/v1.0/users/{USER}/authentication/temporaryAccessPassMethods"),
+                "body": {"lifetimeInMinutes": 60, "isUsableOnce": true},
+                "returns": {"id": "{write-1.id}"},
+            }]})
+        );
+        assert!(!output.to_string().contains("temporaryAccessPass\""));
     }
 }

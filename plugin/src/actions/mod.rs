@@ -1,5 +1,6 @@
 //! Action handlers, one module per Graph area, and the shapes they share.
 
+pub mod audit;
 pub mod authentication;
 pub mod bulk;
 pub mod custom;
@@ -73,6 +74,14 @@ impl ListQuery {
             query.push("$count", "true");
         }
         Ok(ListQuery { query, eventual, max_items })
+    }
+
+    /// Makes it an advanced query: `ConsistencyLevel: eventual` and `$count=true` (once).
+    pub fn advanced(&mut self) {
+        if !self.eventual {
+            self.eventual = true;
+            self.query.push("$count", "true");
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use super::{delta_round, entity, reference, resolve_user_id, success, ListQuery,
 use crate::catalog::{Action, Handler};
 use crate::error::{ConnectorError, Result};
 use crate::graph::client::{GraphClient, GraphRequest, GraphResponse};
-use crate::graph::odata::{is_guid, quote_literal, user_segment, Query};
+use crate::graph::odata::{encode_segment, is_guid, quote_literal, user_segment, Query};
 use crate::json::entity::Entity;
 use crate::json::input::Input;
 use crate::json::listing::Listing;
@@ -170,13 +170,7 @@ pub const ACTIONS: &[Action] = &[
         category: "users",
         permissions: &["Directory.Read.All"],
         read_only: true,
-        input_schema: || {
-            let mut properties = schema::list_query_properties();
-            properties.insert("userId".into(), schema::string("Object id or userPrincipalName"));
-            properties
-                .insert("type".into(), schema::choice("Only memberships of this kind (OData cast)", MEMBERSHIP_TYPES));
-            schema::object(Value::Object(properties), &["userId"])
-        },
+        input_schema: memberships_input,
         output_schema: || schema::list_output("A group, directoryRole or administrativeUnit, with @odata.type"),
         run: Handler::Listing(list_memberships),
     },
@@ -289,7 +283,151 @@ pub const ACTIONS: &[Action] = &[
         output_schema: || schema::entity("The presence: {id, availability, activity}"),
         run: Handler::Entity(get_presence),
     },
+    Action {
+        id: "users.disable",
+        title: "Disable user",
+        description:
+            "Blocks a user's sign-in (PATCH /users/{id} `{\"accountEnabled\": false}`); with `revokeSessions`, \
+                      then invalidates the user's refresh tokens and session cookies (POST \
+                      /users/{id}/revokeSignInSessions). The account is disabled first, so no new session starts \
+                      between the two calls; a revocation that fails after that is reported with `success: false` \
+                      and `revokeError`, the account staying disabled. Revocation can take a few minutes and does \
+                      not reach a guest's home-tenant sessions. Changing `accountEnabled` of an account that holds \
+                      an admin role needs a sufficiently privileged directory role as well.",
+        category: "users",
+        permissions: &["User.EnableDisableAccount.All", "User.Read.All", "User.RevokeSessions.All"],
+        read_only: false,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "userId": schema::string("Object id or userPrincipalName"),
+                    "revokeSessions": schema::boolean(
+                        "Also revoke the user's sign-in sessions (default false; needs User.RevokeSessions.All)"
+                    ),
+                }),
+                &["userId"],
+            )
+        },
+        output_schema: disable_output,
+        run: Handler::Value(disable),
+    },
+    Action {
+        id: "users.enable",
+        title: "Enable user",
+        description: "Allows a user to sign in again (PATCH /users/{id} `{\"accountEnabled\": true}`).",
+        category: "users",
+        permissions: &["User.EnableDisableAccount.All", "User.Read.All"],
+        read_only: false,
+        input_schema: user_id_input,
+        output_schema: || account_enabled_output(false),
+        run: Handler::Value(enable),
+    },
+    Action {
+        id: "users.list-direct-reports",
+        title: "List direct reports",
+        description: "Lists the users and organizational contacts who report to a user, one level only \
+                      (GET /users/{id}/directReports); each item carries its @odata.type.",
+        category: "users",
+        permissions: &["User.Read.All"],
+        read_only: true,
+        input_schema: || {
+            let mut properties = schema::list_query_properties_of(&["select", "filter", "count", "top", "maxItems"]);
+            properties.insert("userId".into(), schema::string("Object id or userPrincipalName"));
+            schema::object(Value::Object(properties), &["userId"])
+        },
+        output_schema: || schema::list_output("A user or organizational contact, with @odata.type"),
+        run: Handler::Listing(list_direct_reports),
+    },
+    Action {
+        id: "users.list-transitive-memberships",
+        title: "List transitive memberships",
+        description: "Lists the groups, directory roles and administrative units a user is a member of, directly or \
+                      through nested groups (GET /users/{id}/transitiveMemberOf), optionally only one `type` (OData \
+                      cast). Groups come with their properties only with GroupMember.Read.All, roles and \
+                      administrative units with Directory.Read.All (otherwise `@odata.type` and `id` only).",
+        category: "users",
+        permissions: &["User.Read.All"],
+        read_only: true,
+        input_schema: memberships_input,
+        output_schema: || schema::list_output("A group, directoryRole or administrativeUnit, with @odata.type"),
+        run: Handler::Listing(list_transitive_memberships),
+    },
+    Action {
+        id: "users.list-deleted",
+        title: "List deleted users",
+        description: "Lists deleted users, restorable for 30 days after deletion \
+                      (GET /directory/deletedItems/microsoft.graph.user). `count`, `search` or `orderby` (e.g. \
+                      `deletedDateTime desc`) are sent as advanced queries (ConsistencyLevel: eventual).",
+        category: "users",
+        permissions: &["User.Read.All"],
+        read_only: true,
+        input_schema: || {
+            let names = ["filter", "count", "search", "orderby", "select", "top", "maxItems"];
+            schema::object(Value::Object(schema::list_query_properties_of(&names)), &[])
+        },
+        output_schema: || schema::list_output("A deleted user, with deletedDateTime"),
+        run: Handler::Listing(list_deleted),
+    },
+    Action {
+        id: "users.restore",
+        title: "Restore deleted user",
+        description: "Restores a deleted user (POST /directory/deletedItems/{id}/restore) by its object id, as \
+                      users.list-deleted gives it; `autoReconcileProxyConflict` and `newUserPrincipalName` are sent \
+                      when given. A userPrincipalName is refused: a deleted user is not found under /users.",
+        category: "users",
+        permissions: &["User.DeleteRestore.All"],
+        read_only: false,
+        input_schema: || {
+            schema::object(
+                json!({
+                    "userId": schema::string("Object id of the deleted user (from users.list-deleted)"),
+                    "autoReconcileProxyConflict": schema::boolean(
+                        "Remove proxy addresses that now belong to another object instead of failing"
+                    ),
+                    "newUserPrincipalName": schema::string(
+                        "A new userPrincipalName, when the old one was taken by another user meanwhile"
+                    ),
+                }),
+                &["userId"],
+            )
+        },
+        output_schema: || schema::entity("The restored user"),
+        run: Handler::Value(restore),
+    },
 ];
+
+/// The input of `users.list-memberships` and `users.list-transitive-memberships`.
+fn memberships_input() -> Value {
+    let mut properties = schema::list_query_properties();
+    properties.insert("userId".into(), schema::string("Object id or userPrincipalName"));
+    properties.insert("type".into(), schema::choice("Only memberships of this kind (OData cast)", MEMBERSHIP_TYPES));
+    schema::object(Value::Object(properties), &["userId"])
+}
+
+/// `{"success", "userId", "accountEnabled"}`, plus what `users.disable` adds when `disable`.
+fn account_enabled_output(disable: bool) -> Value {
+    let mut output = schema::object(
+        json!({
+            "success": schema::boolean_output("True when every call succeeded"),
+            "userId": schema::string("Id from the input"),
+            "accountEnabled": schema::boolean_output("The account's state now"),
+        }),
+        &["success", "userId", "accountEnabled"],
+    );
+    if disable {
+        output["properties"]["sessionsRevoked"] = schema::boolean_output("True when the sign-in sessions were revoked");
+        output["properties"]["revokeError"] = json!({
+            "type": "object",
+            "description": "The typed error of a revocation that failed after the account was disabled",
+        });
+        output["required"] = json!(["success", "userId", "accountEnabled", "sessionsRevoked"]);
+    }
+    output
+}
+
+fn disable_output() -> Value {
+    account_enabled_output(true)
+}
 
 fn user_id_input() -> Value {
     schema::object(json!({"userId": schema::string("Object id or userPrincipalName")}), &["userId"])
@@ -568,11 +706,19 @@ fn list_licenses(client: &mut GraphClient, input: &Input) -> Result<Listing> {
 }
 
 fn list_memberships(client: &mut GraphClient, input: &Input) -> Result<Listing> {
+    list_membership_relationship(client, input, "memberOf")
+}
+
+fn list_transitive_memberships(client: &mut GraphClient, input: &Input) -> Result<Listing> {
+    list_membership_relationship(client, input, "transitiveMemberOf")
+}
+
+/// Lists `memberOf` or `transitiveMemberOf`, cast to one `type` when given.
+fn list_membership_relationship(client: &mut GraphClient, input: &Input, relationship: &str) -> Result<Listing> {
     let user = input.required_str("userId")?;
-    let cast = input.optional_choice("type", MEMBERSHIP_TYPES)?;
-    let tail = match cast {
-        Some(kind) => format!("memberOf/microsoft.graph.{kind}"),
-        None => "memberOf".to_string(),
+    let tail = match input.optional_choice("type", MEMBERSHIP_TYPES)? {
+        Some(kind) => format!("{relationship}/microsoft.graph.{kind}"),
+        None => relationship.to_string(),
     };
     list_relationship(client, input, user, &tail)
 }
@@ -587,9 +733,8 @@ fn list_owned_devices(client: &mut GraphClient, input: &Input) -> Result<Listing
 /// a plain OData cast is sent without them, as Microsoft's examples do.
 fn list_relationship(client: &mut GraphClient, input: &Input, user: &str, tail: &str) -> Result<Listing> {
     let mut list = ListQuery::read(input)?;
-    if !list.eventual && (list.query.has("$filter") || list.query.has("$orderby")) {
-        list.eventual = true;
-        list.query.push("$count", "true");
+    if list.query.has("$filter") || list.query.has("$orderby") {
+        list.advanced();
     }
     let url = user_url(client, user, tail, &list.query);
     client.list(url, list.eventual, list.max_items)
@@ -657,6 +802,13 @@ fn get_user_entity(client: &mut GraphClient, user: &str, tail: &str) -> Result<E
 
 fn revoke_sessions(client: &mut GraphClient, input: &Input) -> Result<Value> {
     let user = input.required_str("userId")?;
+    revoke_sign_in_sessions(client, user)?;
+    Ok(success(&[("userId", user)]))
+}
+
+/// `POST /users/{id}/revokeSignInSessions`: sets the user's sessions' valid-from time, so
+/// sending it twice is sending it once.
+fn revoke_sign_in_sessions(client: &mut GraphClient, user: &str) -> Result<()> {
     let url = user_url(client, user, "revokeSignInSessions", &Query::new());
     let response = client.send(&GraphRequest::new(Method::POST, url).idempotent())?;
     // Graph documents 204 but answers 200 `{"value": true}` (a known issue); both succeed.
@@ -668,7 +820,85 @@ fn revoke_sessions(client: &mut GraphClient, input: &Input) -> Result<Value> {
         return Err(ConnectorError::upstream("Graph answered that the sign-in sessions were not revoked")
             .with_status(response.status));
     }
-    Ok(success(&[("userId", user)]))
+    Ok(())
+}
+
+/// Sets `accountEnabled` (PATCH /users/{id}, 204) and returns `{"success": true, "userId",
+/// "accountEnabled"}`.
+fn set_account_enabled(client: &mut GraphClient, user: &str, enabled: bool) -> Result<Value> {
+    let url = client.url(&user_segment(user), &Query::new());
+    client.send(&GraphRequest::new(Method::PATCH, url).json(json!({"accountEnabled": enabled})))?;
+    Ok(json!({"success": true, "userId": user, "accountEnabled": enabled}))
+}
+
+fn enable(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let user = input.required_str("userId")?;
+    set_account_enabled(client, user, true)
+}
+
+fn disable(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let user = input.required_str("userId")?;
+    let revoke = input.optional_bool("revokeSessions")?.unwrap_or(false);
+    // Disabled first: no new session can start between the two calls. A failed PATCH is
+    // the action's error, and nothing is revoked.
+    let mut output = set_account_enabled(client, user, false)?;
+    let revoked = match revoke.then(|| revoke_sign_in_sessions(client, user)) {
+        None => false,
+        Some(Ok(())) => true,
+        Some(Err(error)) => {
+            // The account stays disabled: the caller learns which half failed and why.
+            output["success"] = json!(false);
+            output["revokeError"] = error.to_json();
+            false
+        }
+    };
+    output["sessionsRevoked"] = json!(revoked);
+    Ok(output)
+}
+
+fn list_direct_reports(client: &mut GraphClient, input: &Input) -> Result<Listing> {
+    let user = input.required_str("userId")?;
+    list_relationship(client, input, user, "directReports")
+}
+
+fn list_deleted(client: &mut GraphClient, input: &Input) -> Result<Listing> {
+    let mut list = ListQuery::read(input)?;
+    // Graph needs the advanced query to order deleted items (by `deletedDateTime`).
+    if list.query.has("$orderby") {
+        list.advanced();
+    }
+    // The cast is required: Graph lists deleted items of one type at a time.
+    let url = client.url("directory/deletedItems/microsoft.graph.user", &list.query);
+    client.list(url, list.eventual, list.max_items)
+}
+
+fn restore(client: &mut GraphClient, input: &Input) -> Result<Value> {
+    let user = input.required_str("userId")?;
+    if user.contains('@') {
+        return Err(ConnectorError::invalid_input(format!(
+            "`userId` must be the object id of the deleted user, not a userPrincipalName (`{user}`): a deleted user \
+             is not found under /users, so take its `id` from users.list-deleted"
+        )));
+    }
+    let mut body = serde_json::Map::new();
+    if let Some(reconcile) = input.optional_bool("autoReconcileProxyConflict")? {
+        body.insert("autoReconcileProxyConflict".into(), json!(reconcile));
+    }
+    if let Some(upn) = input.optional_str("newUserPrincipalName")? {
+        body.insert("newUserPrincipalName".into(), json!(upn));
+    }
+    let url = client.url(&format!("directory/deletedItems/{}/restore", encode_segment(user)), &Query::new());
+    let mut request = GraphRequest::new(Method::POST, url);
+    if !body.is_empty() {
+        request = request.json(Value::Object(body));
+    }
+    // Restoring creates nothing: sent again after an unknown outcome, it restores the user
+    // or finds it restored already (Graph then answers not-found).
+    let response = client.send(&request.idempotent())?;
+    match response.body {
+        None => Ok(success(&[("userId", user)])),
+        Some(_) => Ok(entity(response.into_object()?)),
+    }
 }
 
 #[cfg(test)]
@@ -926,6 +1156,248 @@ mod tests {
         assert_eq!(
             body_json(&sent[0]),
             json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/users/{manager}")})
+        );
+    }
+
+    fn dry_run(
+        script: ScriptedTransport,
+        action: &str,
+        input: Value,
+    ) -> (Value, Vec<crate::graph::transport::HttpRequest>) {
+        let (mut connector, log) = connected(token_config(), script);
+        let options = crate::InvokeOptions { dry_run: true, ..Default::default() };
+        let output = connector.invoke_with(action, &input.to_string(), &options).unwrap();
+        let sent = log.borrow().clone();
+        (output, sent)
+    }
+
+    #[test]
+    fn disable_patches_account_enabled_and_revokes_only_when_asked() {
+        let script = ScriptedTransport::new().respond(204, Value::Null);
+        let (result, sent) = run(script, "users.disable", json!({"userId": USER}));
+        assert_eq!(
+            result.unwrap(),
+            json!({"success": true, "userId": USER, "accountEnabled": false, "sessionsRevoked": false})
+        );
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].method(), http::Method::PATCH);
+        assert_eq!(sent[0].uri(), format!("https://graph.microsoft.com/v1.0/users/{USER}").as_str());
+        assert_eq!(body_json(&sent[0]), json!({"accountEnabled": false}));
+
+        let script = ScriptedTransport::new()
+            .respond(204, Value::Null)
+            .respond(200, json!({"@odata.context": "c", "value": true}));
+        let (result, sent) =
+            run(script, "users.disable", json!({"userId": "adele.vance@contoso.com", "revokeSessions": true}));
+        assert_eq!(
+            result.unwrap(),
+            json!({"success": true, "userId": "adele.vance@contoso.com", "accountEnabled": false,
+                   "sessionsRevoked": true})
+        );
+        let calls: Vec<(String, String)> = sent.iter().map(|r| (r.method().to_string(), r.uri().to_string())).collect();
+        assert_eq!(
+            calls,
+            [
+                ("PATCH".to_string(), "https://graph.microsoft.com/v1.0/users/adele.vance@contoso.com".to_string()),
+                (
+                    "POST".to_string(),
+                    "https://graph.microsoft.com/v1.0/users/adele.vance@contoso.com/revokeSignInSessions".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_revocation_failing_after_the_disable_is_reported_with_the_account_left_disabled() {
+        let refused = json!({"error": {"code": "Authorization_RequestDenied",
+            "message": "Insufficient privileges to complete the operation.", "innerError": {"request-id": "r-1"}}});
+        let script = ScriptedTransport::new().respond(204, Value::Null).respond(403, refused);
+        let (result, sent) = run(script, "users.disable", json!({"userId": USER, "revokeSessions": "true"}));
+        assert_eq!(
+            result.unwrap(),
+            json!({"success": false, "userId": USER, "accountEnabled": false, "sessionsRevoked": false,
+                   "revokeError": {"code": "forbidden", "message": "Insufficient privileges to complete the operation.",
+                                   "status": 403, "graphCode": "Authorization_RequestDenied", "requestId": "r-1"}})
+        );
+        assert_eq!(sent.len(), 2);
+    }
+
+    #[test]
+    fn a_failed_disable_is_the_error_and_nothing_is_revoked() {
+        let missing = json!({"error": {"code": "Request_ResourceNotFound",
+            "message": format!("Resource '{USER}' does not exist or one of its queried reference-property objects are not present.")}});
+        let script = ScriptedTransport::new().respond(404, missing);
+        let (result, sent) = run(script, "users.disable", json!({"userId": USER, "revokeSessions": true}));
+        let error = result.unwrap_err();
+        assert_eq!((error.code, error.graph_code.as_deref()), (ErrorCode::NotFound, Some("Request_ResourceNotFound")));
+        assert_eq!(sent.len(), 1, "no revocation after a failed disable");
+        let (result, sent) =
+            run(ScriptedTransport::new(), "users.disable", json!({"userId": USER, "revokeSessions": 1}));
+        assert_eq!(result.unwrap_err().message, "`revokeSessions` must be true or false");
+        assert!(sent.is_empty());
+    }
+
+    #[test]
+    fn enable_patches_account_enabled_true() {
+        let script = ScriptedTransport::new().respond(204, Value::Null);
+        let (result, sent) = run(script, "users.enable", json!({"userId": "o'neil@contoso.com"}));
+        assert_eq!(result.unwrap(), json!({"success": true, "userId": "o'neil@contoso.com", "accountEnabled": true}));
+        assert_eq!(sent[0].method(), http::Method::PATCH);
+        assert_eq!(sent[0].uri(), "https://graph.microsoft.com/v1.0/users/o%27neil@contoso.com");
+        assert_eq!(body_json(&sent[0]), json!({"accountEnabled": true}));
+        let (result, sent) = run(ScriptedTransport::new(), "users.enable", json!({}));
+        assert_eq!(result.unwrap_err().message, "`userId` is required");
+        assert!(sent.is_empty());
+    }
+
+    #[test]
+    fn dry_runs_of_disable_and_enable_plan_the_patch_and_the_revocation_without_creating_anything() {
+        let (output, sent) =
+            dry_run(ScriptedTransport::new(), "users.disable", json!({"userId": USER, "revokeSessions": true}));
+        assert!(sent.is_empty());
+        assert_eq!(
+            output,
+            json!({"dryRun": true, "plan": [
+                {"method": "PATCH", "url": format!("https://graph.microsoft.com/v1.0/users/{USER}"),
+                 "body": {"accountEnabled": false}},
+                {"method": "POST", "url": format!("https://graph.microsoft.com/v1.0/users/{USER}/revokeSignInSessions")},
+            ]})
+        );
+        let (output, sent) = dry_run(ScriptedTransport::new(), "users.enable", json!({"userId": USER}));
+        assert!(sent.is_empty());
+        assert_eq!(
+            output,
+            json!({"dryRun": true, "plan": [
+                {"method": "PATCH", "url": format!("https://graph.microsoft.com/v1.0/users/{USER}"),
+                 "body": {"accountEnabled": true}},
+            ]})
+        );
+    }
+
+    #[test]
+    fn transitive_memberships_share_the_membership_rules() {
+        let script = ScriptedTransport::new().respond(200, json!({"@odata.count": 588, "value": [{"id": "g"}]}));
+        let (result, sent) = run(
+            script,
+            "users.list-transitive-memberships",
+            json!({"userId": USER, "type": "Group", "count": true, "maxItems": 5}),
+        );
+        assert_eq!(result.unwrap(), json!({"value": [{"id": "g"}], "count": 588}));
+        assert_eq!(
+            sent[0].uri(),
+            format!(
+                "https://graph.microsoft.com/v1.0/users/{USER}/transitiveMemberOf/microsoft.graph.group?$top=5&$count=true"
+            )
+            .as_str()
+        );
+        assert_eq!(sent[0].header_value("consistencylevel"), Some("eventual"));
+        let script = ScriptedTransport::new().respond(200, json!({"value": []}));
+        let (_, sent) = run(script, "users.list-transitive-memberships", json!({"userId": USER}));
+        assert_eq!(sent[0].uri(), format!("https://graph.microsoft.com/v1.0/users/{USER}/transitiveMemberOf").as_str());
+        assert!(sent[0].header_value("consistencylevel").is_none());
+        let (result, sent) = run(
+            ScriptedTransport::new(),
+            "users.list-transitive-memberships",
+            json!({"userId": USER, "type": "device"}),
+        );
+        assert!(result.unwrap_err().message.starts_with("`type` must be one of"));
+        assert!(sent.is_empty());
+    }
+
+    #[test]
+    fn direct_reports_follow_pages_and_filter_as_an_advanced_query() {
+        let next = format!("https://graph.microsoft.com/v1.0/users/{USER}/directReports?$skiptoken=p2");
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"value": [{"id": "a"}], "@odata.nextLink": next}))
+            .respond(200, json!({"value": [{"id": "b"}]}));
+        let (result, sent) = run(
+            script,
+            "users.list-direct-reports",
+            json!({"userId": USER, "filter": "accountEnabled eq true", "maxItems": 0}),
+        );
+        assert_eq!(result.unwrap(), json!({"value": [{"id": "a"}, {"id": "b"}]}));
+        assert_eq!(
+            sent[0].uri(),
+            format!(
+                "https://graph.microsoft.com/v1.0/users/{USER}/directReports?$filter=accountEnabled%20eq%20true&$count=true"
+            )
+            .as_str()
+        );
+        assert_eq!(sent[1].uri(), next.as_str());
+        assert!(sent.iter().all(|r| r.header_value("consistencylevel") == Some("eventual")));
+    }
+
+    #[test]
+    fn deleted_users_are_read_through_the_cast_and_ordering_is_an_advanced_query() {
+        let script = ScriptedTransport::new().respond(200, json!({"@odata.count": 1, "value": [{"id": "d"}]}));
+        let (result, sent) = run(script, "users.list-deleted", json!({"orderby": "deletedDateTime desc", "top": 10}));
+        assert_eq!(result.unwrap(), json!({"value": [{"id": "d"}], "count": 1}));
+        assert_eq!(
+            sent[0].uri(),
+            "https://graph.microsoft.com/v1.0/directory/deletedItems/microsoft.graph.user?$orderby=deletedDateTime%20desc&$top=10&$count=true"
+        );
+        assert_eq!(sent[0].header_value("consistencylevel"), Some("eventual"));
+        let script = ScriptedTransport::new().respond(200, json!({"value": []}));
+        let (_, sent) = run(script, "users.list-deleted", json!({"select": "id,displayName"}));
+        assert_eq!(
+            sent[0].uri(),
+            "https://graph.microsoft.com/v1.0/directory/deletedItems/microsoft.graph.user?$select=id,displayName"
+        );
+        assert!(sent[0].header_value("consistencylevel").is_none());
+    }
+
+    #[test]
+    fn restore_posts_to_the_deleted_item_and_returns_the_user() {
+        let script = ScriptedTransport::new().respond(
+            200,
+            json!({"@odata.context": "c", "@odata.type": "#microsoft.graph.user", "id": USER, "displayName": "Adele"}),
+        );
+        let (result, sent) = run(script, "users.restore", json!({"userId": USER}));
+        assert_eq!(
+            result.unwrap(),
+            json!({"@odata.type": "#microsoft.graph.user", "id": USER, "displayName": "Adele"})
+        );
+        assert_eq!(sent[0].method(), http::Method::POST);
+        assert_eq!(
+            sent[0].uri(),
+            format!("https://graph.microsoft.com/v1.0/directory/deletedItems/{USER}/restore").as_str()
+        );
+        assert!(sent[0].body().is_empty(), "no body when no option is given");
+
+        let script = ScriptedTransport::new().respond(200, json!({"id": USER}));
+        let input =
+            json!({"userId": USER, "autoReconcileProxyConflict": true, "newUserPrincipalName": "adele2@contoso.com"});
+        let (_, sent) = run(script, "users.restore", input);
+        assert_eq!(
+            body_json(&sent[0]),
+            json!({"autoReconcileProxyConflict": true, "newUserPrincipalName": "adele2@contoso.com"})
+        );
+    }
+
+    #[test]
+    fn restore_refuses_a_user_principal_name_and_dot_segments() {
+        for (input, expected) in [
+            (json!({"userId": "adele@contoso.com"}), "`userId` must be the object id of the deleted user"),
+            (json!({"userId": ".."}), "`userId` must not be `..`"),
+            (json!({"userId": USER, "autoReconcileProxyConflict": "yes"}), "`autoReconcileProxyConflict` must be"),
+        ] {
+            let (result, sent) = run(ScriptedTransport::new(), "users.restore", input);
+            let error = result.unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidInput);
+            assert!(error.message.starts_with(expected), "{}", error.message);
+            assert!(sent.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_dry_run_of_restore_plans_the_post_without_a_created_object() {
+        let (output, sent) = dry_run(ScriptedTransport::new(), "users.restore", json!({"userId": USER}));
+        assert!(sent.is_empty());
+        assert_eq!(
+            output,
+            json!({"dryRun": true, "plan": [
+                {"method": "POST", "url": format!("https://graph.microsoft.com/v1.0/directory/deletedItems/{USER}/restore")},
+            ]})
         );
     }
 }

@@ -13,6 +13,7 @@ use crate::graph::transport::{
 use crate::json::entity::Entity;
 use crate::json::listing::{Listing, Page};
 use http::Method;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 
@@ -693,6 +694,29 @@ impl GraphClient {
     /// [`GraphClient::list`] from a GET request whose headers (`ConsistencyLevel`, `Prefer`,
     /// ...) are sent again on every page, since a next link does not carry them.
     pub fn list_pages(&mut self, first: &GraphRequest, max_items: u64) -> Result<Listing> {
+        self.list_pages_where(first, max_items, &|_| true)
+    }
+
+    /// [`GraphClient::list`] keeping only the items `keep` accepts, for a condition Graph
+    /// cannot filter on: `max_items` counts the items kept, so more pages may be read.
+    pub fn list_where(
+        &mut self,
+        first_url: String,
+        eventual: bool,
+        max_items: u64,
+        keep: &dyn Fn(&RawValue) -> bool,
+    ) -> Result<Listing> {
+        self.list_pages_where(&GraphRequest::new(Method::GET, first_url).eventual(eventual), max_items, keep)
+    }
+
+    /// The paging every list shares: `first`'s headers on every page, only the items `keep`
+    /// accepts, `max_items` of them at most (0 = all), within the memory and page budgets.
+    fn list_pages_where(
+        &mut self,
+        first: &GraphRequest,
+        max_items: u64,
+        keep: &dyn Fn(&RawValue) -> bool,
+    ) -> Result<Listing> {
         let mut listing = Listing::new();
         let mut url = first.url.clone();
         let mut seen_links: HashSet<String> = HashSet::new();
@@ -711,16 +735,17 @@ impl GraphClient {
             if page.delta_link.is_some() {
                 listing.delta_link = page.delta_link;
             }
+            let items: Vec<&RawValue> = page.items.iter().copied().filter(|item| keep(item)).collect();
             let room = if max_items == 0 { usize::MAX } else { (max_items as usize).saturating_sub(listing.len()) };
-            if page.items.len() > room {
+            if items.len() > room {
                 // The page holds more than was asked for: keep what fits, and point the
                 // caller back at this same page so nothing is skipped when they resume.
-                listing.extend(&page.items[..room]);
+                listing.extend(&items[..room]);
                 listing.next_link = Some(url);
                 listing.delta_link = None;
                 return Ok(listing);
             }
-            listing.extend(&page.items);
+            listing.extend(&items);
             let room_left = listing.byte_len() < MAX_LISTING_BYTES && pages < MAX_PAGES_PER_CALL;
             match page.next_link {
                 Some(link) if room_left && (max_items == 0 || (listing.len() as u64) < max_items) => {

@@ -29,6 +29,11 @@ pub fn boolean(description: &str) -> Value {
     json!({"type": ["boolean", "string"], "description": description})
 }
 
+/// A boolean in an output (always a JSON boolean).
+pub fn boolean_output(description: &str) -> Value {
+    json!({"type": "boolean", "description": description})
+}
+
 /// One of fixed string values.
 pub fn choice(description: &str, values: &[&str]) -> Value {
     json!({"type": "string", "enum": values, "description": description})
@@ -74,6 +79,13 @@ pub fn success_output(ids: &[&str]) -> Value {
     let mut required = vec!["success"];
     required.extend_from_slice(ids);
     object(Value::Object(properties), &required)
+}
+
+/// The named ones of [`list_query_properties`], for list actions that take only some.
+pub fn list_query_properties_of(names: &[&str]) -> Map<String, Value> {
+    let mut all = list_query_properties();
+    all.retain(|name, _| names.contains(&name.as_str()));
+    all
 }
 
 /// The properties shared by list actions (`users.list`, `groups.list`, `devices.list`).
