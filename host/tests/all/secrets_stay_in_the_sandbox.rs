@@ -337,3 +337,47 @@ fn the_scanner_finds_form_encoded_and_json_escaped_spellings() {
         ]
     );
 }
+
+/// The Temporary Access Passes Graph returned in a fixture, with the number of the step whose
+/// output alone may carry each.
+fn temporary_access_passes(fixture: &Fixture) -> Vec<(usize, String)> {
+    let mut passes = Vec::new();
+    for (index, step) in fixture.steps().iter().enumerate() {
+        for exchange in &step.exchanges {
+            if let Some(Value::String(pass)) = exchange.response.body().and_then(|body| body.get("temporaryAccessPass"))
+            {
+                passes.push((index + 1, pass.clone()));
+            }
+        }
+    }
+    passes
+}
+
+#[test]
+fn a_temporary_access_pass_is_in_its_actions_output_and_nowhere_else() {
+    let mut passes_seen = 0;
+    let mut leaks = Vec::new();
+    for file in collect_fixture_files(&[workspace().join("fixtures")]) {
+        let path = file.unwrap_or_else(|(path, error)| panic!("{}: {error}", path.display()));
+        let fixture = Fixture::load(&path).unwrap();
+        let passes = temporary_access_passes(&fixture);
+        if passes.is_empty() {
+            continue;
+        }
+        let (places, _) = observe(&fixture);
+        for (step, pass) in passes {
+            passes_seen += 1;
+            let own_output = format!("step {step} (users.create-temporary-access-pass) output");
+            let elsewhere: Vec<&Place> = places.iter().filter(|place| place.name != own_output).collect();
+            let found: Vec<Place> =
+                elsewhere.iter().map(|place| Place::new(place.name.clone(), place.text.clone())).collect();
+            leaks.extend(
+                find_leaks(std::slice::from_ref(&pass), &found)
+                    .into_iter()
+                    .map(|leak| format!("{}: {leak}", path.display())),
+            );
+        }
+    }
+    assert!(passes_seen > 0, "no fixture creates a Temporary Access Pass");
+    assert!(leaks.is_empty(), "a Temporary Access Pass left its own output:\n{}", leaks.join("\n"));
+}
