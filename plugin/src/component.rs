@@ -12,6 +12,15 @@ use std::cell::RefCell;
 #[global_allocator]
 static ALLOCATOR: std::alloc::System = std::alloc::System;
 
+/// The contract's docs for tools that decode the component (`wasm-tools component wit`,
+/// `jco wit`): the `package-docs` section `build.rs` writes from `wit/`.
+const PACKAGE_DOCS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/package-docs.bin"));
+
+/// [`PACKAGE_DOCS`] as a custom section of the binary.
+#[used]
+#[link_section = "package-docs"]
+static PACKAGE_DOCS_SECTION: [u8; PACKAGE_DOCS.len()] = *include_bytes!(concat!(env!("OUT_DIR"), "/package-docs.bin"));
+
 mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
