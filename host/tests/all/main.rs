@@ -9,6 +9,7 @@ mod cli;
 mod compiled_cache;
 mod connection_isolation;
 mod contract;
+mod foreign_hosts;
 mod harness_catches_broken_fixtures;
 mod hostile_component;
 mod live_http;
