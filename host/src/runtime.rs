@@ -527,8 +527,14 @@ fn json_output(call: &str, result: CallResult<String>) -> Result<CallResult<Stri
     }
 }
 
-/// One instance of the component, serving one connection at a time: [`Instance::connect`]
-/// opens a `connection` resource in it, which later invocations use.
+/// A `connection` resource open in an [`Instance`] (see [`Instance::open`]); it belongs to
+/// that instance and is used only with it.
+#[derive(Debug)]
+pub struct Connection(ResourceAny);
+
+/// One instance of the component. [`Instance::connect`] opens the `connection` resource that
+/// [`Instance::invoke`] uses (the CLI and the replay harness serve one connection per
+/// instance); [`Instance::open`] opens further ones, each with its own settings and tokens.
 pub struct Instance {
     store: Store<HostState>,
     connector: bindings::Connector,
@@ -550,7 +556,19 @@ impl Instance {
     /// dropped first. The hosts of the cloud the settings name become reachable for this
     /// instance.
     pub async fn connect(&mut self, config: &str) -> Result<CallResult<String>> {
-        self.drop_connection().await?;
+        if let Some(previous) = self.connection.take() {
+            self.close(Connection(previous)).await?;
+        }
+        Ok(self.open(config).await?.map(|(connection, description)| {
+            self.connection = Some(connection.0);
+            description
+        }))
+    }
+
+    /// Opens one more `connection` (`connection.open`, then `describe`), independent of the
+    /// others this instance holds: its own settings and token cache. Returns it with its
+    /// description. The hosts of the cloud the settings name become reachable for this instance.
+    pub async fn open(&mut self, config: &str) -> Result<CallResult<(Connection, String)>> {
         self.begin()?;
         self.store.data_mut().outbound.connect_with(config);
         let connections = self.connector.connector_plugin_connections().connection();
@@ -565,12 +583,24 @@ impl Instance {
             }
         };
         let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await.and_then(|inner| inner);
-        let opened = self.finish("connect", outcome)?;
-        let description = opened.map(|(connection, description)| {
-            self.connection = Some(connection);
-            description
-        });
-        json_output("connect", description)
+        match self.finish("connect", outcome)? {
+            Ok((connection, description)) => match json_output("connect", Ok(description)) {
+                Ok(described) => Ok(described.map(|description| (Connection(connection), description))),
+                Err(error) => {
+                    self.close(Connection(connection)).await?;
+                    Err(error)
+                }
+            },
+            Err(error) => Ok(Err(error)),
+        }
+    }
+
+    /// Drops a connection [`Instance::open`] returned: the component forgets its secrets and
+    /// tokens.
+    pub async fn close(&mut self, connection: Connection) -> Result<()> {
+        self.begin()?;
+        let outcome = connection.0.resource_drop_async(&mut self.store).await;
+        self.finish("drop connection", outcome)
     }
 
     /// Calls `list-actions`.
@@ -588,7 +618,7 @@ impl Instance {
         self.invoke_with(action, input, InvokeOptions { timeout_ms: None, dry_run: false }).await
     }
 
-    /// Invokes an action on the open connection with per-call options (`connection.invoke`).
+    /// Invokes an action on the connection [`Instance::connect`] opened, with per-call options.
     pub async fn invoke_with(
         &mut self,
         action: &str,
@@ -599,9 +629,21 @@ impl Instance {
             self.begin()?;
             return Ok(Err(ConnectorError::new(ErrorCode::NotConnected, "call connect before invoke")));
         };
+        self.invoke_on(&Connection(connection), action, input, options).await
+    }
+
+    /// Invokes an action on one of the connections [`Instance::open`] returned
+    /// (`connection.invoke`).
+    pub async fn invoke_on(
+        &mut self,
+        connection: &Connection,
+        action: &str,
+        input: &str,
+        options: InvokeOptions,
+    ) -> Result<CallResult<String>> {
         self.begin()?;
         let connections = self.connector.connector_plugin_connections().connection();
-        let running = connections.call_invoke(&mut self.store, connection, action, input, options);
+        let running = connections.call_invoke(&mut self.store, connection.0, action, input, options);
         let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await;
         let call = format!("invoke {action}");
         let output = self.finish(&call, outcome)?;
@@ -624,14 +666,6 @@ impl Instance {
         let call = format!("call {action}");
         let output = self.finish(&call, outcome)?;
         json_output(&call, output)
-    }
-
-    /// Drops the open connection, if any: the component forgets its secrets and tokens.
-    async fn drop_connection(&mut self) -> Result<()> {
-        let Some(connection) = self.connection.take() else { return Ok(()) };
-        self.begin()?;
-        let outcome = connection.resource_drop_async(&mut self.store).await;
-        self.finish("drop connection", outcome)
     }
 
     /// The largest size the instance's linear memory has reached, in bytes (linear memory

@@ -188,3 +188,29 @@ fn the_cli_prints_the_plan_of_a_dry_run() {
     assert_eq!(printed["plan"][0]["method"], "PATCH", "{printed}");
     assert!(server.requests().is_empty(), "nothing was sent");
 }
+
+#[test]
+fn one_instance_holds_several_connections_each_with_its_own_token() {
+    let server = LocalServer::start();
+    let config =
+        |token: &str| server.connection().replace(r#""accessToken":"t""#, &format!(r#""accessToken":"{token}""#));
+    let input = r#"{"userId":"abc"}"#;
+    let options = InvokeOptions { timeout_ms: None, dry_run: false };
+    let after_close = tokio().block_on(async {
+        let mut instance = local_instance(&server).await;
+        let (first, _) = instance.open(&config("first")).await.unwrap().unwrap();
+        let (second, _) = instance.open(&config("second")).await.unwrap().unwrap();
+        for connection in [&first, &second, &first] {
+            instance.invoke_on(connection, "users.get", input, options).await.unwrap().expect("users.get succeeds");
+        }
+        instance.close(first).await.unwrap();
+        instance.invoke_on(&second, "users.get", input, options).await.unwrap()
+    });
+    assert!(after_close.is_ok(), "closing one connection leaves the other open: {after_close:?}");
+    let tokens: Vec<_> = server
+        .requests()
+        .iter()
+        .map(|request| request.header("authorization").unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(tokens, ["Bearer first", "Bearer second", "Bearer first", "Bearer second"]);
+}
