@@ -1,5 +1,6 @@
-//! Raw bindings to the `connector` world; private so the rest of the host works with the
-//! types [`crate::runtime`] re-exports.
+//! Raw bindings to the `connector` world. The WIT's own types (`error-code`,
+//! `connector-error`, `action-descriptor`, `invoke-options`) are re-exported by
+//! [`crate::runtime`]; the rest stays private.
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -7,9 +8,12 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     exports: { default: async },
     require_store_data_send: true,
+    additional_derives: [PartialEq, Eq],
     with: {
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,
         "wasi:io": wasmtime_wasi::p2::bindings::io,
         "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        "wasi:random": wasmtime_wasi::p2::bindings::random,
+        "wasi:cli": wasmtime_wasi::p2::bindings::cli,
     },
 });

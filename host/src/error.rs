@@ -47,7 +47,8 @@ pub enum HostError {
     /// The component trapped (a panic, an unreachable, an out-of-bounds access).
     #[error("the component trapped during `{call}`: {reason}{}", stderr_suffix(stderr))]
     Trap {
-        /// The export being called: `connect`, `list-actions` or `invoke <action>`.
+        /// The call being made: `connect` (`connection.open` and `describe`), `list-actions`,
+        /// `invoke <action>`, `call <action>` or `drop connection`.
         call: String,
         /// Wasmtime's description of the trap.
         reason: String,

@@ -9,7 +9,7 @@ use connector_host::http_policy::{OutboundHttp, Route};
 use connector_host::live_http::{load_ca_certificates, LiveHttp, ProxyUrl};
 use connector_host::replay::{paused_runtime, replay_fixture, replay_paths_tallied, ReplayOptions};
 use connector_host::report::render_walkthrough;
-use connector_host::runtime::{RuntimeOptions, EMBEDDED_COMPONENT};
+use connector_host::runtime::{InvokeOptions, RuntimeOptions, EMBEDDED_COMPONENT};
 use connector_host::{clock::TimeSource, fixture::Fixture, AllowedHosts, HostPattern, Limits, Runtime};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -58,10 +58,14 @@ enum Command {
         #[arg(long, value_name = "JSON|@FILE", default_value = "{}")]
         input: String,
         /// How long the call may take, in milliseconds: the connector's deadline for this
-        /// call (unless the input has its own `timeoutMs`), and, a few seconds above it, the
-        /// host's hard limit.
+        /// call (`invoke-options.timeout-ms`, which overrides a deprecated `timeoutMs` in the
+        /// input), and, a few seconds above it, the host's hard limit.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         timeout_ms: Option<u64>,
+        /// Run the action's reads but send none of its writes, and print the plan of the
+        /// writes it would send (`invoke-options.dry-run`); read-only actions run as usual.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Replay fixtures (files, or folders searched for *.json) without any network.
     Replay {
@@ -191,8 +195,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             list_actions(&component, format)
         }
-        Command::Invoke { component, network, live, config, action, input, timeout_ms } => {
-            invoke(&component, &network, &live, &config, &action, &input, timeout_ms)
+        Command::Invoke { component, network, live, config, action, input, timeout_ms, dry_run } => {
+            let options = InvokeOptions { timeout_ms, dry_run };
+            invoke(&component, &network, &live, &config, &action, &input, options)
         }
         Command::Replay { component, network, paths, chaos_seed, fault_rate } => {
             let runtime = component.runtime(None)?;
@@ -278,24 +283,21 @@ fn invoke(
     config: &str,
     action: &str,
     input: &str,
-    timeout_ms: Option<u64>,
+    options: InvokeOptions,
 ) -> anyhow::Result<ExitCode> {
     let config =
         json_argument(config, JsonSource::FileUnlessInline).context("reading the connection settings (--config)")?;
-    let mut input = json_argument(input, JsonSource::InlineUnlessAt).context("reading the action input (--input)")?;
-    if let Some(timeout_ms) = timeout_ms {
-        input = with_timeout_ms(&input, timeout_ms)?;
-    }
+    let input = json_argument(input, JsonSource::InlineUnlessAt).context("reading the action input (--input)")?;
     // The host's own limit stays above the connector's deadline, so the connector's typed
     // error (naming the request that ran out of time) comes first.
-    let hard_limit = timeout_ms.map(|ms| Duration::from_millis(ms).saturating_add(HARD_LIMIT_MARGIN));
+    let hard_limit = options.timeout_ms.map(|ms| Duration::from_millis(ms).saturating_add(HARD_LIMIT_MARGIN));
     let runtime = component.runtime(hard_limit)?;
     let outbound = OutboundHttp::new(network.allowed_hosts()?, live.route()?);
     let result = live_runtime()?.block_on(async {
         let mut instance = runtime.instantiate(outbound, TimeSource::Real).await?;
         match instance.connect(&config).await? {
             Err(error) => Ok(Err(error)),
-            Ok(_) => instance.invoke(action, &input).await,
+            Ok(_) => instance.invoke_with(action, &input, options).await,
         }
     });
     let result = match result {
@@ -325,15 +327,6 @@ fn invoke(
 
 /// How far above `--timeout-ms` the host's hard limit lies.
 const HARD_LIMIT_MARGIN: Duration = Duration::from_secs(5);
-
-/// The input with `timeoutMs` set, unless it names one itself.
-fn with_timeout_ms(input: &str, timeout_ms: u64) -> anyhow::Result<String> {
-    let mut value: serde_json::Value = serde_json::from_str(input).context("reading the action input (--input)")?;
-    if let Some(object) = value.as_object_mut() {
-        object.entry("timeoutMs").or_insert(serde_json::Value::from(timeout_ms));
-    }
-    Ok(value.to_string())
-}
 
 /// Where a JSON argument comes from.
 enum JsonSource {

@@ -396,7 +396,7 @@ pub async fn replay_fixture_tallied(
                 }
                 (Scenario::Steps(_), Ok(Err(error))) => {
                     differences.push(
-                        Difference::new("connect", format!("failed: {error}"))
+                        Difference::new("connect", format!("failed: {}: {}", error.code.as_str(), error.message))
                             .with_details(vec![format!("error: {}", quote(&error.to_json()))]),
                     );
                     false

@@ -2,10 +2,12 @@
 //! connection gets its own [`Instance`] (a store plus an instance of the component),
 //! reused across that connection's calls and dropped on the first trap or limit breach.
 //!
-//! The sandbox grants nothing but outgoing HTTP through [`OutboundHttp`]: the whole of
-//! WASI p2 is linked so ordinary components instantiate, but there are no preopened
-//! directories, no environment, no arguments, no sockets and no name lookups; stdout is
-//! discarded and stderr is kept in a small buffer for trap reports.
+//! The linker provides exactly the imports of the `connector` world (`wit/connector.wit`):
+//! `wasi:io`, the clocks, randomness, the `wasi:cli` interfaces the Rust standard library
+//! links, and `wasi:http` (types and the outgoing handler). No filesystem and no sockets are
+//! linked at all: a component that imports them does not fit the world. The sandbox grants
+//! nothing but outgoing HTTP through [`OutboundHttp`]: there is no environment and there are
+//! no arguments; stdout is discarded and stderr is kept in a small buffer for trap reports.
 
 use crate::bindings;
 use crate::cache::{compile, CompiledCache, ComponentSource};
@@ -19,7 +21,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceAny, ResourceTable};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
     UpdateDeadline,
@@ -179,8 +181,7 @@ impl Runtime {
 
         let link_error = |error: wasmtime::Error| HostError::Link { reason: format!("{error:#}") };
         let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link_error)?;
-        crate::outgoing_handler::add_to_linker(&mut linker).map_err(link_error)?;
+        add_world_imports(&mut linker).map_err(link_error)?;
         let pre = linker.instantiate_pre(&component).map_err(link_error)?;
         let pre = bindings::ConnectorPre::new(pre).map_err(link_error)?;
 
@@ -266,6 +267,7 @@ impl Runtime {
         Ok(Instance {
             store,
             connector,
+            connection: None,
             deadline: limits.invocation_deadline,
             memory_bytes: limits.memory_bytes,
             wall_clock_deadline: time == TimeSource::Real,
@@ -274,6 +276,41 @@ impl Runtime {
             failed: false,
         })
     }
+}
+
+/// Links exactly the imports of the `connector` world, no more: a component that imports
+/// anything else (a filesystem, sockets) fails to link with [`HostError::Link`].
+fn add_world_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView as _};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView as _};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, io, random};
+    use wasmtime_wasi::random::WasiRandom;
+    let l = linker;
+    io::error::add_to_linker::<HostState, HostIo>(l, |state| &mut state.table)?;
+    io::poll::add_to_linker::<HostState, HostIo>(l, |state| &mut state.table)?;
+    io::streams::add_to_linker::<HostState, HostIo>(l, |state| &mut state.table)?;
+    clocks::monotonic_clock::add_to_linker::<HostState, WasiClocks>(l, HostState::clocks)?;
+    clocks::wall_clock::add_to_linker::<HostState, WasiClocks>(l, HostState::clocks)?;
+    random::random::add_to_linker::<HostState, WasiRandom>(l, |state| state.wasi.random())?;
+    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(l, |state| state.wasi.random())?;
+    cli::environment::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::exit::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::stdin::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::stdout::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::stderr::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_input::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_output::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_stdin::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_stdout::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_stderr::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    crate::outgoing_handler::add_to_linker(l)
+}
+
+/// `wasi:io`'s view of a store: its resource table.
+struct HostIo;
+
+impl wasmtime::component::HasData for HostIo {
+    type Data<'a> = &'a mut ResourceTable;
 }
 
 /// Runs at every epoch tick while the component runs: stops a call that broke its
@@ -399,99 +436,34 @@ impl ResourceLimiter for MemoryCap {
     }
 }
 
-/// The kind of failure a connector reports; mirrors `error-code` in the WIT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
-    /// The `connect` configuration is missing a field or has a malformed one.
-    InvalidConfig,
-    /// The action input is missing a field, has a wrong type or an invalid value.
-    InvalidInput,
-    /// No action with that id exists in this connector.
-    UnknownAction,
-    /// `invoke` was called before a successful `connect`.
-    NotConnected,
-    /// The identity provider refused to issue a token, or the service refused it.
-    AuthFailed,
-    /// The caller lacks permission (403).
-    Forbidden,
-    /// The addressed object does not exist (404).
-    NotFound,
-    /// The request conflicts with the current state (409, 412).
-    Conflict,
-    /// The service throttled the request and retries did not get through (429).
-    Throttled,
-    /// The service failed or answered with something undocumented.
-    Upstream,
-    /// The request never got an answer (refused by the sandbox, DNS, TLS, connection).
-    Transport,
-    /// A defect of the connector itself.
-    Internal,
-}
+/// The WIT's own types, as the host's bindings generate them: `error-code`, the typed
+/// `connector-error` a component returns, an `action-descriptor`, and `invoke-options`.
+pub use crate::bindings::connector::plugin::types::{ActionDescriptor, ConnectorError, ErrorCode, InvokeOptions};
 
 impl ErrorCode {
-    /// The WIT (kebab-case) name, e.g. `not-found`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidConfig => "invalid-config",
-            Self::InvalidInput => "invalid-input",
-            Self::UnknownAction => "unknown-action",
-            Self::NotConnected => "not-connected",
-            Self::AuthFailed => "auth-failed",
-            Self::Forbidden => "forbidden",
-            Self::NotFound => "not-found",
-            Self::Conflict => "conflict",
-            Self::Throttled => "throttled",
-            Self::Upstream => "upstream",
-            Self::Transport => "transport",
-            Self::Internal => "internal",
+    /// The WIT (kebab-case) name, e.g. `not-found`: the bindings' case name
+    /// (`ErrorCode::NotFound`, from their `Debug`) in kebab case, so the twelve names are
+    /// written nowhere in the host.
+    pub fn as_str(self) -> String {
+        let generated = format!("{self:?}");
+        let case = generated.rsplit("::").next().unwrap_or(&generated);
+        let mut name = String::with_capacity(case.len() + 4);
+        for (index, letter) in case.chars().enumerate() {
+            if letter.is_ascii_uppercase() && index > 0 {
+                name.push('-');
+            }
+            name.push(letter.to_ascii_lowercase());
         }
+        name
     }
-}
-
-impl std::fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl From<bindings::connector::plugin::types::ErrorCode> for ErrorCode {
-    fn from(code: bindings::connector::plugin::types::ErrorCode) -> Self {
-        use bindings::connector::plugin::types::ErrorCode as Wit;
-        match code {
-            Wit::InvalidConfig => Self::InvalidConfig,
-            Wit::InvalidInput => Self::InvalidInput,
-            Wit::UnknownAction => Self::UnknownAction,
-            Wit::NotConnected => Self::NotConnected,
-            Wit::AuthFailed => Self::AuthFailed,
-            Wit::Forbidden => Self::Forbidden,
-            Wit::NotFound => Self::NotFound,
-            Wit::Conflict => Self::Conflict,
-            Wit::Throttled => Self::Throttled,
-            Wit::Upstream => Self::Upstream,
-            Wit::Transport => Self::Transport,
-            Wit::Internal => Self::Internal,
-        }
-    }
-}
-
-/// A typed error returned by the component (`connector-error` in the WIT).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectorError {
-    /// The kind of failure.
-    pub code: ErrorCode,
-    /// A readable explanation.
-    pub message: String,
-    /// The HTTP status the service answered with, if any.
-    pub status: Option<u16>,
-    /// The service's own error code.
-    pub graph_code: Option<String>,
-    /// The service's request id.
-    pub request_id: Option<String>,
-    /// How long the service asked to wait before retrying, in milliseconds.
-    pub retry_after_ms: Option<u64>,
 }
 
 impl ConnectorError {
+    /// A typed error with only a code and a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), status: None, graph_code: None, request_id: None, retry_after_ms: None }
+    }
+
     /// The error as JSON with camelCase keys (`code`, `message`, `status`, `graphCode`,
     /// `requestId`, `retryAfterMs`); absent values are `null`.
     pub fn to_json(&self) -> Value {
@@ -504,48 +476,6 @@ impl ConnectorError {
             "retryAfterMs": self.retry_after_ms,
         })
     }
-}
-
-impl std::fmt::Display for ConnectorError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
-    }
-}
-
-impl std::error::Error for ConnectorError {}
-
-impl From<bindings::connector::plugin::types::ConnectorError> for ConnectorError {
-    fn from(error: bindings::connector::plugin::types::ConnectorError) -> Self {
-        Self {
-            code: error.code.into(),
-            message: error.message,
-            status: error.status,
-            graph_code: error.graph_code,
-            request_id: error.request_id,
-            retry_after_ms: error.retry_after_ms,
-        }
-    }
-}
-
-/// One action the component offers (`action-descriptor` in the WIT).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActionDescriptor {
-    /// Stable identifier, e.g. `users.get`.
-    pub id: String,
-    /// A short human title.
-    pub title: String,
-    /// What the action does.
-    pub description: String,
-    /// The group the action belongs to, e.g. `users`.
-    pub category: String,
-    /// JSON Schema text of the input.
-    pub input_schema: String,
-    /// JSON Schema text of the output.
-    pub output_schema: String,
-    /// Least-privileged permissions the action needs.
-    pub permissions: Vec<String>,
-    /// True when the action changes nothing.
-    pub read_only: bool,
 }
 
 impl ActionDescriptor {
@@ -563,21 +493,6 @@ impl ActionDescriptor {
             "permissions": self.permissions,
             "readOnly": self.read_only,
         })
-    }
-}
-
-impl From<bindings::connector::plugin::types::ActionDescriptor> for ActionDescriptor {
-    fn from(descriptor: bindings::connector::plugin::types::ActionDescriptor) -> Self {
-        Self {
-            id: descriptor.id,
-            title: descriptor.title,
-            description: descriptor.description,
-            category: descriptor.category,
-            input_schema: descriptor.input_schema,
-            output_schema: descriptor.output_schema,
-            permissions: descriptor.permissions,
-            read_only: descriptor.read_only,
-        }
     }
 }
 
@@ -612,10 +527,19 @@ fn json_output(call: &str, result: CallResult<String>) -> Result<CallResult<Stri
     }
 }
 
-/// One instance of the component, serving one connection.
+/// A `connection` resource open in an [`Instance`] (see [`Instance::open`]); it belongs to
+/// that instance and is used only with it.
+#[derive(Debug)]
+pub struct Connection(ResourceAny);
+
+/// One instance of the component. [`Instance::connect`] opens the `connection` resource that
+/// [`Instance::invoke`] uses (the CLI and the replay harness serve one connection per
+/// instance); [`Instance::open`] opens further ones, each with its own settings and tokens.
 pub struct Instance {
     store: Store<HostState>,
     connector: bindings::Connector,
+    /// The `connection` resource [`Instance::connect`] opened last, if any.
+    connection: Option<ResourceAny>,
     deadline: Duration,
     memory_bytes: usize,
     /// Live calls also stop at the deadline while waiting on the network; replay's time
@@ -627,15 +551,56 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Calls `connect` with connection settings (JSON text). The hosts of the cloud they
-    /// name become reachable for this instance.
+    /// Opens a `connection` with connection settings (JSON text) and returns its
+    /// description (`connection.describe`); the connection opened before, if any, is
+    /// dropped first. The hosts of the cloud the settings name become reachable for this
+    /// instance.
     pub async fn connect(&mut self, config: &str) -> Result<CallResult<String>> {
+        if let Some(previous) = self.connection.take() {
+            self.close(Connection(previous)).await?;
+        }
+        Ok(self.open(config).await?.map(|(connection, description)| {
+            self.connection = Some(connection.0);
+            description
+        }))
+    }
+
+    /// Opens one more `connection` (`connection.open`, then `describe`), independent of the
+    /// others this instance holds: its own settings and token cache. Returns it with its
+    /// description. The hosts of the cloud the settings name become reachable for this instance.
+    pub async fn open(&mut self, config: &str) -> Result<CallResult<(Connection, String)>> {
         self.begin()?;
         self.store.data_mut().outbound.connect_with(config);
-        let running = self.connector.call_connect(&mut self.store, config);
-        let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await;
-        let description = self.finish("connect", outcome)?.map_err(ConnectorError::from);
-        json_output("connect", description)
+        let connections = self.connector.connector_plugin_connections().connection();
+        let store = &mut self.store;
+        let running = async move {
+            match connections.call_open(&mut *store, config).await? {
+                Ok(connection) => {
+                    let description = connections.call_describe(&mut *store, connection).await;
+                    Ok(description.map(|description| Ok((connection, description))))
+                }
+                Err(error) => Ok(Ok(Err(error))),
+            }
+        };
+        let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await.and_then(|inner| inner);
+        match self.finish("connect", outcome)? {
+            Ok((connection, description)) => match json_output("connect", Ok(description)) {
+                Ok(described) => Ok(described.map(|description| (Connection(connection), description))),
+                Err(error) => {
+                    self.close(Connection(connection)).await?;
+                    Err(error)
+                }
+            },
+            Err(error) => Ok(Err(error)),
+        }
+    }
+
+    /// Drops a connection [`Instance::open`] returned: the component forgets its secrets and
+    /// tokens.
+    pub async fn close(&mut self, connection: Connection) -> Result<()> {
+        self.begin()?;
+        let outcome = connection.0.resource_drop_async(&mut self.store).await;
+        self.finish("drop connection", outcome)
     }
 
     /// Calls `list-actions`.
@@ -643,17 +608,63 @@ impl Instance {
         self.begin()?;
         let running = self.connector.call_list_actions(&mut self.store);
         let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await;
-        let actions = self.finish("list-actions", outcome)?;
-        Ok(actions.into_iter().map(ActionDescriptor::from).collect())
+        self.finish("list-actions", outcome)
     }
 
-    /// Calls `invoke` with an action id and its input (JSON text).
+    /// Invokes an action with its input (JSON text) on the open connection, with the
+    /// default options. Before a successful [`Instance::connect`] the result is a
+    /// `not-connected` error.
     pub async fn invoke(&mut self, action: &str, input: &str) -> Result<CallResult<String>> {
+        self.invoke_with(action, input, InvokeOptions { timeout_ms: None, dry_run: false }).await
+    }
+
+    /// Invokes an action on the connection [`Instance::connect`] opened, with per-call options.
+    pub async fn invoke_with(
+        &mut self,
+        action: &str,
+        input: &str,
+        options: InvokeOptions,
+    ) -> Result<CallResult<String>> {
+        let Some(connection) = self.connection else {
+            self.begin()?;
+            return Ok(Err(ConnectorError::new(ErrorCode::NotConnected, "call connect before invoke")));
+        };
+        self.invoke_on(&Connection(connection), action, input, options).await
+    }
+
+    /// Invokes an action on one of the connections [`Instance::open`] returned
+    /// (`connection.invoke`).
+    pub async fn invoke_on(
+        &mut self,
+        connection: &Connection,
+        action: &str,
+        input: &str,
+        options: InvokeOptions,
+    ) -> Result<CallResult<String>> {
         self.begin()?;
-        let running = self.connector.call_invoke(&mut self.store, action, input);
+        let connections = self.connector.connector_plugin_connections().connection();
+        let running = connections.call_invoke(&mut self.store, connection.0, action, input, options);
         let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await;
         let call = format!("invoke {action}");
-        let output = self.finish(&call, outcome)?.map_err(ConnectorError::from);
+        let output = self.finish(&call, outcome)?;
+        json_output(&call, output)
+    }
+
+    /// Runs one action with the world's stateless `call` export: the component opens a
+    /// connection for it and drops it before returning (one token request per call).
+    pub async fn call(
+        &mut self,
+        config: &str,
+        action: &str,
+        input: &str,
+        options: InvokeOptions,
+    ) -> Result<CallResult<String>> {
+        self.begin()?;
+        self.store.data_mut().outbound.connect_with(config);
+        let running = self.connector.call_call(&mut self.store, config, action, input, options);
+        let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await;
+        let call = format!("call {action}");
+        let output = self.finish(&call, outcome)?;
         json_output(&call, output)
     }
 

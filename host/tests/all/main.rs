@@ -8,6 +8,8 @@ mod chaos_replay;
 mod cli;
 mod compiled_cache;
 mod connection_isolation;
+mod contract;
+mod foreign_hosts;
 mod harness_catches_broken_fixtures;
 mod hostile_component;
 mod live_http;

@@ -101,6 +101,8 @@ fn memory_growth_past_the_cap_is_a_memory_limit_error() {
             .instantiate(OutboundHttp::new(AllowedHosts::none(), Route::Live), TimeSource::Virtual)
             .await
             .unwrap();
+        let connected = instance.connect(r#"{"auth":"accessToken","accessToken":"t"}"#).await.unwrap();
+        assert!(connected.is_ok(), "{connected:?}");
         let error =
             instance.invoke("users.get", &huge_input).await.expect_err("copying 16 MiB into an 8 MiB instance fails");
         assert!(matches!(error, HostError::MemoryLimit { limit_bytes: 8388608, .. }), "{error}");

@@ -1,8 +1,9 @@
-//! The component's exports: the WIT world wired to [`Connector`].
+//! The component's exports: the WIT world wired to [`Connector`]. Each `connection`
+//! resource owns one [`Connector`]; `call` opens one, invokes it and drops it.
 
 mod wasi_transport;
 
-use crate::connector::Connector;
+use crate::connector::{Connector, InvokeOptions};
 use crate::error::{ConnectorError, ErrorCode};
 use crate::json::output::Output;
 use std::cell::RefCell;
@@ -13,6 +14,17 @@ use wasi_transport::WasiTransport;
 #[global_allocator]
 static ALLOCATOR: std::alloc::System = std::alloc::System;
 
+/// The contract's docs for tools that decode the component (`wasm-tools component wit`,
+/// `jco wit`): the `package-docs` section `build.rs` writes from `wit/`.
+const PACKAGE_DOCS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/package-docs.bin"));
+
+/// [`PACKAGE_DOCS`] as a custom section of the binary.
+#[used]
+#[link_section = "package-docs"]
+static PACKAGE_DOCS_SECTION: [u8; PACKAGE_DOCS.len()] = *include_bytes!(concat!(env!("OUT_DIR"), "/package-docs.bin"));
+
+// The generated glue of `call` takes its four arguments as nine core values.
+#[allow(clippy::too_many_arguments)]
 mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
@@ -24,27 +36,86 @@ mod bindings {
             "wasi:io/poll@0.2.12": wasi::io::poll,
             "wasi:io/streams@0.2.12": wasi::io::streams,
             "wasi:clocks/monotonic-clock@0.2.12": wasi::clocks::monotonic_clock,
+            "wasi:clocks/wall-clock@0.2.12": wasi::clocks::wall_clock,
+            "wasi:random/random@0.2.12": wasi::random::random,
+            "wasi:random/insecure-seed@0.2.12": wasi::random::insecure_seed,
+            "wasi:cli/environment@0.2.12": wasi::cli::environment,
+            "wasi:cli/exit@0.2.12": wasi::cli::exit,
+            "wasi:cli/stdin@0.2.12": wasi::cli::stdin,
+            "wasi:cli/stdout@0.2.12": wasi::cli::stdout,
+            "wasi:cli/stderr@0.2.12": wasi::cli::stderr,
+            "wasi:cli/terminal-input@0.2.12": wasi::cli::terminal_input,
+            "wasi:cli/terminal-output@0.2.12": wasi::cli::terminal_output,
+            "wasi:cli/terminal-stdin@0.2.12": wasi::cli::terminal_stdin,
+            "wasi:cli/terminal-stdout@0.2.12": wasi::cli::terminal_stdout,
+            "wasi:cli/terminal-stderr@0.2.12": wasi::cli::terminal_stderr,
         },
     });
 }
 
 use bindings::connector::plugin::types as wit;
-
-thread_local! {
-    /// The instance's one connection; the host creates one instance per connection.
-    static CONNECTOR: RefCell<Connector> = RefCell::new(Connector::new());
-}
+use bindings::exports::connector::plugin::connections;
 
 struct Component;
 
-impl bindings::Guest for Component {
-    fn connect(config: String) -> Result<String, wit::ConnectorError> {
-        CONNECTOR
-            .with(|c| c.borrow_mut().connect(&config, Box::new(WasiTransport)))
-            .map(|info| Output::from(info).into_json())
-            .map_err(to_wit)
+/// One open connection (the WIT's `connection` resource): a [`Connector`] with its own
+/// settings, token cache and secrets, all dropped with the resource.
+struct Connection {
+    /// The connection's state; a `RefCell` because the WIT's methods take `&self`.
+    connector: RefCell<Connector>,
+    /// What `open` found in the settings, without secrets (JSON text).
+    description: String,
+}
+
+impl Connection {
+    /// Opens a connection: validates the settings and keeps them (no request is made).
+    fn open_with(config: &str) -> Result<Self, wit::ConnectorError> {
+        let mut connector = Connector::new();
+        let description = connector.connect(config, Box::new(WasiTransport)).map_err(to_wit)?;
+        Ok(Self { connector: RefCell::new(connector), description: Output::from(description).into_json() })
     }
 
+    /// Runs one action on this connection.
+    fn invoke_with(
+        &self,
+        action: &str,
+        input: &str,
+        options: wit::InvokeOptions,
+    ) -> Result<String, wit::ConnectorError> {
+        let options = InvokeOptions { timeout_ms: options.timeout_ms, dry_run: options.dry_run };
+        // Calls into one instance never overlap, so the connection is never borrowed twice;
+        // if it were, the caller gets a typed error instead of a trap.
+        let mut connector = self.connector.try_borrow_mut().map_err(|_| {
+            to_wit(ConnectorError::new(ErrorCode::Internal, "the connection is already running an invocation"))
+        })?;
+        connector.invoke_json_with(action, input, &options).map_err(to_wit)
+    }
+}
+
+impl connections::GuestConnection for Connection {
+    fn open(config: String) -> Result<connections::Connection, wit::ConnectorError> {
+        Self::open_with(&config).map(connections::Connection::new)
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+
+    fn invoke(
+        &self,
+        action: String,
+        input: String,
+        options: wit::InvokeOptions,
+    ) -> Result<String, wit::ConnectorError> {
+        self.invoke_with(&action, &input, options)
+    }
+}
+
+impl connections::Guest for Component {
+    type Connection = Connection;
+}
+
+impl bindings::Guest for Component {
     fn list_actions() -> Vec<wit::ActionDescriptor> {
         crate::catalog::all()
             .map(|action| wit::ActionDescriptor {
@@ -60,8 +131,14 @@ impl bindings::Guest for Component {
             .collect()
     }
 
-    fn invoke(action: String, input: String) -> Result<String, wit::ConnectorError> {
-        CONNECTOR.with(|c| c.borrow_mut().invoke_json(&action, &input)).map_err(to_wit)
+    fn call(
+        config: String,
+        action: String,
+        input: String,
+        options: wit::InvokeOptions,
+    ) -> Result<String, wit::ConnectorError> {
+        // The connection, its token and its secrets are dropped on return.
+        Connection::open_with(&config)?.invoke_with(&action, &input, options)
     }
 }
 

@@ -20,6 +20,8 @@
 
 #![cfg(target_arch = "wasm32")]
 
+// The generated glue of `call` takes its four arguments as nine core values.
+#[allow(clippy::too_many_arguments)]
 mod bindings {
     wit_bindgen::generate!({
         path: "../../../wit",
@@ -31,11 +33,25 @@ mod bindings {
             "wasi:io/poll@0.2.12": wasi::io::poll,
             "wasi:io/streams@0.2.12": wasi::io::streams,
             "wasi:clocks/monotonic-clock@0.2.12": wasi::clocks::monotonic_clock,
+            "wasi:clocks/wall-clock@0.2.12": wasi::clocks::wall_clock,
+            "wasi:random/random@0.2.12": wasi::random::random,
+            "wasi:random/insecure-seed@0.2.12": wasi::random::insecure_seed,
+            "wasi:cli/environment@0.2.12": wasi::cli::environment,
+            "wasi:cli/exit@0.2.12": wasi::cli::exit,
+            "wasi:cli/stdin@0.2.12": wasi::cli::stdin,
+            "wasi:cli/stdout@0.2.12": wasi::cli::stdout,
+            "wasi:cli/stderr@0.2.12": wasi::cli::stderr,
+            "wasi:cli/terminal-input@0.2.12": wasi::cli::terminal_input,
+            "wasi:cli/terminal-output@0.2.12": wasi::cli::terminal_output,
+            "wasi:cli/terminal-stdin@0.2.12": wasi::cli::terminal_stdin,
+            "wasi:cli/terminal-stdout@0.2.12": wasi::cli::terminal_stdout,
+            "wasi:cli/terminal-stderr@0.2.12": wasi::cli::terminal_stderr,
         },
     });
 }
 
-use bindings::connector::plugin::types::{ActionDescriptor, ConnectorError, ErrorCode};
+use bindings::connector::plugin::types::{ActionDescriptor, ConnectorError, ErrorCode, InvokeOptions};
+use bindings::exports::connector::plugin::connections;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
 
@@ -56,9 +72,30 @@ const ACTIONS: &[(&str, &str)] = &[
 
 struct Component;
 
+/// A connection: holds nothing, every action is stateless.
+struct Connection;
+
+impl connections::Guest for Component {
+    type Connection = Connection;
+}
+
+impl connections::GuestConnection for Connection {
+    fn open(_config: String) -> Result<connections::Connection, ConnectorError> {
+        Ok(connections::Connection::new(Connection))
+    }
+
+    fn describe(&self) -> String {
+        "{}".to_string()
+    }
+
+    fn invoke(&self, action: String, input: String, _options: InvokeOptions) -> Result<String, ConnectorError> {
+        invoke(&action, &input)
+    }
+}
+
 impl bindings::Guest for Component {
-    fn connect(_config: String) -> Result<String, ConnectorError> {
-        Ok("{}".to_string())
+    fn call(_config: String, action: String, input: String, _options: InvokeOptions) -> Result<String, ConnectorError> {
+        invoke(&action, &input)
     }
 
     fn list_actions() -> Vec<ActionDescriptor> {
@@ -76,30 +113,31 @@ impl bindings::Guest for Component {
             })
             .collect()
     }
+}
 
-    fn invoke(action: String, input: String) -> Result<String, ConnectorError> {
-        match action.as_str() {
-            "ok" => Ok(format!(r#"{{"ok":true,"input":{input}}}"#)),
-            "loop-forever" => loop_forever(),
-            "grow-memory" => grow_memory(),
-            "call-disallowed-host" => get("example.com", "/").map(|status| format!(r#"{{"status":{status}}}"#)),
-            "request-flood" => loop {
-                let _ = get("example.com", "/");
-            },
-            "invalid-json" => Ok("this is not JSON {".to_string()),
-            "retry-elsewhere" => {
-                let status = match get("api.test", "/first") {
-                    Ok(200) => 200,
-                    _ => get("api.test", "/second")?,
-                };
-                Ok(format!(r#"{{"status":{status}}}"#))
-            }
-            "probe-get" => probe(Method::Get, None),
-            "probe-post" => probe(Method::Post, Some(br#"{"probe":true}"#)),
-            "length-without-body" => length_without_body(),
-            "header-rules" => header_rules(),
-            other => Err(error(ErrorCode::UnknownAction, format!("no action `{other}`"))),
+/// Runs one of the hostile actions.
+fn invoke(action: &str, input: &str) -> Result<String, ConnectorError> {
+    match action {
+        "ok" => Ok(format!(r#"{{"ok":true,"input":{input}}}"#)),
+        "loop-forever" => loop_forever(),
+        "grow-memory" => grow_memory(),
+        "call-disallowed-host" => get("example.com", "/").map(|status| format!(r#"{{"status":{status}}}"#)),
+        "request-flood" => loop {
+            let _ = get("example.com", "/");
+        },
+        "invalid-json" => Ok("this is not JSON {".to_string()),
+        "retry-elsewhere" => {
+            let status = match get("api.test", "/first") {
+                Ok(200) => 200,
+                _ => get("api.test", "/second")?,
+            };
+            Ok(format!(r#"{{"status":{status}}}"#))
         }
+        "probe-get" => probe(Method::Get, None),
+        "probe-post" => probe(Method::Post, Some(br#"{"probe":true}"#)),
+        "length-without-body" => length_without_body(),
+        "header-rules" => header_rules(),
+        other => Err(error(ErrorCode::UnknownAction, format!("no action `{other}`"))),
     }
 }
 
