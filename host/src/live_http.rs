@@ -355,7 +355,10 @@ fn origin_form(uri: &http::Uri) -> Result<http::Uri, Error> {
     http::Uri::builder().path_and_query(path).build().map_err(|_| Error::HttpRequestUriInvalid)
 }
 
-/// Resolves `host` and connects to the first address that answers.
+/// Resolves `host` and connects to the first address that answers, with `TCP_NODELAY` set:
+/// a TLS handshake or a request head written in small segments must not wait for the peer's
+/// delayed ACK (Nagle's algorithm), which would add about 40 ms to each on Linux. Every
+/// socket the host opens comes from here, to the target and to a proxy alike.
 async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, Error> {
     let addresses = tokio::net::lookup_host((unbracketed(host), port))
         .await
@@ -363,7 +366,10 @@ async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, Error> {
     let mut last_error = Error::DestinationNotFound;
     for address in addresses {
         match TcpStream::connect(address).await {
-            Ok(stream) => return Ok(stream),
+            Ok(stream) => {
+                stream.set_nodelay(true).map_err(Error::Connect)?;
+                return Ok(stream);
+            }
             Err(error) => last_error = connect_error(error),
         }
     }
@@ -518,6 +524,16 @@ mod tests {
         );
         assert!(matches!(tls_error(alert), Error::TlsAlertReceived { alert_id: Some(40), .. }));
         assert!(matches!(connect_error(ErrorKind::ConnectionRefused.into()), Error::ConnectionRefused));
+    }
+
+    #[tokio::test]
+    async fn every_socket_the_host_opens_has_nodelay_set() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        for host in ["127.0.0.1", "localhost"] {
+            let stream = connect_tcp(host, port).await.unwrap();
+            assert!(stream.nodelay().unwrap(), "{host}");
+        }
     }
 
     #[test]
