@@ -8,6 +8,7 @@ mod chaos_replay;
 mod cli;
 mod compiled_cache;
 mod connection_isolation;
+mod connection_pool;
 mod harness_catches_broken_fixtures;
 mod hostile_component;
 mod live_http;
