@@ -9,7 +9,8 @@ use connector_host::live_http::{load_ca_certificates, LiveHttp};
 use connector_host::{AllowedHosts, Instance};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -164,4 +165,82 @@ fn a_connection_the_server_closed_while_idle_is_not_used_again() {
     });
     assert_eq!(server.requests().len(), 3, "{:?}", server.requests());
     assert_eq!(server.accepted_connections(), 3);
+}
+
+/// A server on 127.0.0.1 that speaks only HTTP/2 over TLS (ALPN `h2`, certificate of the
+/// TEST-ONLY CA) and answers `users.get` of `abc`; returns its port, the connections it
+/// accepted and, for every request, its HTTP version and `Authorization`.
+fn start_h2_server() -> (u16, Arc<AtomicUsize>, Arc<Mutex<Vec<(http::Version, Option<String>)>>>) {
+    let certificate = CertificateDer::from_pem_file(test_data("TEST-ONLY-server.pem")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(test_data("TEST-ONLY-server-key.pem")).unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate], key)
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (accepted, seen) = (Arc::new(AtomicUsize::new(0)), Arc::new(Mutex::new(Vec::new())));
+    let (counter, recorder) = (accepted.clone(), seen.clone());
+    std::thread::spawn(move || {
+        tokio().block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let (acceptor, recorder) = (acceptor.clone(), recorder.clone());
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(stream).await else { return };
+                    let service = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                        let authorization = request
+                            .headers()
+                            .get("authorization")
+                            .and_then(|value| value.to_str().ok())
+                            .map(String::from);
+                        recorder.lock().unwrap().push((request.version(), authorization));
+                        let status = if request.uri().path() == "/v1.0/users/abc" { 200 } else { 404 };
+                        let response = http::Response::builder()
+                            .status(status)
+                            .header("content-type", "application/json")
+                            .body(http_body_util::Full::new(bytes::Bytes::from_static(USER_ABC.as_bytes())))
+                            .unwrap();
+                        async move { Ok::<_, std::convert::Infallible>(response) }
+                    });
+                    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    });
+    (port, accepted, seen)
+}
+
+#[test]
+fn a_server_that_offers_h2_gets_every_call_over_one_http2_connection() {
+    let (port, accepted, seen) = start_h2_server();
+    let ca = load_ca_certificates(&test_data("TEST-ONLY-ca.pem")).unwrap();
+    let live = LiveHttp::new(None, &ca).unwrap();
+    let allowed = AllowedHosts::from_patterns([format!("127.0.0.1:{port}").parse().unwrap()]);
+    let connection = |token: &str| {
+        format!(r#"{{"auth":"accessToken","accessToken":"{token}","graphBaseUrl":"https://127.0.0.1:{port}/v1.0"}}"#)
+    };
+    tokio().block_on(async {
+        let mut tenant_a = connected(Route::LiveWith(live.clone()), allowed.clone(), &connection("token-a")).await;
+        let mut tenant_b = connected(Route::LiveWith(live.clone()), allowed.clone(), &connection("token-b")).await;
+        for _ in 0..2 {
+            get_abc(&mut tenant_a).await;
+            get_abc(&mut tenant_b).await;
+        }
+    });
+    let expected: Vec<_> = ["Bearer token-a", "Bearer token-b"]
+        .repeat(2)
+        .into_iter()
+        .map(|token| (http::Version::HTTP_2, Some(token.to_string())))
+        .collect();
+    assert_eq!(*seen.lock().unwrap(), expected);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
