@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod repeat;
+
 /// The demo scenario, relative to the workspace root.
 const DEMO_FIXTURE: &str = "fixtures/scenarios/onboarding.json";
 
@@ -62,6 +64,8 @@ enum Command {
         /// host's hard limit.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         timeout_ms: Option<u64>,
+        #[command(flatten)]
+        repeat: repeat::RepeatArgs,
     },
     /// Replay fixtures (files, or folders searched for *.json) without any network.
     Replay {
@@ -191,7 +195,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             list_actions(&component, format)
         }
-        Command::Invoke { component, network, live, config, action, input, timeout_ms } => {
+        Command::Invoke { component, network, live, config, action, input, timeout_ms, repeat } => {
+            if repeat.repeat.is_some() {
+                return repeat::invoke_repeated(
+                    &component, &network, &live, &config, &action, &input, timeout_ms, &repeat,
+                );
+            }
             invoke(&component, &network, &live, &config, &action, &input, timeout_ms)
         }
         Command::Replay { component, network, paths, chaos_seed, fault_rate } => {

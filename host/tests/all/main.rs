@@ -11,6 +11,7 @@ mod connection_isolation;
 mod connection_pool;
 mod harness_catches_broken_fixtures;
 mod hostile_component;
+mod invoke_repeat;
 mod live_http;
 mod pooled_instances;
 mod private_ca_and_proxy;
