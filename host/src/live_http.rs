@@ -22,7 +22,7 @@ use bytes::Bytes;
 use http::uri::Scheme;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
-use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::client::legacy::connect::{capture_connection, CaptureConnection, Connected, Connection};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::collections::HashMap;
@@ -67,6 +67,13 @@ pub const MAX_CONNECTIONS_PER_HOST: usize = 64;
 
 /// The most unused connections kept open per destination.
 const MAX_IDLE_PER_HOST: usize = 16;
+
+/// How long a request that finds every open connection to its destination in use waits for
+/// one to come back to the pool before it opens another. A connection goes back to the pool
+/// in a task of its own once its response was read, so a request sent right after the
+/// previous one would otherwise often open a second connection; a new connection costs far
+/// more than this (a TLS handshake takes one or two round trips).
+const REUSE_GRACE: Duration = Duration::from_millis(3);
 
 /// The future that finishes the connection's I/O once the response is handed over. Pooled
 /// connections run their I/O in tasks of their own, so this future has nothing left to do: a
@@ -263,7 +270,8 @@ impl LiveHttp {
             }
         }
 
-        let attempt = Arc::new(Attempt::new(connect_timeout));
+        let captured = capture_connection(&mut request);
+        let attempt = Arc::new(Attempt::new(connect_timeout, captured));
         let pending = ATTEMPT.scope(attempt.clone(), self.client.request(request));
         let response = wait_for_head(pending, &attempt, first_byte_timeout)
             .await?
@@ -284,6 +292,8 @@ tokio::task_local! {
 /// connect timeout, and notes when the connection was ready or why it failed.
 struct Attempt {
     connect_timeout: Duration,
+    /// Set by the pooled client once the request has a connection, pooled or new.
+    captured: CaptureConnection,
     state: Mutex<AttemptState>,
 }
 
@@ -298,8 +308,8 @@ struct AttemptState {
 }
 
 impl Attempt {
-    fn new(connect_timeout: Duration) -> Self {
-        Self { connect_timeout, state: Mutex::new(AttemptState::default()) }
+    fn new(connect_timeout: Duration, captured: CaptureConnection) -> Self {
+        Self { connect_timeout, captured, state: Mutex::new(AttemptState::default()) }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, AttemptState> {
@@ -395,17 +405,37 @@ impl tower_service::Service<http::Uri> for Connector {
     fn call(&mut self, uri: http::Uri) -> Self::Future {
         // Called while the request that needs the connection is polled.
         let attempt = ATTEMPT.try_with(Arc::clone).ok();
+        // A request that already had a connection is being sent again (its pooled connection
+        // closed before it went out): it waits for nothing.
+        let first_try = attempt.as_ref().filter(|attempt| attempt.captured.connection_metadata().is_none());
+        let captured = first_try.map(|attempt| attempt.captured.clone());
         let connector = self.clone();
         Box::pin(async move {
+            let target = Target::of(&uri);
+            let slots = target.as_ref().ok().map(|target| connector.slots(target));
+            if let (Some(mut captured), Some(slots)) = (captured, &slots) {
+                if slots.available_permits() < MAX_CONNECTIONS_PER_HOST {
+                    // Every open connection is in use, or one is on its way back to the pool.
+                    let came_back = tokio::time::timeout(REUSE_GRACE, async move {
+                        captured.wait_for_connection_metadata().await.is_some()
+                    });
+                    if came_back.await.is_ok() {
+                        // The request went out on a pooled connection (or was dropped):
+                        // nothing to open.
+                        return Err(ConnectFailed);
+                    }
+                }
+            }
             let timeout = attempt.as_ref().map_or(DEFAULT_TIMEOUT, |attempt| attempt.connect_timeout);
             if let Some(attempt) = &attempt {
                 attempt.state().connecting_until = Some(Instant::now() + timeout);
             }
-            let opened = match Target::of(&uri) {
-                Ok(target) => tokio::time::timeout(timeout, connector.open(&target))
+            let opened = match (target, slots) {
+                (Ok(target), Some(slots)) => tokio::time::timeout(timeout, connector.open(&target, slots))
                     .await
                     .unwrap_or(Err(Error::ConnectionTimeout)),
-                Err(error) => Err(error),
+                (Err(error), _) => Err(error),
+                (Ok(_), None) => Err(Error::HttpRequestUriInvalid),
             };
             match (opened, attempt) {
                 (Ok(stream), Some(attempt)) => {
@@ -424,13 +454,15 @@ impl tower_service::Service<http::Uri> for Connector {
 }
 
 impl Connector {
+    /// The connection slots of the target's destination.
+    fn slots(&self, target: &Target) -> Arc<Semaphore> {
+        let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = format!("{}://{}", if target.tls { "https" } else { "http" }, target.authority());
+        slots.entry(key).or_insert_with(|| Arc::new(Semaphore::new(MAX_CONNECTIONS_PER_HOST))).clone()
+    }
+
     /// Opens a connection to the target, once one of the destination's connection slots is free.
-    async fn open(&self, target: &Target) -> Result<PooledStream, Error> {
-        let slots = {
-            let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let key = format!("{}://{}", if target.tls { "https" } else { "http" }, target.authority());
-            slots.entry(key).or_insert_with(|| Arc::new(Semaphore::new(MAX_CONNECTIONS_PER_HOST))).clone()
-        };
+    async fn open(&self, target: &Target, slots: Arc<Semaphore>) -> Result<PooledStream, Error> {
         let slot = slots.acquire_owned().await.map_err(|_| Error::ConnectionLimitReached)?;
         let stream = match &self.proxy {
             None => connect_tcp(&target.host, target.port).await?,
