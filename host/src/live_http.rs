@@ -182,7 +182,9 @@ pub fn load_ca_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>>
 /// never shared with it.
 #[derive(Clone)]
 pub struct LiveHttp {
-    client: Client<Connector, WasiBody>,
+    /// Behind an `Arc`: the client is a few hundred bytes, and [`crate::http_policy::Route`]
+    /// holds a `LiveHttp` by value.
+    client: Arc<Client<Connector, WasiBody>>,
     proxy: Option<Arc<ProxyUrl>>,
 }
 
@@ -224,7 +226,7 @@ impl LiveHttp {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(connector);
-        Ok(Self { client, proxy })
+        Ok(Self { client: Arc::new(client), proxy })
     }
 
     /// Direct connections trusting only the webpki roots, built once per process: every

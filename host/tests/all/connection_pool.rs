@@ -167,10 +167,13 @@ fn a_connection_the_server_closed_while_idle_is_not_used_again() {
     assert_eq!(server.accepted_connections(), 3);
 }
 
+/// What the HTTP/2 server records of each request: its version and `Authorization`.
+type SeenVersions = Arc<Mutex<Vec<(http::Version, Option<String>)>>>;
+
 /// A server on 127.0.0.1 that speaks only HTTP/2 over TLS (ALPN `h2`, certificate of the
 /// TEST-ONLY CA) and answers `users.get` of `abc`; returns its port, the connections it
 /// accepted and, for every request, its HTTP version and `Authorization`.
-fn start_h2_server() -> (u16, Arc<AtomicUsize>, Arc<Mutex<Vec<(http::Version, Option<String>)>>>) {
+fn start_h2_server() -> (u16, Arc<AtomicUsize>, SeenVersions) {
     let certificate = CertificateDer::from_pem_file(test_data("TEST-ONLY-server.pem")).unwrap();
     let key = PrivateKeyDer::from_pem_file(test_data("TEST-ONLY-server-key.pem")).unwrap();
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
