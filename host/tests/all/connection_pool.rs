@@ -167,6 +167,47 @@ fn a_connection_the_server_closed_while_idle_is_not_used_again() {
     assert_eq!(server.accepted_connections(), 3);
 }
 
+#[test]
+fn a_new_connection_to_a_known_server_resumes_its_tls_session() {
+    // Each connection serves one answer and is then closed, so every call opens a new one;
+    // the server records how each handshake went.
+    let certificate = CertificateDer::from_pem_file(test_data("TEST-ONLY-server.pem")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(test_data("TEST-ONLY-server-key.pem")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate], key)
+        .unwrap();
+    let config = Arc::new(config);
+    let handshakes = Arc::new(Mutex::new(Vec::new()));
+    let recorder = handshakes.clone();
+    let server = KeepAliveServer::start_wrapped(
+        move |mut stream| {
+            let mut connection = rustls::ServerConnection::new(config.clone()).ok()?;
+            while connection.is_handshaking() {
+                connection.complete_io(&mut stream).ok()?;
+            }
+            recorder.lock().unwrap().push(connection.handshake_kind());
+            Some(rustls::StreamOwned::new(connection, stream))
+        },
+        1,
+    );
+    let ca = load_ca_certificates(&test_data("TEST-ONLY-ca.pem")).unwrap();
+    let live = LiveHttp::new(None, &ca).unwrap();
+    tokio().block_on(async {
+        let connection = server.connection_with_token("https", "t");
+        let mut instance = connected(Route::LiveWith(live), allowed(&server), &connection).await;
+        for _ in 0..3 {
+            get_abc(&mut instance).await;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    use rustls::HandshakeKind::{Full, Resumed};
+    assert_eq!(*handshakes.lock().unwrap(), [Some(Full), Some(Resumed), Some(Resumed)]);
+    assert_eq!(server.accepted_connections(), 3);
+}
+
 /// What the HTTP/2 server records of each request: its version and `Authorization`.
 type SeenVersions = Arc<Mutex<Vec<(http::Version, Option<String>)>>>;
 
