@@ -10,7 +10,7 @@
 //! - [`http_policy`]: what happens to each outgoing request (allowlist, replay, live).
 //! - `outgoing_handler`: `wasi:http/outgoing-handler`, handing answers that are there at once
 //!   to the component without a task switch.
-//! - [`live_http`]: the live route's client (direct or through a proxy, extra trusted CAs).
+//! - [`live_http`]: the live route's pooled client (direct or through a proxy, extra trusted CAs).
 //! - [`chaos`]: faults injected in front of replayed responses (`replay --chaos`).
 //! - [`fixture`], [`matcher`], [`replay`], [`report`]: the fixture format, how requests and
 //!   results are compared with it, how a fixture runs, and how the outcome is printed.

@@ -2,12 +2,19 @@
 //! proxy, over TLS that trusts the webpki roots (the set Wasmtime's default client trusts)
 //! plus any extra certificate authorities the operator names.
 //!
-//! Wasmtime's `default_send_request` can neither use a proxy nor trust a private CA, so
-//! [`LiveHttp`] opens the connection itself: TCP (tokio), an HTTP `CONNECT` tunnel through
-//! the proxy for `https` targets, TLS (tokio-rustls), then HTTP/1.1 (hyper). A plain `http`
-//! target behind a proxy is sent to the proxy in absolute form (`GET http://host/path`), as
-//! HTTP proxies expect. Failures become the wasi-http error codes the component sees
-//! (`connection-refused`, `dns-error`, `tls-certificate-error`, ...).
+//! Wasmtime's `default_send_request` can neither use a proxy nor trust a private CA, and opens
+//! a new connection for every request, so [`LiveHttp`] sends requests through a pooled client
+//! (hyper-util's) whose connector opens each connection itself: TCP (tokio, `TCP_NODELAY`), an
+//! HTTP `CONNECT` tunnel through the proxy for `https` targets, TLS (tokio-rustls, ALPN `h2`
+//! and `http/1.1`). Connections are kept open between requests (HTTP/1.1 keep-alive, or one
+//! HTTP/2 connection when the server chose `h2`), for every instance that shares the
+//! [`LiveHttp`]; TLS sessions are resumed from the client configuration's session cache. A
+//! plain `http` target behind a proxy is sent to the proxy in absolute form
+//! (`GET http://host/path`), as HTTP proxies expect. Failures become the wasi-http error codes
+//! the component sees (`connection-refused`, `dns-error`, `tls-certificate-error`, ...).
+//!
+//! Pooled connections carry nothing of one request into the next but the socket: every request
+//! brings all its headers (its own `Authorization`), and nothing of a response is kept.
 
 use crate::error::{HostError, Result};
 use base64ct::{Base64, Encoding as _};
@@ -15,6 +22,11 @@ use bytes::Bytes;
 use http::uri::Scheme;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
+use hyper_util::client::legacy::connect::{capture_connection, CaptureConnection, Connected, Connection};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::collections::HashMap;
+use std::error::Error as _;
 use std::fmt;
 use std::future::Future;
 use std::io::ErrorKind;
@@ -22,15 +34,16 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject as _;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
-use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
 /// How long connecting (TCP, proxy tunnel, TLS, HTTP handshake) and waiting for the first
@@ -42,8 +55,29 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 /// response head, small enough that a broken proxy cannot make the host buffer much.
 const MAX_TUNNEL_RESPONSE_HEAD: usize = 16 * 1024;
 
-/// The future that finishes the connection's I/O once the response is handed over; its
-/// error reaches the component as the response's trailing error.
+/// How long a pooled connection may stay unused before it is closed: below the idle
+/// timeouts of common servers and load balancers, so that a connection is rarely closed by
+/// the server while the pool still offers it.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+
+/// The most connections open at once to one destination (scheme, host and port) for one
+/// [`LiveHttp`]; a request that needs one more waits, within its connect timeout, for a
+/// pooled connection to come free or for one to close.
+pub const MAX_CONNECTIONS_PER_HOST: usize = 64;
+
+/// The most unused connections kept open per destination.
+const MAX_IDLE_PER_HOST: usize = 16;
+
+/// How long a request that finds every open connection to its destination in use waits for
+/// one to come back to the pool before it opens another. A connection goes back to the pool
+/// in a task of its own once its response was read, so a request sent right after the
+/// previous one would otherwise often open a second connection; a new connection costs far
+/// more than this (a TLS handshake takes one or two round trips).
+const REUSE_GRACE: Duration = Duration::from_millis(3);
+
+/// The future that finishes the connection's I/O once the response is handed over. Pooled
+/// connections run their I/O in tasks of their own, so this future has nothing left to do: a
+/// failure while the body is read reaches the component through the body.
 pub type ConnectionFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 
 /// An HTTP proxy given as `http://[user:password@]host[:port]`.
@@ -140,10 +174,17 @@ pub fn load_ca_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>>
     Ok(certificates)
 }
 
-/// Sends live requests: the network settings of one host process, cheap to clone.
+/// Sends live requests: the network settings of one host process and its connection pool,
+/// cheap to clone (clones share the pool).
+///
+/// The pool is keyed by scheme, host and port; the proxy and the trusted certificate
+/// authorities are those of this `LiveHttp`, so connections made with other settings are
+/// never shared with it.
 #[derive(Clone)]
 pub struct LiveHttp {
-    tls: tokio_rustls::TlsConnector,
+    /// Behind an `Arc`: the client is a few hundred bytes, and [`crate::http_policy::Route`]
+    /// holds a `LiveHttp` by value.
+    client: Arc<Client<Connector, WasiBody>>,
     proxy: Option<Arc<ProxyUrl>>,
 }
 
@@ -164,15 +205,32 @@ impl LiveHttp {
         // An explicit provider, so that another crate enabling a second rustls backend
         // cannot make the process-wide default ambiguous.
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|error| HostError::TlsSetup { reason: error.to_string() })?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        Ok(Self { tls: tokio_rustls::TlsConnector::from(Arc::new(config)), proxy: proxy.map(Arc::new) })
+        // HTTP/2 where the server offers it (one connection carries concurrent requests).
+        // The configuration, and with it rustls's in-memory session cache, lives as long as
+        // the pool: a new connection to a known server resumes its TLS session.
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let proxy = proxy.map(Arc::new);
+        let connector = Connector {
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            proxy: proxy.clone(),
+            slots: Arc::new(Mutex::new(HashMap::new())),
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+        Ok(Self { client: Arc::new(client), proxy })
     }
 
-    /// Direct connections trusting only the webpki roots, built once per process.
+    /// Direct connections trusting only the webpki roots, built once per process: every
+    /// instance on [`crate::http_policy::Route::Live`] shares its pool.
     pub fn direct() -> Result<&'static Self, Error> {
         static DIRECT: OnceLock<Option<LiveHttp>> = OnceLock::new();
         DIRECT
@@ -186,8 +244,13 @@ impl LiveHttp {
         self.proxy.as_deref()
     }
 
-    /// Sends one request and returns its response as soon as the head has arrived, with
-    /// the future that finishes the connection's I/O.
+    /// Sends one request, on a pooled connection or a new one, and returns its response as
+    /// soon as the head has arrived.
+    ///
+    /// wasi-http's request options apply as in Wasmtime's own client: `connect-timeout`
+    /// bounds opening a new connection (TCP, tunnel, TLS), `first-byte-timeout` the wait for
+    /// the response head once a connection is there, `between-bytes-timeout` every wait for
+    /// the next piece of the body.
     pub async fn send(
         &self,
         mut request: http::Request<WasiBody>,
@@ -199,47 +262,210 @@ impl LiveHttp {
         let between_bytes_timeout =
             options.and_then(|options| options.between_bytes_timeout).unwrap_or(DEFAULT_TIMEOUT);
 
-        let handshake = async {
-            let stream = self.open(&target).await?;
-            hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(stream)).await.map_err(Error::from)
-        };
-        let (mut sender, connection) =
-            tokio::time::timeout(connect_timeout, handshake).await.map_err(|_| Error::ConnectionTimeout)??;
-
-        match (&self.proxy, target.tls) {
-            // A plain-HTTP request to a proxy names the whole URL and carries the credentials.
-            (Some(proxy), false) => {
-                if let Some(authorization) = &proxy.authorization {
-                    let value = http::HeaderValue::from_str(authorization)
-                        .map_err(|_| Error::InternalError(Some("proxy credentials are not a header value".into())))?;
-                    request.headers_mut().insert(http::header::PROXY_AUTHORIZATION, value);
-                }
+        // A plain-HTTP request to a proxy carries the credentials (the pooled client writes
+        // it in absolute form); any other request line carries only the path.
+        if let (Some(proxy), false) = (&self.proxy, target.tls) {
+            if let Some(authorization) = &proxy.authorization {
+                let value = http::HeaderValue::from_str(authorization)
+                    .map_err(|_| Error::InternalError(Some("proxy credentials are not a header value".into())))?;
+                request.headers_mut().insert(http::header::PROXY_AUTHORIZATION, value);
             }
-            // Otherwise the request line carries only the path, as for any origin server.
-            _ => *request.uri_mut() = origin_form(request.uri())?,
         }
 
-        let (finished_sender, finished) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            let _ = finished_sender.send(connection.await);
-        });
-        let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
-            .await
-            .map_err(|_| Error::ConnectionReadTimeout)?
-            .map_err(response_error)?;
-        let connection_done: ConnectionFuture = Box::new(async move {
-            match finished.await {
-                Ok(Err(error)) => Err(response_error(error)),
-                Ok(Ok(())) | Err(_) => Ok(()),
-            }
-        });
+        let captured = capture_connection(&mut request);
+        let attempt = Arc::new(Attempt::new(connect_timeout, captured));
+        let pending = ATTEMPT.scope(attempt.clone(), self.client.request(request));
+        let response = wait_for_head(pending, &attempt, first_byte_timeout)
+            .await?
+            .map_err(|error| client_error(&error, &attempt))?;
+        let connection_done: ConnectionFuture = Box::new(async { Ok(()) });
         let response = response.map(|body| StallGuard::new(body.map_err(response_error), between_bytes_timeout));
         Ok((response.map(BodyExt::boxed_unsync), connection_done))
     }
+}
 
-    /// Opens the byte stream to the target: TCP, through the proxy if any, then TLS for
-    /// `https`.
-    async fn open(&self, target: &Target) -> Result<Box<dyn Stream>, Error> {
+tokio::task_local! {
+    /// The request whose future is being polled, for the connector to read its connect
+    /// timeout from and report to.
+    static ATTEMPT: Arc<Attempt>;
+}
+
+/// One request's view of the connection it may have to open: the connector reads the
+/// connect timeout, and notes when the connection was ready or why it failed.
+struct Attempt {
+    connect_timeout: Duration,
+    /// Set by the pooled client once the request has a connection, pooled or new.
+    captured: CaptureConnection,
+    state: Mutex<AttemptState>,
+}
+
+#[derive(Default)]
+struct AttemptState {
+    /// The latest moment the connection being opened for this request may be ready.
+    connecting_until: Option<Instant>,
+    /// When the connection opened for this request was ready.
+    connected_at: Option<Instant>,
+    /// Why opening it failed, as the component will see it.
+    failure: Option<Error>,
+}
+
+impl Attempt {
+    fn new(connect_timeout: Duration, captured: CaptureConnection) -> Self {
+        Self { connect_timeout, captured, state: Mutex::new(AttemptState::default()) }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, AttemptState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// When the wait for the response head ends, if a connection was opened for it: the
+    /// first-byte timeout counts from the moment it was ready (or, while it is still being
+    /// opened, from the latest moment it may be).
+    fn head_deadline(&self, first_byte_timeout: Duration) -> Option<Instant> {
+        let state = self.state();
+        state.connected_at.or(state.connecting_until).map(|from| from + first_byte_timeout)
+    }
+}
+
+/// Waits for the pooled client's answer: `Err(connection-read-timeout)` once the first-byte
+/// timeout has passed since a connection was there for the request.
+async fn wait_for_head<T>(
+    pending: impl Future<Output = T>,
+    attempt: &Attempt,
+    first_byte_timeout: Duration,
+) -> Result<T, Error> {
+    tokio::pin!(pending);
+    let mut deadline = Instant::now() + first_byte_timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, &mut pending).await {
+            Ok(answer) => return Ok(answer),
+            Err(_) => match attempt.head_deadline(first_byte_timeout) {
+                // A connection was being opened: its set-up has a timeout of its own.
+                Some(later) if later > deadline => deadline = later,
+                _ => return Err(Error::ConnectionReadTimeout),
+            },
+        }
+    }
+}
+
+/// The wasi-http error for a failure of the pooled client.
+fn client_error(error: &hyper_util::client::legacy::Error, attempt: &Attempt) -> Error {
+    if let Some(failure) = attempt.state().failure.take() {
+        return failure;
+    }
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {
+            return if hyper_error.is_timeout() {
+                Error::HttpResponseTimeout
+            } else if hyper_error.is_incomplete_message() || hyper_error.is_canceled() || hyper_error.is_closed() {
+                Error::HttpResponseIncomplete
+            } else {
+                Error::HttpProtocolError
+            };
+        }
+        source = cause.source();
+    }
+    if error.is_connect() {
+        Error::ConnectionTerminated
+    } else {
+        Error::HttpProtocolError
+    }
+}
+
+/// Opens the pool's connections: TCP, through the proxy if any, then TLS for `https`.
+#[derive(Clone)]
+struct Connector {
+    tls: tokio_rustls::TlsConnector,
+    proxy: Option<Arc<ProxyUrl>>,
+    /// The connections each destination may still open ([`MAX_CONNECTIONS_PER_HOST`]).
+    slots: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+}
+
+/// A new connection could not be opened; the request that asked for it holds the reason
+/// (its [`Attempt`]).
+#[derive(Debug)]
+struct ConnectFailed;
+
+impl fmt::Display for ConnectFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the connection could not be opened")
+    }
+}
+
+impl std::error::Error for ConnectFailed {}
+
+impl tower_service::Service<http::Uri> for Connector {
+    type Response = PooledStream;
+    type Error = ConnectFailed;
+    type Future = Pin<Box<dyn Future<Output = Result<PooledStream, ConnectFailed>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ConnectFailed>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        // Called while the request that needs the connection is polled.
+        let attempt = ATTEMPT.try_with(Arc::clone).ok();
+        // A request that already had a connection is being sent again (its pooled connection
+        // closed before it went out): it waits for nothing.
+        let first_try = attempt.as_ref().filter(|attempt| attempt.captured.connection_metadata().is_none());
+        let captured = first_try.map(|attempt| attempt.captured.clone());
+        let connector = self.clone();
+        Box::pin(async move {
+            let target = Target::of(&uri);
+            let slots = target.as_ref().ok().map(|target| connector.slots(target));
+            if let (Some(mut captured), Some(slots)) = (captured, &slots) {
+                if slots.available_permits() < MAX_CONNECTIONS_PER_HOST {
+                    // Every open connection is in use, or one is on its way back to the pool.
+                    let came_back = tokio::time::timeout(REUSE_GRACE, async move {
+                        captured.wait_for_connection_metadata().await.is_some()
+                    });
+                    if came_back.await.is_ok() {
+                        // The request went out on a pooled connection (or was dropped):
+                        // nothing to open.
+                        return Err(ConnectFailed);
+                    }
+                }
+            }
+            let timeout = attempt.as_ref().map_or(DEFAULT_TIMEOUT, |attempt| attempt.connect_timeout);
+            if let Some(attempt) = &attempt {
+                attempt.state().connecting_until = Some(Instant::now() + timeout);
+            }
+            let opened = match (target, slots) {
+                (Ok(target), Some(slots)) => tokio::time::timeout(timeout, connector.open(&target, slots))
+                    .await
+                    .unwrap_or(Err(Error::ConnectionTimeout)),
+                (Err(error), _) => Err(error),
+                (Ok(_), None) => Err(Error::HttpRequestUriInvalid),
+            };
+            match (opened, attempt) {
+                (Ok(stream), Some(attempt)) => {
+                    attempt.state().connected_at = Some(Instant::now());
+                    Ok(stream)
+                }
+                (Ok(stream), None) => Ok(stream),
+                (Err(error), Some(attempt)) => {
+                    attempt.state().failure = Some(error);
+                    Err(ConnectFailed)
+                }
+                (Err(_), None) => Err(ConnectFailed),
+            }
+        })
+    }
+}
+
+impl Connector {
+    /// The connection slots of the target's destination.
+    fn slots(&self, target: &Target) -> Arc<Semaphore> {
+        let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = format!("{}://{}", if target.tls { "https" } else { "http" }, target.authority());
+        slots.entry(key).or_insert_with(|| Arc::new(Semaphore::new(MAX_CONNECTIONS_PER_HOST))).clone()
+    }
+
+    /// Opens a connection to the target, once one of the destination's connection slots is free.
+    async fn open(&self, target: &Target, slots: Arc<Semaphore>) -> Result<PooledStream, Error> {
+        let slot = slots.acquire_owned().await.map_err(|_| Error::ConnectionLimitReached)?;
         let stream = match &self.proxy {
             None => connect_tcp(&target.host, target.port).await?,
             Some(proxy) => {
@@ -251,11 +477,72 @@ impl LiveHttp {
             }
         };
         if !target.tls {
-            return Ok(Box::new(stream));
+            // Plain HTTP through a proxy: the request goes to the proxy in absolute form.
+            let proxied = self.proxy.is_some();
+            return Ok(PooledStream { io: TokioIo::new(Box::new(stream)), h2: false, proxied, _slot: slot });
         }
         let server_name = server_name(&target.host)?;
         let stream = self.tls.connect(server_name, stream).await.map_err(tls_error)?;
-        Ok(Box::new(stream))
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        Ok(PooledStream { io: TokioIo::new(Box::new(stream)), h2, proxied: false, _slot: slot })
+    }
+}
+
+/// One connection of the pool: TCP or TLS, with what the pooled client must know of it.
+struct PooledStream {
+    io: TokioIo<Box<dyn Stream>>,
+    /// Whether TLS negotiated HTTP/2 (ALPN `h2`).
+    h2: bool,
+    /// Whether the connection goes to an HTTP proxy that takes requests in absolute form.
+    proxied: bool,
+    /// The destination's connection slot, given back when the connection closes.
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Connection for PooledStream {
+    fn connected(&self) -> Connected {
+        let connected = Connected::new().proxy(self.proxied);
+        if self.h2 {
+            connected.negotiated_h2()
+        } else {
+            connected
+        }
+    }
+}
+
+impl hyper::rt::Read for PooledStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for PooledStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
     }
 }
 
@@ -349,13 +636,10 @@ fn server_name(host: &str) -> Result<ServerName<'static>, Error> {
         .map_err(|_| Error::DnsError { rcode: Some("invalid dns name".into()), info_code: None })
 }
 
-/// The URI reduced to its path and query.
-fn origin_form(uri: &http::Uri) -> Result<http::Uri, Error> {
-    let path = uri.path_and_query().map_or("/", |path| path.as_str());
-    http::Uri::builder().path_and_query(path).build().map_err(|_| Error::HttpRequestUriInvalid)
-}
-
-/// Resolves `host` and connects to the first address that answers.
+/// Resolves `host` and connects to the first address that answers, with `TCP_NODELAY` set:
+/// a TLS handshake or a request head written in small segments must not wait for the peer's
+/// delayed ACK (Nagle's algorithm), which would add about 40 ms to each on Linux. Every
+/// socket the host opens comes from here, to the target and to a proxy alike.
 async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, Error> {
     let addresses = tokio::net::lookup_host((unbracketed(host), port))
         .await
@@ -363,7 +647,10 @@ async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, Error> {
     let mut last_error = Error::DestinationNotFound;
     for address in addresses {
         match TcpStream::connect(address).await {
-            Ok(stream) => return Ok(stream),
+            Ok(stream) => {
+                stream.set_nodelay(true).map_err(Error::Connect)?;
+                return Ok(stream);
+            }
             Err(error) => last_error = connect_error(error),
         }
     }
@@ -493,12 +780,6 @@ mod tests {
     }
 
     #[test]
-    fn the_request_line_loses_scheme_and_authority() {
-        let uri = origin_form(&"https://h:1/v1.0/users?$top=1".parse().unwrap()).unwrap();
-        assert_eq!(uri.to_string(), "/v1.0/users?$top=1");
-    }
-
-    #[test]
     fn tunnel_status_lines_are_read() {
         assert_eq!(tunnel_status("HTTP/1.1 200 Connection established"), Some(200));
         assert_eq!(tunnel_status("HTTP/1.0 407 Proxy Authentication Required"), Some(407));
@@ -518,6 +799,16 @@ mod tests {
         );
         assert!(matches!(tls_error(alert), Error::TlsAlertReceived { alert_id: Some(40), .. }));
         assert!(matches!(connect_error(ErrorKind::ConnectionRefused.into()), Error::ConnectionRefused));
+    }
+
+    #[tokio::test]
+    async fn every_socket_the_host_opens_has_nodelay_set() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        for host in ["127.0.0.1", "localhost"] {
+            let stream = connect_tcp(host, port).await.unwrap();
+            assert!(stream.nodelay().unwrap(), "{host}");
+        }
     }
 
     #[test]

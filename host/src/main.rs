@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod repeat;
+
 /// The demo scenario, relative to the workspace root.
 const DEMO_FIXTURE: &str = "fixtures/scenarios/onboarding.json";
 
@@ -66,6 +68,8 @@ enum Command {
         /// writes it would send (`invoke-options.dry-run`); read-only actions run as usual.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        repeat: repeat::RepeatArgs,
     },
     /// Replay fixtures (files, or folders searched for *.json) without any network.
     Replay {
@@ -195,8 +199,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             list_actions(&component, format)
         }
-        Command::Invoke { component, network, live, config, action, input, timeout_ms, dry_run } => {
+        Command::Invoke { component, network, live, config, action, input, timeout_ms, dry_run, repeat } => {
             let options = InvokeOptions { timeout_ms, dry_run };
+            if repeat.repeat.is_some() {
+                return repeat::invoke_repeated(
+                    &component, &network, &live, &config, &action, &input, options, &repeat,
+                );
+            }
             invoke(&component, &network, &live, &config, &action, &input, options)
         }
         Command::Replay { component, network, paths, chaos_seed, fault_rate } => {

@@ -126,3 +126,151 @@ fn serve(stream: impl Read + Write, seen: &Mutex<Vec<SeenRequest>>) -> Option<()
     stream.write_all(response.as_bytes()).ok()?;
     stream.flush().ok()
 }
+
+/// A Graph look-alike on 127.0.0.1 that keeps connections open (HTTP/1.1 keep-alive), as
+/// real servers do, and counts the connections it accepts. It knows user `abc`
+/// (`GET /v1.0/users/abc`) and a token endpoint (`POST` to any path ending in `/token`,
+/// answering `access_token` `issued-<n>` for its n-th token, from 1).
+pub struct KeepAliveServer {
+    pub port: u16,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl KeepAliveServer {
+    pub fn start() -> Self {
+        Self::start_wrapped(Some, usize::MAX)
+    }
+
+    /// A server that speaks through `wrap(connection)` (for example TLS) and closes each
+    /// connection after `requests_per_connection` answers, without announcing it.
+    pub fn start_wrapped<S: Read + Write + Send + 'static>(
+        wrap: impl Fn(TcpStream) -> Option<S> + Send + Sync + 'static,
+        requests_per_connection: usize,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (recorder, counter) = (seen.clone(), accepted.clone());
+        let wrap = Arc::new(wrap);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let (recorder, wrap) = (recorder.clone(), wrap.clone());
+                std::thread::spawn(move || {
+                    let Some(stream) = wrap(stream) else { return };
+                    let mut reader = BufReader::new(stream);
+                    for _ in 0..requests_per_connection {
+                        if serve_kept_alive(&mut reader, &recorder).is_none() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self { port, seen, accepted }
+    }
+
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// How many TCP connections the server has accepted so far.
+    pub fn accepted_connections(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Connection settings with an access token, pointing the connector at this server.
+    pub fn connection_with_token(&self, scheme: &str, token: &str) -> String {
+        format!(
+            r#"{{"auth":"accessToken","accessToken":"{token}","graphBaseUrl":"{scheme}://127.0.0.1:{}/v1.0"}}"#,
+            self.port
+        )
+    }
+}
+
+/// Reads one request from a kept-alive connection and answers it; `None` once the client
+/// has closed the connection (or sent something that is not HTTP).
+fn serve_kept_alive(reader: &mut BufReader<impl Read + Write>, seen: &Mutex<Vec<SeenRequest>>) -> Option<()> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let target = parts.next()?.to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    let length = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.parse::<usize>().ok())
+        .unwrap_or(0);
+    let chunked = headers
+        .iter()
+        .any(|(name, value)| name.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked"));
+    let body = if chunked { read_chunked(reader)? } else { read_exactly(reader, length)? };
+
+    let (status, body_out) = {
+        let mut seen = seen.lock().unwrap();
+        let answer = if method == "GET" && target == "/v1.0/users/abc" {
+            ("200 OK", USER_ABC.to_string())
+        } else if method == "POST" && target.ends_with("/token") {
+            let issued = seen.iter().filter(|request| request.target.ends_with("/token")).count() + 1;
+            ("200 OK", format!(r#"{{"token_type":"Bearer","expires_in":3599,"access_token":"issued-{issued}"}}"#))
+        } else {
+            (
+                "404 Not Found",
+                r#"{"error":{"code":"Request_ResourceNotFound","message":"Resource not found."}}"#.to_string(),
+            )
+        };
+        seen.push(SeenRequest { method, target, headers, body });
+        answer
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nrequest-id: local-1\r\ncontent-length: {}\r\n\r\n{body_out}",
+        body_out.len()
+    );
+    let stream = reader.get_mut();
+    stream.write_all(response.as_bytes()).ok()?;
+    stream.flush().ok()
+}
+
+/// Reads `length` bytes of a request body.
+fn read_exactly(reader: &mut impl Read, length: usize) -> Option<Vec<u8>> {
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(body)
+}
+
+/// Reads a request body in chunked transfer coding (and its trailers, ignored).
+fn read_chunked(reader: &mut impl BufRead) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        reader.read_line(&mut size).ok()?;
+        let size = usize::from_str_radix(size.trim().split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            break;
+        }
+        body.extend(read_exactly(reader, size)?);
+        read_exactly(reader, 2)?; // CRLF after the chunk
+    }
+    loop {
+        let mut trailer = String::new();
+        reader.read_line(&mut trailer).ok()?;
+        if trailer.trim_end().is_empty() {
+            return Some(body);
+        }
+    }
+}

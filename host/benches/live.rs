@@ -1,0 +1,443 @@
+//! `cargo bench -p connector-host --bench live`: live calls against a Graph look-alike on
+//! 127.0.0.1, side by side in one run.
+//!
+//! A local server (hyper, keep-alive; plain HTTP, and TLS with the TEST-ONLY CA offering
+//! HTTP/1.1 or h2) serves `GET /v1.0/users/{id}` (one user of about 1 KB) and `GET /v1.0/users`
+//! (one page of 100 users, about 58 KB, without a next link). Four clients call it, each with
+//! a [`LiveHttp`] of its own (so each one's connection count shows):
+//!
+//! - the floor: the host's pooled client and `serde_json` parsing the body into a tree, no
+//!   connector;
+//! - the same Graph logic compiled natively, its [`Transport`] sending through the pooled client;
+//! - the component on the host's live route, one warm instance;
+//! - for `users.get`, the component with a fresh instance per call (pooling allocator): the
+//!   pool outlives the instances.
+//!
+//! For each: the first call (which opens the connection, with its TLS handshake), then the
+//! min, median, p90 and p99 of the timed calls after untimed warm-up calls, and how many
+//! connections the server accepted from that client over the whole run.
+//!
+//! Options (after `--`): `--quick` (few calls, for a smoke run), `--calls N` and `--warmup W`
+//! (plain HTTP; TLS runs use a third of each, as the issue's TLS figures did).
+
+use bytes::Bytes;
+use connector_host::clock::TimeSource;
+use connector_host::http_policy::{AllowedHosts, OutboundHttp, Route};
+use connector_host::live_http::{load_ca_certificates, LiveHttp};
+use connector_host::runtime::{InstanceAllocation, RuntimeOptions};
+use connector_host::{Instance, Limits, Runtime, EMBEDDED_COMPONENT};
+use graph_connector::transport::{HttpRequest, HttpResponse, Transport, TransportError, TransportErrorKind};
+use http_body_util::{BodyExt as _, Full};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use wasmtime_wasi_http::{RequestOptions, WasiBody};
+
+/// The user `users.get` reads.
+const USER_ID: &str = "87d349ed-44d7-43e1-9a83-5f2406dee5bd";
+/// The access token every client sends.
+const TOKEN: &str = "bench-token";
+
+fn main() {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let value_of =
+        |name: &str| arguments.windows(2).find(|pair| pair[0] == name).and_then(|pair| pair[1].parse::<usize>().ok());
+    let quick = arguments.iter().any(|argument| argument == "--quick");
+    let calls = value_of("--calls").unwrap_or(if quick { 30 } else { 1000 });
+    let warmup = value_of("--warmup").unwrap_or(if quick { 5 } else { 50 });
+
+    let user = user_body();
+    let page = page_body();
+    println!(
+        "live benchmark: users.get ({} B user) and users.list (one page of 100 users, {} B) on 127.0.0.1",
+        user.len(),
+        page.len()
+    );
+    let tokio = &tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    let ca = load_ca_certificates(&test_data("TEST-ONLY-ca.pem")).expect("the TEST-ONLY CA loads");
+    let warm = &Runtime::embedded(Limits::default()).expect("the component compiles");
+    let pooled = &Runtime::with_options(
+        EMBEDDED_COMPONENT,
+        Limits::default(),
+        &RuntimeOptions { allocation: InstanceAllocation::pooling(), ..RuntimeOptions::default() },
+    )
+    .expect("the component compiles for the pooling allocator");
+
+    for (scheme, alpn) in [("http", None), ("https", Some("http/1.1")), ("https", Some("h2"))] {
+        let server = Server::start(user.clone(), page.clone(), alpn);
+        let (calls, warmup) = if alpn.is_some() { (calls.div_ceil(3), warmup.div_ceil(3)) } else { (calls, warmup) };
+        let base = format!("{scheme}://127.0.0.1:{}/v1.0", server.port);
+        let transport = match alpn {
+            None => "plain HTTP/1.1".to_string(),
+            Some(protocol) => format!("TLS, server offers {protocol}"),
+        };
+        let settings = Settings { ca: &ca, server: &server, calls, warmup };
+        let base = base.as_str();
+        for (action, input, path) in [
+            ("users.get", json!({"userId": USER_ID}).to_string(), format!("/users/{USER_ID}")),
+            ("users.list", json!({"maxItems": 0}).to_string(), "/users".to_string()),
+        ] {
+            println!("\n{action} over {transport}: {calls} timed calls after {warmup} warm-up calls, in µs");
+            println!(
+                "{:<44} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>6}",
+                "client", "first", "min", "median", "p90", "p99", "×floor", "conns"
+            );
+            let floor = settings.run("raw client + serde_json (floor)", |live| {
+                let url = format!("{base}{path}");
+                Box::new(move || raw_call(tokio, &live, &url)) as Box<dyn FnMut() + '_>
+            });
+            let floor_median = floor.median();
+            floor.print(floor_median);
+            settings
+                .run("native Graph logic, same client", |live| {
+                    let mut connector = native_connector(tokio, live, base);
+                    let input = input.clone();
+                    Box::new(move || {
+                        let output = connector.invoke_json(action, &input).expect("the native call succeeds");
+                        std::hint::black_box(output);
+                    })
+                })
+                .print(floor_median);
+            settings
+                .run("component, warm instance", |live| {
+                    let mut instance = tokio.block_on(connected_instance(warm, live, base));
+                    let input = input.clone();
+                    Box::new(move || {
+                        std::hint::black_box(component_call(tokio, &mut instance, action, &input));
+                    })
+                })
+                .print(floor_median);
+            if action == "users.get" {
+                settings
+                    .run("component, fresh pooled instance per call", |live| {
+                        let input = input.clone();
+                        Box::new(move || {
+                            let mut instance = tokio.block_on(connected_instance(pooled, live.clone(), base));
+                            std::hint::black_box(component_call(tokio, &mut instance, action, &input));
+                        })
+                    })
+                    .print(floor_median);
+            }
+        }
+    }
+}
+
+/// What every client of one server and action shares.
+struct Settings<'a> {
+    ca: &'a [CertificateDer<'static>],
+    server: &'a Server,
+    calls: usize,
+    warmup: usize,
+}
+
+impl Settings<'_> {
+    /// Builds a client on a `LiveHttp` of its own (`prepare`, untimed), then times its first
+    /// call, the warm-up calls (untimed) and the timed calls.
+    fn run<'a>(&self, label: &str, prepare: impl FnOnce(LiveHttp) -> Box<dyn FnMut() + 'a>) -> Figures {
+        let live = LiveHttp::new(None, self.ca).expect("the live client builds");
+        let before = self.server.accepted();
+        let mut call = prepare(live);
+        let first = Instant::now();
+        call();
+        let first = first.elapsed();
+        for _ in 0..self.warmup {
+            call();
+        }
+        let mut timed = Vec::with_capacity(self.calls);
+        for _ in 0..self.calls {
+            let started = Instant::now();
+            call();
+            timed.push(started.elapsed());
+        }
+        timed.sort();
+        Figures { label: label.to_string(), first, timed, connections: self.server.accepted() - before }
+    }
+}
+
+/// One client's figures.
+struct Figures {
+    label: String,
+    first: Duration,
+    /// The timed calls, sorted.
+    timed: Vec<Duration>,
+    connections: usize,
+}
+
+impl Figures {
+    fn percentile(&self, fraction: f64) -> f64 {
+        let rank = (fraction * self.timed.len() as f64).ceil() as usize;
+        micros(self.timed[rank.clamp(1, self.timed.len()) - 1])
+    }
+
+    fn median(&self) -> f64 {
+        let n = self.timed.len();
+        if n % 2 == 1 {
+            micros(self.timed[n / 2])
+        } else {
+            (micros(self.timed[n / 2 - 1]) + micros(self.timed[n / 2])) / 2.0
+        }
+    }
+
+    fn print(&self, floor_median: f64) {
+        println!(
+            "{:<44} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>8.2} {:>6}",
+            self.label,
+            micros(self.first),
+            micros(self.timed[0]),
+            self.median(),
+            self.percentile(0.90),
+            self.percentile(0.99),
+            self.median() / floor_median,
+            self.connections
+        );
+    }
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+/// The floor: one GET through the pooled client, the body read whole and parsed.
+fn raw_call(tokio: &tokio::runtime::Runtime, live: &LiveHttp, url: &str) {
+    let request = http::Request::get(url)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("accept", "application/json")
+        .body(empty_body())
+        .expect("a valid request");
+    let body = tokio.block_on(async {
+        let (response, _) = live.send(request, None).await.expect("the server answers");
+        assert_eq!(response.status(), 200);
+        response.into_body().collect().await.expect("the body arrives").to_bytes()
+    });
+    let parsed: Value = serde_json::from_slice(&body).expect("the body is JSON");
+    std::hint::black_box(parsed);
+}
+
+fn empty_body() -> WasiBody {
+    Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync()
+}
+
+/// An instance on the live route through `live`, connected with the bench token.
+async fn connected_instance(runtime: &Runtime, live: LiveHttp, base: &str) -> Instance {
+    let port = base.rsplit(':').next().and_then(|rest| rest.split('/').next()).expect("a port");
+    let allowed = AllowedHosts::from_patterns([format!("127.0.0.1:{port}").parse().expect("a host pattern")]);
+    let outbound = OutboundHttp::new(allowed, Route::LiveWith(live));
+    let mut instance = runtime.instantiate(outbound, TimeSource::Real).await.expect("instantiates");
+    let connection = json!({"auth": "accessToken", "accessToken": TOKEN, "graphBaseUrl": base}).to_string();
+    instance.connect(&connection).await.expect("connect runs").expect("the connection is accepted");
+    instance
+}
+
+fn component_call(tokio: &tokio::runtime::Runtime, instance: &mut Instance, action: &str, input: &str) -> String {
+    tokio
+        .block_on(instance.invoke(action, input))
+        .expect("the instance runs the call")
+        .unwrap_or_else(|error| panic!("{action} failed: {error:?}"))
+}
+
+/// The Graph logic compiled natively, sending through `live`.
+fn native_connector(tokio: &tokio::runtime::Runtime, live: LiveHttp, base: &str) -> graph_connector::Connector {
+    let mut connector = graph_connector::Connector::new();
+    let transport = LiveTransport { tokio: tokio.handle().clone(), live, started: Instant::now() };
+    let connection = json!({"auth": "accessToken", "accessToken": TOKEN, "graphBaseUrl": base}).to_string();
+    connector.connect(&connection, Box::new(transport)).expect("the native connector connects");
+    connector
+}
+
+/// The native side of the seam over the host's pooled client: the request as the
+/// component's wasi-http transport hands it over (its timeout as the request options).
+struct LiveTransport {
+    tokio: tokio::runtime::Handle,
+    live: LiveHttp,
+    started: Instant,
+}
+
+impl Transport for LiveTransport {
+    fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let failed =
+            |error: &dyn std::fmt::Display| TransportError::new(TransportErrorKind::NotDelivered, error.to_string());
+        let timeout = request.timeout_ms().map(Duration::from_millis);
+        let options =
+            RequestOptions { connect_timeout: timeout, first_byte_timeout: timeout, between_bytes_timeout: timeout };
+        let mut builder = http::Request::builder().method(request.method().clone()).uri(request.uri());
+        for (name, value) in request.headers() {
+            builder = builder.header(name.as_str(), value.as_slice());
+        }
+        let body = Full::new(Bytes::from(request.into_body())).map_err(|never| match never {}).boxed_unsync();
+        let request = builder.body(body).map_err(|error| failed(&error))?;
+        let live = &self.live;
+        let (status, headers, body) = self.tokio.block_on(async {
+            let (response, _) = live.send(request, Some(options)).await.map_err(|error| failed(&error))?;
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await.map_err(|error| failed(&error))?.to_bytes();
+            let headers = parts
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+                })
+                .collect();
+            Ok::<_, TransportError>((parts.status.as_u16(), headers, body))
+        })?;
+        Ok(HttpResponse::new(status, headers, body.to_vec()))
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn sleep_ms(&mut self, ms: u64) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+
+    fn wall_clock_secs(&self) -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_secs())
+    }
+
+    fn random_bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|index| index as u8).collect()
+    }
+}
+
+/// A user as Graph returns it by default, with an `aboutMe` that brings the whole to about
+/// `size` bytes.
+fn user(index: usize, size: usize) -> Value {
+    let mut user = json!({
+        "businessPhones": [format!("+1 425 555 {:04}", index % 10_000)],
+        "displayName": format!("Bench User {index}"),
+        "givenName": "Bench",
+        "jobTitle": "Benchmark Subject",
+        "mail": format!("bench.user{index}@contoso.onmicrosoft.com"),
+        "mobilePhone": null,
+        "officeLocation": format!("{}/{}", 10 + index % 30, 1000 + index % 997),
+        "preferredLanguage": "en-US",
+        "surname": format!("User {index}"),
+        "userPrincipalName": format!("bench.user{index}@contoso.onmicrosoft.com"),
+        "id": if index == 0 { USER_ID.to_string() } else { format!("00000000-0000-4000-8000-{index:012}") },
+    });
+    let padding = size.saturating_sub(user.to_string().len() + r#","aboutMe":"""#.len());
+    user["aboutMe"] = Value::String("x".repeat(padding));
+    user
+}
+
+/// `GET /users/{id}`: one user of 1 KB with its `@odata.context`.
+fn user_body() -> Bytes {
+    let mut body = user(0, 1024 - 90);
+    body["@odata.context"] = json!("https://graph.microsoft.com/v1.0/$metadata#users/$entity");
+    Bytes::from(body.to_string())
+}
+
+/// `GET /users`: one page of 100 users, 58 KB, without a next link.
+fn page_body() -> Bytes {
+    let users: Vec<Value> = (0..100).map(|index| user(index, 578)).collect();
+    Bytes::from(
+        json!({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users", "value": users}).to_string(),
+    )
+}
+
+/// A TEST-ONLY file of `host/tests/data`.
+fn test_data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("data").join(name)
+}
+
+/// The Graph look-alike: keep-alive HTTP/1.1 (or h2 when TLS negotiates it) on its own thread
+/// and tokio runtime, counting the connections it accepts.
+struct Server {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Server {
+    /// Plain HTTP without `alpn`; otherwise TLS with the TEST-ONLY certificate, offering the
+    /// one protocol named.
+    fn start(user: Bytes, page: Bytes, alpn: Option<&str>) -> Self {
+        let acceptor = alpn.map(|protocol| {
+            let certificate = CertificateDer::from_pem_file(test_data("TEST-ONLY-server.pem")).expect("certificate");
+            let key = PrivateKeyDer::from_pem_file(test_data("TEST-ONLY-server-key.pem")).expect("key");
+            let mut config =
+                rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                    .with_safe_default_protocol_versions()
+                    .expect("TLS versions")
+                    .with_no_client_auth()
+                    .with_single_cert(vec![certificate], key)
+                    .expect("the TEST-ONLY certificate");
+            config.alpn_protocols = vec![protocol.as_bytes().to_vec()];
+            tokio_rustls::TlsAcceptor::from(Arc::new(config))
+        });
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let port = listener.local_addr().expect("an address").port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+            tokio.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+                while let Ok((stream, _)) = listener.accept().await {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let _ = stream.set_nodelay(true);
+                    let (user, page, acceptor) = (user.clone(), page.clone(), acceptor.clone());
+                    tokio::spawn(async move {
+                        let service =
+                            hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                                let path = request.uri().path();
+                                let body = if path == format!("/v1.0/users/{USER_ID}") {
+                                    Some(user.clone())
+                                } else if path == "/v1.0/users" {
+                                    Some(page.clone())
+                                } else {
+                                    None
+                                };
+                                let response = http::Response::builder()
+                                    .status(if body.is_some() { 200 } else { 404 })
+                                    .header("content-type", "application/json")
+                                    .body(Full::new(body.unwrap_or_default()))
+                                    .expect("a response");
+                                async move { Ok::<_, std::convert::Infallible>(response) }
+                            });
+                        match acceptor {
+                            None => serve(stream, false, service).await,
+                            Some(acceptor) => {
+                                let Ok(stream) = acceptor.accept(stream).await else { return };
+                                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                                serve(stream, h2, service).await
+                            }
+                        }
+                    });
+                }
+            });
+        });
+        Self { port, accepted }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// Serves one connection, HTTP/1.1 with keep-alive or HTTP/2.
+async fn serve<S, F>(stream: S, h2: bool, service: F)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    F: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<Full<Bytes>>,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    F::Future: Send + 'static,
+{
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let _ = if h2 {
+        hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .serve_connection(io, service)
+            .await
+    } else {
+        hyper::server::conn::http1::Builder::new().serve_connection(io, service).await
+    };
+}
