@@ -26,7 +26,7 @@ use connector_host::http_policy::{AllowedHosts, OutboundHttp, Route};
 use connector_host::live_http::{load_ca_certificates, LiveHttp};
 use connector_host::runtime::{InstanceAllocation, RuntimeOptions};
 use connector_host::{Instance, Limits, Runtime, EMBEDDED_COMPONENT};
-use graph_connector::transport::{HttpRequest, HttpResponse, Transport, TransportError, TransportErrorKind};
+use graph_connector::graph::transport::{HttpRequest, HttpResponse, Transport, TransportError, TransportErrorKind};
 use http_body_util::{BodyExt as _, Full};
 use serde_json::{json, Value};
 use std::path::PathBuf;
