@@ -16,13 +16,13 @@
 //! component and on that one, samples alternating in one process, so that a change of a
 //! microsecond shows through the machine's drift between runs.
 
-use connector_host::cache::{compile, CompiledCache};
-use connector_host::clock::TimeSource;
-use connector_host::fixture::Fixture;
-use connector_host::http_policy::{AllowedHosts, HostPattern, OutboundHttp, Route};
-use connector_host::matcher::ActualRequest;
+use connector_host::replay::fixture::Fixture;
+use connector_host::replay::matcher::ActualRequest;
 use connector_host::replay::{paused_runtime, ReplaySession};
-use connector_host::runtime::{InstanceAllocation, RuntimeOptions};
+use connector_host::sandbox::cache::{compile, CompiledCache};
+use connector_host::sandbox::clock::TimeSource;
+use connector_host::sandbox::http_policy::{AllowedHosts, HostPattern, OutboundHttp, Route};
+use connector_host::sandbox::runtime::{InstanceAllocation, RuntimeOptions};
 use connector_host::{Instance, Limits, Runtime, EMBEDDED_COMPONENT};
 use graph_connector::graph::transport::{HttpRequest, HttpResponse, Transport, TransportError, TransportErrorKind};
 use serde_json::{json, Value};
@@ -214,7 +214,7 @@ impl Bench {
         report("cache key (SHA-256 of the component + engine hash)", &keying);
         let loading = sample(scale.loads, || {
             let (_component, source) = cache.load_or_compile(&engine, component()).expect("loads");
-            assert_eq!(source, connector_host::cache::ComponentSource::LoadedFromCache);
+            assert_eq!(source, connector_host::sandbox::cache::ComponentSource::LoadedFromCache);
         });
         report("load cached artefact (key + mmap + checks)", &loading);
         let starting = sample(scale.loads / 4 + 1, || {

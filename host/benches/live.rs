@@ -21,10 +21,10 @@
 //! (plain HTTP; TLS runs use a third of each, as the TLS figures did).
 
 use bytes::Bytes;
-use connector_host::clock::TimeSource;
-use connector_host::http_policy::{AllowedHosts, OutboundHttp, Route};
-use connector_host::live_http::{load_ca_certificates, LiveHttp};
-use connector_host::runtime::{InstanceAllocation, RuntimeOptions};
+use connector_host::http::live_http::{load_ca_certificates, LiveHttp};
+use connector_host::sandbox::clock::TimeSource;
+use connector_host::sandbox::http_policy::{AllowedHosts, OutboundHttp, Route};
+use connector_host::sandbox::runtime::{InstanceAllocation, RuntimeOptions};
 use connector_host::{Instance, Limits, Runtime, EMBEDDED_COMPONENT};
 use graph_connector::graph::transport::{HttpRequest, HttpResponse, Transport, TransportError, TransportErrorKind};
 use http_body_util::{BodyExt as _, Full};

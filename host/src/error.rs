@@ -139,29 +139,29 @@ impl HostError {
     /// host's hard deadline, the memory cap, the request cap): the same shape as the errors a
     /// component returns, so a platform branches on one set of codes. `None` for failures of
     /// the host itself or of the component (a trap, a component that does not load).
-    pub fn as_connector_error(&self) -> Option<crate::runtime::ConnectorError> {
+    pub fn as_connector_error(&self) -> Option<crate::sandbox::runtime::ConnectorError> {
         let (code, message) = match self {
             HostError::DeadlineExceeded { call, deadline } => (
-                crate::runtime::ErrorCode::Transport,
+                crate::sandbox::runtime::ErrorCode::Transport,
                 format!(
                     "the host stopped `{call}` at its hard limit of {} ms; give the call a `timeoutMs` below it",
                     deadline.as_millis()
                 ),
             ),
             HostError::MemoryLimit { call, limit_bytes, .. } => (
-                crate::runtime::ErrorCode::Upstream,
+                crate::sandbox::runtime::ErrorCode::Upstream,
                 format!(
                     "`{call}` needed more than the {limit_bytes} bytes of memory the sandbox allows; ask for less \
                      (`maxItems`, `select`, a smaller input)"
                 ),
             ),
             HostError::RequestLimit { call, limit } => (
-                crate::runtime::ErrorCode::Upstream,
+                crate::sandbox::runtime::ErrorCode::Upstream,
                 format!("`{call}` sent more than the {limit} requests the sandbox allows in one call; ask for less (`maxItems`)"),
             ),
             _ => return None,
         };
-        Some(crate::runtime::ConnectorError {
+        Some(crate::sandbox::runtime::ConnectorError {
             code,
             message,
             status: None,

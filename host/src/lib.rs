@@ -5,34 +5,26 @@
 //! outgoing HTTP to allowed hosts, and either forwards those requests to the network (live)
 //! or answers them from a fixture file (replay).
 //!
-//! - [`runtime`]: the engine, the linker, pre-instantiation and per-instance limits.
-//! - [`cache`]: compiled components kept on disk between runs.
-//! - [`http_policy`]: what happens to each outgoing request (allowlist, replay, live).
-//! - `outgoing_handler`: `wasi:http/outgoing-handler`, handing answers that are there at once
-//!   to the component without a task switch.
-//! - [`live_http`]: the live route's pooled client (direct or through a proxy, extra trusted CAs).
-//! - [`chaos`]: faults injected in front of replayed responses (`replay --chaos`).
-//! - [`fixture`], [`matcher`], [`replay`], [`report`]: the fixture format, how requests and
-//!   results are compared with it, how a fixture runs, and how the outcome is printed.
-//! - [`catalog_docs`]: the action catalog rendered as Markdown documentation.
+//! # Module map
+//! - [`sandbox`]: the engine, the linker, pre-instantiation, instances and their limits,
+//!   compiled components cached on disk, virtual clocks, and the outgoing-HTTP policy (the
+//!   allowlist, and where an allowed request goes).
+//! - [`http`]: the live route's pooled client (direct or through a proxy, extra trusted CAs)
+//!   and the host's own `wasi:http/outgoing-handler`.
+//! - [`replay`]: fixtures (format, matcher, session), chaos faults injected in front of
+//!   replayed answers, and the report.
+//! - [`cli`]: what the `connector-host` binary renders beyond the above (the catalog as
+//!   Markdown); the binary itself is `src/cli/main.rs`, one function per subcommand.
+//! - [`error`]: the host's typed errors.
 
 #![deny(missing_docs)]
 
-mod bindings;
-pub mod cache;
-pub mod catalog_docs;
-pub mod chaos;
-pub mod clock;
+pub mod cli;
 pub mod error;
-pub mod fixture;
-pub mod http_policy;
-pub mod live_http;
-pub mod matcher;
-mod outgoing_handler;
+pub mod http;
 pub mod replay;
-pub mod report;
-pub mod runtime;
+pub mod sandbox;
 
 pub use error::{HostError, Result};
-pub use http_policy::{AllowedHosts, HostPattern};
-pub use runtime::{ActionDescriptor, ConnectorError, Instance, Limits, Runtime, EMBEDDED_COMPONENT};
+pub use sandbox::http_policy::{AllowedHosts, HostPattern};
+pub use sandbox::runtime::{ActionDescriptor, ConnectorError, Instance, Limits, Runtime, EMBEDDED_COMPONENT};

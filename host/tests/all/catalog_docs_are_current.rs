@@ -2,7 +2,7 @@
 //! embedded component, so the documentation cannot drift from the catalog.
 
 use crate::support::workspace;
-use connector_host::catalog_docs::REGENERATE_COMMAND;
+use connector_host::cli::catalog_docs::REGENERATE_COMMAND;
 use std::process::Command;
 
 /// The checked-in catalog documentation, relative to the workspace root.

@@ -3,8 +3,8 @@
 //! exercised by fixtures that expect an output and fixtures that expect an error.
 
 use crate::support::workspace;
-use connector_host::fixture::{Expectation, Fixture};
 use connector_host::replay::collect_fixture_files;
+use connector_host::replay::fixture::{Expectation, Fixture};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;

@@ -4,10 +4,10 @@
 
 use crate::hostile_component::hostile_runtime;
 use crate::support::{runtime, workspace};
-use connector_host::chaos::{ChaosOptions, ChaosTally};
-use connector_host::fixture::Fixture;
+use connector_host::replay::chaos::{ChaosOptions, ChaosTally};
+use connector_host::replay::fixture::Fixture;
+use connector_host::replay::report::{render_outcome, ReplayReport};
 use connector_host::replay::{paused_runtime, replay_fixture_tallied, replay_paths_tallied, ReplayOptions};
-use connector_host::report::{render_outcome, ReplayReport};
 
 fn chaos(seed: u64, fault_rate: f64) -> ReplayOptions {
     ReplayOptions { chaos: Some(ChaosOptions::new(seed, fault_rate).unwrap()), ..ReplayOptions::default() }

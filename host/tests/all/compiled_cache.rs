@@ -1,10 +1,10 @@
 //! The compiled-component cache: a miss compiles and stores, a hit loads what was
 //! stored, and an unusable artefact is recompiled and replaced.
 
-use connector_host::cache::{CompiledCache, ComponentSource};
-use connector_host::clock::TimeSource;
-use connector_host::http_policy::{OutboundHttp, Route};
-use connector_host::runtime::{InstanceAllocation, RuntimeOptions};
+use connector_host::sandbox::cache::{CompiledCache, ComponentSource};
+use connector_host::sandbox::clock::TimeSource;
+use connector_host::sandbox::http_policy::{OutboundHttp, Route};
+use connector_host::sandbox::runtime::{InstanceAllocation, RuntimeOptions};
 use connector_host::{AllowedHosts, Limits, Runtime, EMBEDDED_COMPONENT};
 use std::path::{Path, PathBuf};
 

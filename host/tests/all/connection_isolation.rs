@@ -2,9 +2,9 @@
 //! concurrently, each send only their own token and get only their own answers.
 
 use crate::support::runtime;
-use connector_host::fixture::Fixture;
+use connector_host::replay::fixture::Fixture;
+use connector_host::replay::report::{render_outcome, RequestOutcome};
 use connector_host::replay::{replay_fixture, ReplayOptions};
-use connector_host::report::{render_outcome, RequestOutcome};
 use serde_json::json;
 
 const CONNECTIONS: usize = 50;

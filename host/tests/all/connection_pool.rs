@@ -3,9 +3,9 @@
 //! credentials, and a connection the server closed while it was idle is not used again.
 
 use crate::support::{runtime, KeepAliveServer, USER_ABC};
-use connector_host::clock::TimeSource;
-use connector_host::http_policy::{OutboundHttp, Route};
-use connector_host::live_http::{load_ca_certificates, LiveHttp};
+use connector_host::http::live_http::{load_ca_certificates, LiveHttp};
+use connector_host::sandbox::clock::TimeSource;
+use connector_host::sandbox::http_policy::{OutboundHttp, Route};
 use connector_host::{AllowedHosts, Instance};
 use serde_json::Value;
 use std::path::PathBuf;

@@ -3,9 +3,9 @@
 //! the stateless `call` and `dry-run` behave as the WIT says, through the host and its CLI.
 
 use crate::support::{runtime, workspace, LocalServer, USER_ABC};
-use connector_host::clock::TimeSource;
-use connector_host::http_policy::{OutboundHttp, Route};
-use connector_host::runtime::{ErrorCode, InvokeOptions};
+use connector_host::sandbox::clock::TimeSource;
+use connector_host::sandbox::http_policy::{OutboundHttp, Route};
+use connector_host::sandbox::runtime::{ErrorCode, InvokeOptions};
 use connector_host::{AllowedHosts, HostPattern, Instance, EMBEDDED_COMPONENT};
 use serde_json::Value;
 use std::collections::BTreeSet;

@@ -1,8 +1,8 @@
 //! The harness must fail fixtures that are wrong, and say why in a readable way.
 
 use crate::support::{bad_fixture, runtime};
+use connector_host::replay::report::{render_outcome, FixtureOutcome};
 use connector_host::replay::{replay_file, ReplayOptions};
-use connector_host::report::{render_outcome, FixtureOutcome};
 
 fn replay_bad(name: &str) -> (FixtureOutcome, String) {
     let outcome = replay_file(runtime(), &bad_fixture(name), &ReplayOptions::default());

@@ -3,12 +3,12 @@
 //! well-behaved Graph instance on the same thread keeps serving meanwhile.
 
 use crate::support::{runtime, workspace};
-use connector_host::clock::TimeSource;
-use connector_host::fixture::Fixture;
-use connector_host::http_policy::{OutboundHttp, Route};
+use connector_host::replay::fixture::Fixture;
+use connector_host::replay::report::{render_outcome, StepResult};
 use connector_host::replay::{replay_fixture, ReplayOptions};
-use connector_host::report::{render_outcome, StepResult};
-use connector_host::runtime::{CallResult, ErrorCode};
+use connector_host::sandbox::clock::TimeSource;
+use connector_host::sandbox::http_policy::{OutboundHttp, Route};
+use connector_host::sandbox::runtime::{CallResult, ErrorCode};
 use connector_host::{AllowedHosts, HostError, Limits, Runtime};
 use std::cell::Cell;
 use std::future::Future;

@@ -1,8 +1,8 @@
 //! Live calls go through Wasmtime's real wasi-http client.
 
 use crate::support::{runtime, LocalServer};
-use connector_host::clock::TimeSource;
-use connector_host::http_policy::{OutboundHttp, Route};
+use connector_host::sandbox::clock::TimeSource;
+use connector_host::sandbox::http_policy::{OutboundHttp, Route};
 use connector_host::AllowedHosts;
 use serde_json::Value;
 
@@ -156,7 +156,7 @@ fn get_with_timeout(port: u16, timeout_ms: u64) -> Result<String, connector_host
 fn a_server_that_never_answers_is_cut_at_the_connectors_deadline_as_a_typed_error() {
     let port = stalling_server("");
     let error = get_with_timeout(port, 1_000).unwrap_err();
-    assert_eq!(error.code, connector_host::runtime::ErrorCode::Transport, "{error:?}");
+    assert_eq!(error.code, connector_host::sandbox::runtime::ErrorCode::Transport, "{error:?}");
     assert!(error
         .message
         .starts_with(&format!("GET http://127.0.0.1:{port}/v1.0/users/abc: the invocation's deadline")));
@@ -170,7 +170,7 @@ fn an_answer_that_stalls_half_way_is_cut_at_the_connectors_deadline() {
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"id\":\"ab",
     );
     let error = get_with_timeout(port, 1_000).unwrap_err();
-    assert_eq!(error.code, connector_host::runtime::ErrorCode::Transport, "{error:?}");
+    assert_eq!(error.code, connector_host::sandbox::runtime::ErrorCode::Transport, "{error:?}");
     assert!(error.message.contains("the invocation's deadline"), "{}", error.message);
 }
 

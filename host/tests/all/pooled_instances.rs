@@ -3,12 +3,12 @@
 //! reused slot must still start pristine: nothing of the connection, the token or the
 //! answers of the instance before it.
 
-use connector_host::clock::TimeSource;
-use connector_host::fixture::Fixture;
-use connector_host::http_policy::{OutboundHttp, Route};
+use connector_host::replay::fixture::Fixture;
+use connector_host::replay::report::render_outcome;
 use connector_host::replay::{paused_runtime, replay_fixture, ReplayOptions};
-use connector_host::report::render_outcome;
-use connector_host::runtime::{ErrorCode, InstanceAllocation, RuntimeOptions};
+use connector_host::sandbox::clock::TimeSource;
+use connector_host::sandbox::http_policy::{OutboundHttp, Route};
+use connector_host::sandbox::runtime::{ErrorCode, InstanceAllocation, RuntimeOptions};
 use connector_host::{AllowedHosts, Limits, Runtime, EMBEDDED_COMPONENT};
 use serde_json::json;
 

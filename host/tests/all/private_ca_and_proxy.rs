@@ -4,9 +4,9 @@
 //! allowlist still judges the target, not the proxy.
 
 use crate::support::{runtime, LocalServer, SeenRequest};
-use connector_host::clock::TimeSource;
-use connector_host::http_policy::{OutboundHttp, Route};
-use connector_host::live_http::{load_ca_certificates, LiveHttp, ProxyUrl};
+use connector_host::http::live_http::{load_ca_certificates, LiveHttp, ProxyUrl};
+use connector_host::sandbox::clock::TimeSource;
+use connector_host::sandbox::http_policy::{OutboundHttp, Route};
 use connector_host::AllowedHosts;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};

@@ -10,9 +10,9 @@ fn every_fixture_under_fixtures_passes() {
 
 #[test]
 fn a_retry_after_wait_passes_in_virtual_time_and_is_reported() {
-    use connector_host::fixture::Fixture;
+    use connector_host::replay::fixture::Fixture;
+    use connector_host::replay::report::render_outcome;
     use connector_host::replay::{paused_runtime, replay_fixture};
-    use connector_host::report::render_outcome;
     use std::time::{Duration, Instant};
 
     let user = "https://graph.microsoft.com/v1.0/users/87d349ed-44d7-43e1-9a83-5f2406dee5bd";

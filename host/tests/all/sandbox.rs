@@ -1,9 +1,9 @@
 //! The sandbox refuses hosts outside the allowlist before any network.
 
 use crate::support::{runtime, LocalServer};
-use connector_host::clock::TimeSource;
-use connector_host::http_policy::{OutboundHttp, Route};
-use connector_host::runtime::ErrorCode;
+use connector_host::sandbox::clock::TimeSource;
+use connector_host::sandbox::http_policy::{OutboundHttp, Route};
+use connector_host::sandbox::runtime::ErrorCode;
 use connector_host::{AllowedHosts, ConnectorError, HostError, Instance, Limits};
 use serde_json::Value;
 use std::time::Duration;

@@ -9,11 +9,11 @@
 //! temporary password a password reset returns) is output, not a leak.
 
 use crate::support::{runtime, workspace};
-use connector_host::clock::TimeSource;
-use connector_host::fixture::Fixture;
-use connector_host::http_policy::{OutboundHttp, Route};
-use connector_host::matcher::ActualRequest;
+use connector_host::replay::fixture::Fixture;
+use connector_host::replay::matcher::ActualRequest;
 use connector_host::replay::{collect_fixture_files, paused_runtime, ReplaySession};
+use connector_host::sandbox::clock::TimeSource;
+use connector_host::sandbox::http_policy::{OutboundHttp, Route};
 use connector_host::{AllowedHosts, HostPattern};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};

@@ -4,9 +4,9 @@
 //! without a body is refused before anything is sent.
 
 use crate::hostile_component::hostile_runtime;
-use connector_host::fixture::Fixture;
+use connector_host::replay::fixture::Fixture;
+use connector_host::replay::report::render_outcome;
 use connector_host::replay::{paused_runtime, replay_fixture, ReplayOptions};
-use connector_host::report::render_outcome;
 
 #[test]
 fn replayed_answers_are_ready_at_once_and_streamed_bodies_still_arrive() {
@@ -64,6 +64,6 @@ fn a_wrong_expectation_about_readiness_fails() {
 }
 
 /// Replays `fixture` on the hostile test component.
-fn replay(fixture: &Fixture) -> connector_host::report::FixtureOutcome {
+fn replay(fixture: &Fixture) -> connector_host::replay::report::FixtureOutcome {
     paused_runtime().unwrap().block_on(replay_fixture(hostile_runtime(), fixture, &ReplayOptions::default()))
 }

@@ -23,10 +23,10 @@
 //! story depends on time (a token that expires within seconds) would take another turn
 //! under chaos (a renewal the fixture does not list), and no fixture could pass at any seed.
 
-use crate::fixture::{Exchange, Fixture};
-use crate::http_policy::ReadyResponse;
-use crate::matcher::{url_differences, ActualRequest};
-use crate::report::format_duration;
+use crate::replay::fixture::{Exchange, Fixture};
+use crate::replay::matcher::{url_differences, ActualRequest};
+use crate::replay::report::format_duration;
+use crate::sandbox::http_policy::ReadyResponse;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -527,8 +527,8 @@ pub fn differences_from_original(
     if !bodies_equal(&original.body, &retry.body) {
         differences.push(format!(
             "body: first sent {}, retried with {}",
-            crate::matcher::quote_text(&String::from_utf8_lossy(&original.body)),
-            crate::matcher::quote_text(&String::from_utf8_lossy(&retry.body))
+            crate::replay::matcher::quote_text(&String::from_utf8_lossy(&original.body)),
+            crate::replay::matcher::quote_text(&String::from_utf8_lossy(&retry.body))
         ));
     }
     differences

@@ -182,7 +182,7 @@ pub fn load_ca_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>>
 /// never shared with it.
 #[derive(Clone)]
 pub struct LiveHttp {
-    /// Behind an `Arc`: the client is a few hundred bytes, and [`crate::http_policy::Route`]
+    /// Behind an `Arc`: the client is a few hundred bytes, and [`crate::sandbox::http_policy::Route`]
     /// holds a `LiveHttp` by value.
     client: Arc<Client<Connector, WasiBody>>,
     proxy: Option<Arc<ProxyUrl>>,
@@ -230,7 +230,7 @@ impl LiveHttp {
     }
 
     /// Direct connections trusting only the webpki roots, built once per process: every
-    /// instance on [`crate::http_policy::Route::Live`] shares its pool.
+    /// instance on [`crate::sandbox::http_policy::Route::Live`] shares its pool.
     pub fn direct() -> Result<&'static Self, Error> {
         static DIRECT: OnceLock<Option<LiveHttp>> = OnceLock::new();
         DIRECT

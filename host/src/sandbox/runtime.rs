@@ -9,12 +9,12 @@
 //! nothing but outgoing HTTP through [`OutboundHttp`]: there is no environment and there are
 //! no arguments; stdout is discarded and stderr is kept in a small buffer for trap reports.
 
-use crate::bindings;
-use crate::cache::{compile, CompiledCache, ComponentSource};
-use crate::chaos::{ChaosMonotonicClock, ChaosWallClock};
-use crate::clock::{TimeSource, VirtualMonotonicClock, VirtualWallClock};
 use crate::error::{HostError, Result};
-use crate::http_policy::OutboundHttp;
+use crate::replay::chaos::{ChaosMonotonicClock, ChaosWallClock};
+use crate::sandbox::bindings;
+use crate::sandbox::cache::{compile, CompiledCache, ComponentSource};
+use crate::sandbox::clock::{TimeSource, VirtualMonotonicClock, VirtualWallClock};
+use crate::sandbox::http_policy::OutboundHttp;
 use serde_json::{json, Value};
 use std::future::Future;
 use std::path::Path;
@@ -303,7 +303,7 @@ fn add_world_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     cli::terminal_stdin::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
     cli::terminal_stdout::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
     cli::terminal_stderr::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
-    crate::outgoing_handler::add_to_linker(l)
+    crate::http::outgoing_handler::add_to_linker(l)
 }
 
 /// `wasi:io`'s view of a store: its resource table.
@@ -438,7 +438,9 @@ impl ResourceLimiter for MemoryCap {
 
 /// The WIT's own types, as the host's bindings generate them: `error-code`, the typed
 /// `connector-error` a component returns, an `action-descriptor`, and `invoke-options`.
-pub use crate::bindings::connector::plugin::types::{ActionDescriptor, ConnectorError, ErrorCode, InvokeOptions};
+pub use crate::sandbox::bindings::connector::plugin::types::{
+    ActionDescriptor, ConnectorError, ErrorCode, InvokeOptions,
+};
 
 impl ErrorCode {
     /// The WIT (kebab-case) name, e.g. `not-found`: the bindings' case name

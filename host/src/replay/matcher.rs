@@ -3,7 +3,7 @@
 //! naming where it is (`query`, `header authorization`, `body $.displayName`); an empty
 //! list means a match.
 
-use crate::fixture::{BodyMatch, ExpectedRequest};
+use crate::replay::fixture::{BodyMatch, ExpectedRequest};
 use serde_json::{Map, Value};
 
 /// The longest JSON text quoted in a difference before it is shortened.

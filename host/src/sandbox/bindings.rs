@@ -1,6 +1,6 @@
 //! Raw bindings to the `connector` world. The WIT's own types (`error-code`,
 //! `connector-error`, `action-descriptor`, `invoke-options`) are re-exported by
-//! [`crate::runtime`]; the rest stays private.
+//! [`crate::sandbox::runtime`]; the rest stays private.
 
 wasmtime::component::bindgen!({
     path: "../wit",

@@ -3,13 +3,20 @@
 //! sleeping. Its outgoing requests are answered by a [`ReplaySession`] from the fixture,
 //! in order, and every difference is collected into a [`FixtureOutcome`].
 
-use crate::chaos::{ChaosOptions, ChaosState, ChaosTally, HiddenWaits};
-use crate::clock::TimeSource;
-use crate::fixture::{BodyMatch, Exchange, Expectation, Fixture, Scenario, Step};
-use crate::http_policy::{AllowedHosts, HostPattern, OutboundHttp, ReadyResponse, Route};
-use crate::matcher::{json_differences, quote, quote_text, request_differences, ActualRequest};
-use crate::report::{Difference, FixtureOutcome, ReplayReport, RequestOutcome, RequestRecord, StepRecord, StepResult};
-use crate::runtime::{ConnectorError, Runtime};
+pub mod chaos;
+pub mod fixture;
+pub mod matcher;
+pub mod report;
+
+use crate::replay::chaos::{ChaosOptions, ChaosState, ChaosTally, HiddenWaits};
+use crate::replay::fixture::{BodyMatch, Exchange, Expectation, Fixture, Scenario, Step};
+use crate::replay::matcher::{json_differences, quote, quote_text, request_differences, ActualRequest};
+use crate::replay::report::{
+    Difference, FixtureOutcome, ReplayReport, RequestOutcome, RequestRecord, StepRecord, StepResult,
+};
+use crate::sandbox::clock::TimeSource;
+use crate::sandbox::http_policy::{AllowedHosts, HostPattern, OutboundHttp, ReadyResponse, Route};
+use crate::sandbox::runtime::{ConnectorError, Runtime};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -449,7 +456,7 @@ fn lock(session: &Mutex<ReplaySession>) -> std::sync::MutexGuard<'_, ReplaySessi
     session.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-async fn run_step(instance: &mut crate::runtime::Instance, step: &Step) -> StepResult {
+async fn run_step(instance: &mut crate::sandbox::runtime::Instance, step: &Step) -> StepResult {
     match instance.invoke(&step.action, &step.input.to_string()).await {
         Ok(Ok(output)) => match serde_json::from_str(&output) {
             Ok(output) => StepResult::Output(output),

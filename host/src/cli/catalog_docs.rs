@@ -6,7 +6,7 @@
 //! `required`, members typed with `type` (a name or a list of names), `enum`, `const`,
 //! `items`, `oneOf`/`anyOf`, and `additionalProperties` for open objects.
 
-use crate::runtime::ActionDescriptor;
+use crate::sandbox::runtime::ActionDescriptor;
 use serde_json::{Map, Value};
 
 /// The command that regenerates the catalog documentation, for the generated file's

@@ -11,7 +11,7 @@
 //! unusable one; any failure to write it only costs the next start-up a compilation.
 
 use crate::error::{HostError, Result};
-use crate::runtime::{EMBEDDED_COMPONENT, EMBEDDED_COMPONENT_SHA256};
+use crate::sandbox::runtime::{EMBEDDED_COMPONENT, EMBEDDED_COMPONENT_SHA256};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};

@@ -3,14 +3,16 @@
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
-use connector_host::cache::CompiledCache;
-use connector_host::chaos::ChaosOptions;
-use connector_host::http_policy::{OutboundHttp, Route};
-use connector_host::live_http::{load_ca_certificates, LiveHttp, ProxyUrl};
+use connector_host::http::live_http::{load_ca_certificates, LiveHttp, ProxyUrl};
+use connector_host::replay::chaos::ChaosOptions;
+use connector_host::replay::fixture::Fixture;
+use connector_host::replay::report::render_walkthrough;
 use connector_host::replay::{paused_runtime, replay_fixture, replay_paths_tallied, ReplayOptions};
-use connector_host::report::render_walkthrough;
-use connector_host::runtime::{InvokeOptions, RuntimeOptions, EMBEDDED_COMPONENT};
-use connector_host::{clock::TimeSource, fixture::Fixture, AllowedHosts, HostPattern, Limits, Runtime};
+use connector_host::sandbox::cache::CompiledCache;
+use connector_host::sandbox::clock::TimeSource;
+use connector_host::sandbox::http_policy::{OutboundHttp, Route};
+use connector_host::sandbox::runtime::{InvokeOptions, RuntimeOptions, EMBEDDED_COMPONENT};
+use connector_host::{AllowedHosts, HostPattern, Limits, Runtime};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -233,7 +235,7 @@ enum CatalogFormat {
     Table,
     /// The descriptors as a JSON array.
     Json,
-    /// Markdown documentation (see `connector_host::catalog_docs`).
+    /// Markdown documentation (see `connector_host::cli::catalog_docs`).
     Markdown,
 }
 
@@ -252,7 +254,7 @@ fn list_actions(component: &ComponentArgs, format: CatalogFormat) -> anyhow::Res
             return Ok(ExitCode::SUCCESS);
         }
         CatalogFormat::Markdown => {
-            emit(&connector_host::catalog_docs::render_markdown(&actions));
+            emit(&connector_host::cli::catalog_docs::render_markdown(&actions));
             return Ok(ExitCode::SUCCESS);
         }
     }

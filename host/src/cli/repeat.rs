@@ -10,9 +10,9 @@
 use super::{json_argument, ComponentArgs, JsonSource, LiveArgs, NetworkArgs, HARD_LIMIT_MARGIN};
 use anyhow::Context as _;
 use clap::Args;
-use connector_host::clock::TimeSource;
-use connector_host::http_policy::OutboundHttp;
-use connector_host::runtime::InvokeOptions;
+use connector_host::sandbox::clock::TimeSource;
+use connector_host::sandbox::http_policy::OutboundHttp;
+use connector_host::sandbox::runtime::InvokeOptions;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal as _;
 use std::process::ExitCode;

@@ -5,10 +5,10 @@
 //! `transport` error. An allowed request then goes where the instance's [`Route`] says:
 //! to the network (live) or to a replay session that answers it from a fixture.
 
-use crate::chaos::HiddenWaits;
 use crate::error::HostError;
-use crate::live_http::LiveHttp;
-use crate::matcher::{split_host_port, ActualRequest};
+use crate::http::live_http::LiveHttp;
+use crate::replay::chaos::HiddenWaits;
+use crate::replay::matcher::{split_host_port, ActualRequest};
 use crate::replay::{ReplayReply, ReplaySession};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};

@@ -5,7 +5,7 @@
 //! Fixtures are written by other tools too, so parsing is strict and its errors name the
 //! member at fault (`steps[1].exchanges[0].request.url: missing`).
 
-use crate::http_policy::ReadyResponse;
+use crate::sandbox::http_policy::ReadyResponse;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -220,7 +220,7 @@ impl Fixture {
             .steps()
             .iter()
             .flat_map(|step| &step.exchanges)
-            .filter_map(|exchange| crate::matcher::parse_url(&exchange.request.url).ok())
+            .filter_map(|exchange| crate::replay::matcher::parse_url(&exchange.request.url).ok())
             .map(|url| match url.port {
                 Some(port) => format!("{}:{port}", url.host),
                 None => url.host,
@@ -257,7 +257,7 @@ fn parse_exchange(node: Node<'_>) -> Result<Exchange, FixtureError> {
     let request = exchange.required("request")?.object(&["method", "url", "headers", "body", "bodyMatch"])?;
     let url_node = request.required("url")?;
     let url = url_node.string()?;
-    if let Err(problem) = crate::matcher::parse_url(&url) {
+    if let Err(problem) = crate::replay::matcher::parse_url(&url) {
         return Err(url_node.problem(&problem));
     }
     let body_match = match request.optional("bodyMatch") {

@@ -1,0 +1,6 @@
+//! Live HTTP: the pooled client allowed requests go out through, and the host's own
+//! `wasi:http/outgoing-handler`, which hands answers that are there at once to the component
+//! without a task switch.
+
+pub mod live_http;
+pub(crate) mod outgoing_handler;
