@@ -21,7 +21,7 @@ use connector_host::replay::matcher::ActualRequest;
 use connector_host::replay::{paused_runtime, ReplaySession};
 use connector_host::sandbox::cache::{compile, CompiledCache};
 use connector_host::sandbox::clock::TimeSource;
-use connector_host::sandbox::http_policy::{AllowedHosts, HostPattern, OutboundHttp, Route};
+use connector_host::sandbox::http_policy::{AllowedHosts, HostPattern, OutboundHttp};
 use connector_host::sandbox::runtime::{InstanceAllocation, RuntimeOptions};
 use connector_host::{Instance, Limits, Runtime, EMBEDDED_COMPONENT};
 use graph_connector::graph::transport::{HttpRequest, HttpResponse, Transport, TransportError, TransportErrorKind};
@@ -802,7 +802,7 @@ fn replay_outbound(fixture: &Fixture) -> (OutboundHttp, Arc<Mutex<ReplaySession>
     let allowed = AllowedHosts::from_patterns(
         fixture.exchange_hosts().iter().filter_map(|host| host.parse::<HostPattern>().ok()),
     );
-    (OutboundHttp::new(allowed, Route::Replay(session.clone())), session)
+    (OutboundHttp::new(allowed, connector_host::replay::route(session.clone())), session)
 }
 
 fn lock(session: &Mutex<ReplaySession>) -> std::sync::MutexGuard<'_, ReplaySession> {

@@ -8,11 +8,12 @@
 //! # Module map
 //! - [`sandbox`]: the engine, the linker, pre-instantiation, instances and their limits,
 //!   compiled components cached on disk, virtual clocks, and the outgoing-HTTP policy (the
-//!   allowlist, and where an allowed request goes).
+//!   allowlist, the live route, and one interceptor seam in front of the network).
 //! - [`http`]: the live route's pooled client (direct or through a proxy, extra trusted CAs)
 //!   and the host's own `wasi:http/outgoing-handler`.
 //! - [`replay`]: fixtures (format, matcher, session), chaos faults injected in front of
-//!   replayed answers, and the report.
+//!   replayed answers, and the report; the session plugs into the sandbox's seam
+//!   ([`replay::route`]), which never imports it.
 //! - [`cli`]: what the `connector-host` binary renders beyond the above (the catalog as
 //!   Markdown); the binary itself is `src/cli/main.rs`, one function per subcommand.
 //! - [`error`]: the host's typed errors.

@@ -26,7 +26,7 @@
 use crate::replay::fixture::{Exchange, Fixture};
 use crate::replay::matcher::{url_differences, ActualRequest};
 use crate::replay::report::format_duration;
-use crate::sandbox::http_policy::ReadyResponse;
+use crate::replay::ReadyResponse;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -5,7 +5,7 @@
 //! Fixtures are written by other tools too, so parsing is strict and its errors name the
 //! member at fault (`steps[1].exchanges[0].request.url: missing`).
 
-use crate::sandbox::http_policy::ReadyResponse;
+use crate::replay::ReadyResponse;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 

@@ -4,6 +4,7 @@
 //! list means a match.
 
 use crate::replay::fixture::{BodyMatch, ExpectedRequest};
+use crate::sandbox::http_policy::split_host_port;
 use serde_json::{Map, Value};
 
 /// The longest JSON text quoted in a difference before it is shortened.
@@ -80,30 +81,6 @@ pub fn parse_url(url: &str) -> Result<UrlParts, String> {
         path: percent_decode(path, false),
         query,
     })
-}
-
-/// Splits `host[:port]`, accepting bracketed IPv6 hosts (`[::1]:8080`).
-pub(crate) fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), String> {
-    let (host, port) = if let Some(after_bracket) = authority.strip_prefix('[') {
-        let close = after_bracket.find(']').ok_or_else(|| format!("`{authority}` opens `[` without closing it"))?;
-        let host = &authority[..close + 2];
-        let rest = &authority[close + 2..];
-        match rest.strip_prefix(':') {
-            Some(port) => (host, Some(port)),
-            None if rest.is_empty() => (host, None),
-            None => return Err(format!("unexpected `{rest}` after the host")),
-        }
-    } else {
-        match authority.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        }
-    };
-    let port = match port {
-        None => None,
-        Some(port) => Some(port.parse::<u16>().map_err(|_| format!("`{port}` is not a port number"))?),
-    };
-    Ok((host, port))
 }
 
 /// Decodes `%XX` escapes (and `+` as a space when `plus_as_space`, as in queries and

@@ -15,12 +15,17 @@ use crate::replay::report::{
     Difference, FixtureOutcome, ReplayReport, RequestOutcome, RequestRecord, StepRecord, StepResult,
 };
 use crate::sandbox::clock::TimeSource;
-use crate::sandbox::http_policy::{AllowedHosts, HostPattern, OutboundHttp, ReadyResponse, Route};
+use crate::sandbox::http_policy::{
+    AllowedHosts, HostPattern, Interception, Interceptor, OutboundHttp, Route, SendFuture, VirtualClocks,
+};
 use crate::sandbox::runtime::{ConnectorError, Runtime};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use wasmtime_wasi_http::{Error, WasiBody};
 
 /// Options of a replay run.
 #[derive(Debug, Clone, Default)]
@@ -366,7 +371,7 @@ pub async fn replay_fixture_tallied(
             allowed.allow(pattern);
         }
     }
-    let outbound = OutboundHttp::new(allowed, Route::Replay(session.clone()));
+    let outbound = OutboundHttp::new(allowed, route(session.clone()));
     let mut differences = Vec::new();
     let mut records = Vec::new();
 
@@ -623,6 +628,99 @@ pub fn replay_paths_tallied(
         report.outcomes.push(outcome);
     }
     (report, tally)
+}
+
+/// Reads a whole outgoing request into an [`ActualRequest`].
+async fn collect_request(request: http::Request<WasiBody>) -> Result<ActualRequest, Error> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let headers = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| *name != http::header::HOST)
+        .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .collect();
+    Ok(ActualRequest {
+        method: parts.method.as_str().to_string(),
+        url: parts.uri.to_string(),
+        headers,
+        body: body.to_vec(),
+    })
+}
+
+/// A response replay sends back, ready for the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadyResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+/// A replay session plugged into the sandbox's seam: it answers every allowed request from
+/// the fixture (or refuses it, or drops the connection, as the session says), records the
+/// requests the allowlist refused, and in a chaos replay gives the instance clocks that leave
+/// out the waits its faults cause.
+pub struct ReplayInterceptor {
+    session: Arc<Mutex<ReplaySession>>,
+}
+
+/// The route of an instance whose requests `session` answers.
+pub fn route(session: Arc<Mutex<ReplaySession>>) -> Route {
+    Route::Intercept(Arc::new(ReplayInterceptor { session }))
+}
+
+impl Interceptor for ReplayInterceptor {
+    fn intercept(&self, request: http::Request<WasiBody>, body_cap: usize) -> Interception {
+        let session = self.session.clone();
+        Interception::Answer(answer_from(session, request, body_cap))
+    }
+
+    fn refused(&self, method: &str, uri: &str) {
+        if let Ok(mut session) = self.session.lock() {
+            session.note_refused(method, uri);
+        }
+    }
+
+    fn virtual_clocks(&self) -> Option<VirtualClocks> {
+        let waits = self.session.lock().ok()?.hidden_waits()?;
+        Some((
+            Box::new(crate::replay::chaos::ChaosMonotonicClock::new(waits.clone())),
+            Box::new(crate::replay::chaos::ChaosWallClock::new(waits)),
+        ))
+    }
+}
+
+/// The session's answer to one request, as the wire would carry it.
+fn answer_from(session: Arc<Mutex<ReplaySession>>, request: http::Request<WasiBody>, body_cap: usize) -> SendFuture {
+    Box::new(async move {
+        let actual = collect_request(request).await?;
+        let reply =
+            session.lock().map_err(|_| Error::InternalError(Some("replay session poisoned".into())))?.reply(actual);
+        let canned = match reply {
+            ReplayReply::Response(canned) => canned,
+            ReplayReply::Refused => return Err(Error::HttpRequestDenied),
+            ReplayReply::ConnectionDropped => return Err(Error::ConnectionRefused),
+        };
+        if canned.body.len() > body_cap {
+            return Err(Error::HttpResponseBodySize(Some(canned.body.len() as u64)));
+        }
+        let mut response = http::Response::builder().status(canned.status);
+        for (name, value) in &canned.headers {
+            response = response.header(name, value);
+        }
+        // As on the wire: a body of known size comes with its length.
+        if !canned.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-length")) {
+            response = response.header(http::header::CONTENT_LENGTH, canned.body.len());
+        }
+        let body = Full::new(Bytes::from(canned.body)).map_err(|never| match never {}).boxed_unsync();
+        let response =
+            response.body(body).map_err(|error| Error::InternalError(Some(format!("fixture response: {error}"))))?;
+        let io: Box<dyn std::future::Future<Output = Result<(), Error>> + Send> = Box::new(async { Ok(()) });
+        Ok((response, io))
+    })
 }
 
 #[cfg(test)]

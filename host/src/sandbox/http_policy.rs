@@ -3,19 +3,17 @@
 //! Every request first meets the allowlist ([`AllowedHosts`]); a refused request fails
 //! with `HttpRequestDenied` before any network, and the component reports a typed
 //! `transport` error. An allowed request then goes where the instance's [`Route`] says:
-//! to the network (live) or to a replay session that answers it from a fixture.
+//! to the network (live), or to an [`Interceptor`] that answers it itself or passes it on
+//! (replay plugs in here, from outside the sandbox).
 
 use crate::error::HostError;
 use crate::http::live_http::LiveHttp;
-use crate::replay::chaos::HiddenWaits;
-use crate::replay::matcher::{split_host_port, ActualRequest};
-use crate::replay::{ReplayReply, ReplaySession};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// The hosts of each national cloud, keyed by the `cloud` member of the connection
@@ -154,9 +152,40 @@ pub enum Route {
     /// To the network with explicit settings: through a proxy, trusting extra certificate
     /// authorities (`--proxy`, `--ca-cert`).
     LiveWith(LiveHttp),
-    /// To a replay session that answers from a fixture, without any network.
-    Replay(Arc<Mutex<ReplaySession>>),
+    /// To an interceptor in front of the network, which answers requests itself (a replay
+    /// answers from a fixture, without any network) or passes them on to [`Route::Live`].
+    Intercept(Arc<dyn Interceptor>),
 }
+
+/// What an [`Interceptor`] does with an allowed request.
+pub enum Interception {
+    /// Its answer, as [`WasiHttpHooks::send_request`] gives one: a response, or a wasi-http
+    /// error code (a refusal, a dropped connection).
+    Answer(SendFuture),
+    /// Not its to answer: the request goes on to the network as [`Route::Live`] sends it.
+    PassOn(Box<http::Request<WasiBody>>),
+}
+
+/// The one seam in front of the network, as Spin's outbound interceptor is: whatever plugs
+/// into it (replay, chaos) answers, refuses or passes on each request that passed the
+/// allowlist, and the sandbox never knows what it is.
+pub trait Interceptor: Send + Sync {
+    /// Decides what happens to an allowed request; `body_cap` is the largest response body
+    /// the component may be handed.
+    fn intercept(&self, request: http::Request<WasiBody>, body_cap: usize) -> Interception;
+
+    /// Hears of a request the allowlist refused, before the component gets the refusal.
+    fn refused(&self, _method: &str, _uri: &str) {}
+
+    /// The clocks an instance with virtual time uses, when the interceptor keeps its own (a
+    /// chaos replay hides the waits its faults cause); `None` for plain virtual clocks.
+    fn virtual_clocks(&self) -> Option<VirtualClocks> {
+        None
+    }
+}
+
+/// A monotonic and a wall clock, as an [`Interceptor`] hands them to an instance.
+pub type VirtualClocks = (Box<dyn HostMonotonicClock>, Box<dyn HostWallClock>);
 
 /// The outgoing-HTTP policy of one instance: the [`WasiHttpHooks`] its store uses.
 pub struct OutboundHttp {
@@ -209,10 +238,10 @@ impl OutboundHttp {
         self.request_cap_broken
     }
 
-    /// In a chaos replay, the waits the component's clocks must leave out.
-    pub fn hidden_waits(&self) -> Option<HiddenWaits> {
+    /// The clocks the route's interceptor keeps for instances with virtual time, if any.
+    pub fn virtual_clocks(&self) -> Option<VirtualClocks> {
         match &self.route {
-            Route::Replay(session) => session.lock().ok()?.hidden_waits(),
+            Route::Intercept(interceptor) => interceptor.virtual_clocks(),
             _ => None,
         }
     }
@@ -229,7 +258,7 @@ impl OutboundHttp {
 }
 
 /// The boxed future [`WasiHttpHooks::send_request`] returns.
-type SendFuture = Box<
+pub type SendFuture = Box<
     dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>), Error>>
         + Send,
 >;
@@ -252,10 +281,8 @@ impl WasiHttpHooks for OutboundHttp {
         }
         let body_cap = self.response_body_cap;
         if !self.permits(request.uri()) {
-            if let Route::Replay(session) = &self.route {
-                if let Ok(mut session) = session.lock() {
-                    session.note_refused(request.method().as_str(), &request.uri().to_string());
-                }
+            if let Route::Intercept(interceptor) = &self.route {
+                interceptor.refused(request.method().as_str(), &request.uri().to_string());
             }
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
@@ -271,37 +298,13 @@ impl WasiHttpHooks for OutboundHttp {
                     Ok((capped_response(response, body_cap)?, io))
                 })
             }
-            Route::Replay(session) => {
-                let session = session.clone();
-                Box::new(async move {
-                    let actual = collect_request(request).await?;
-                    let reply = session
-                        .lock()
-                        .map_err(|_| Error::InternalError(Some("replay session poisoned".into())))?
-                        .reply(actual);
-                    let canned = match reply {
-                        ReplayReply::Response(canned) => canned,
-                        ReplayReply::Refused => return Err(Error::HttpRequestDenied),
-                        ReplayReply::ConnectionDropped => return Err(Error::ConnectionRefused),
-                    };
-                    if canned.body.len() > body_cap {
-                        return Err(Error::HttpResponseBodySize(Some(canned.body.len() as u64)));
-                    }
-                    let mut response = http::Response::builder().status(canned.status);
-                    for (name, value) in &canned.headers {
-                        response = response.header(name, value);
-                    }
-                    // As on the wire: a body of known size comes with its length.
-                    if !canned.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-length")) {
-                        response = response.header(http::header::CONTENT_LENGTH, canned.body.len());
-                    }
-                    let body = Full::new(Bytes::from(canned.body)).map_err(|never| match never {}).boxed_unsync();
-                    let response = response
-                        .body(body)
-                        .map_err(|error| Error::InternalError(Some(format!("fixture response: {error}"))))?;
-                    Ok((response, Box::new(async { Ok(()) }) as Box<dyn Future<Output = Result<(), Error>> + Send>))
-                })
-            }
+            Route::Intercept(interceptor) => match interceptor.intercept(request, body_cap) {
+                Interception::Answer(answer) => answer,
+                Interception::PassOn(request) => Box::new(async move {
+                    let (response, io) = LiveHttp::direct()?.send(*request, options).await?;
+                    Ok((capped_response(response, body_cap)?, io))
+                }),
+            },
         }
     }
 }
@@ -328,33 +331,28 @@ fn capped_response(response: http::Response<WasiBody>, cap: usize) -> Result<htt
     }))
 }
 
-/// Reads a whole outgoing request into an [`ActualRequest`].
-async fn collect_request(request: http::Request<WasiBody>) -> Result<ActualRequest, Error> {
-    let (parts, body) = request.into_parts();
-    let body = body.collect().await?.to_bytes();
-    let headers = parts
-        .headers
-        .iter()
-        .filter(|(name, _)| *name != http::header::HOST)
-        .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
-        .collect();
-    Ok(ActualRequest {
-        method: parts.method.as_str().to_string(),
-        url: parts.uri.to_string(),
-        headers,
-        body: body.to_vec(),
-    })
-}
-
-/// A response replay sends back, ready for the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadyResponse {
-    /// Status code.
-    pub status: u16,
-    /// Headers.
-    pub headers: Vec<(String, String)>,
-    /// Body bytes.
-    pub body: Vec<u8>,
+/// Splits `host[:port]`, accepting bracketed IPv6 hosts (`[::1]:8080`).
+pub fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), String> {
+    let (host, port) = if let Some(after_bracket) = authority.strip_prefix('[') {
+        let close = after_bracket.find(']').ok_or_else(|| format!("`{authority}` opens `[` without closing it"))?;
+        let host = &authority[..close + 2];
+        let rest = &authority[close + 2..];
+        match rest.strip_prefix(':') {
+            Some(port) => (host, Some(port)),
+            None if rest.is_empty() => (host, None),
+            None => return Err(format!("unexpected `{rest}` after the host")),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        None => None,
+        Some(port) => Some(port.parse::<u16>().map_err(|_| format!("`{port}` is not a port number"))?),
+    };
+    Ok((host, port))
 }
 
 #[cfg(test)]

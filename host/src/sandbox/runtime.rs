@@ -10,7 +10,6 @@
 //! no arguments; stdout is discarded and stderr is kept in a small buffer for trap reports.
 
 use crate::error::{HostError, Result};
-use crate::replay::chaos::{ChaosMonotonicClock, ChaosWallClock};
 use crate::sandbox::bindings;
 use crate::sandbox::cache::{compile, CompiledCache, ComponentSource};
 use crate::sandbox::clock::{TimeSource, VirtualMonotonicClock, VirtualWallClock};
@@ -27,7 +26,7 @@ use wasmtime::{
     UpdateDeadline,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// The Graph connector component, built by `build.rs` and embedded in the binary.
@@ -239,10 +238,8 @@ impl Runtime {
         let mut wasi = WasiCtx::builder();
         wasi.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
         if time == TimeSource::Virtual {
-            match outbound.hidden_waits() {
-                Some(waits) => {
-                    wasi.monotonic_clock(ChaosMonotonicClock::new(waits.clone())).wall_clock(ChaosWallClock::new(waits))
-                }
+            match outbound.virtual_clocks() {
+                Some((monotonic, wall)) => wasi.monotonic_clock(BoxedMonotonic(monotonic)).wall_clock(BoxedWall(wall)),
                 None => wasi.monotonic_clock(VirtualMonotonicClock::new()).wall_clock(VirtualWallClock::new()),
             };
         }
@@ -311,6 +308,32 @@ struct HostIo;
 
 impl wasmtime::component::HasData for HostIo {
     type Data<'a> = &'a mut ResourceTable;
+}
+
+/// A monotonic clock an interceptor handed over, boxed.
+struct BoxedMonotonic(Box<dyn HostMonotonicClock>);
+
+impl HostMonotonicClock for BoxedMonotonic {
+    fn resolution(&self) -> u64 {
+        self.0.resolution()
+    }
+
+    fn now(&self) -> u64 {
+        self.0.now()
+    }
+}
+
+/// A wall clock an interceptor handed over, boxed.
+struct BoxedWall(Box<dyn HostWallClock>);
+
+impl HostWallClock for BoxedWall {
+    fn resolution(&self) -> Duration {
+        self.0.resolution()
+    }
+
+    fn now(&self) -> Duration {
+        self.0.now()
+    }
 }
 
 /// Runs at every epoch tick while the component runs: stops a call that broke its

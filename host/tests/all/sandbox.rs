@@ -109,3 +109,62 @@ fn memory_growth_past_the_cap_is_a_memory_limit_error() {
         assert!(instance.has_failed());
     });
 }
+
+/// An interceptor that answers requests whose path ends in `/answered-here` with a canned
+/// 404 and passes every other one on to the network, recording the paths it saw.
+struct AnswerOrPassOn {
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+impl connector_host::sandbox::http_policy::Interceptor for AnswerOrPassOn {
+    fn intercept(
+        &self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _body_cap: usize,
+    ) -> connector_host::sandbox::http_policy::Interception {
+        use connector_host::sandbox::http_policy::Interception;
+        use http_body_util::BodyExt;
+        let path = request.uri().path().to_string();
+        self.seen.lock().unwrap().push(path.clone());
+        if !path.ends_with("/answered-here") {
+            return Interception::PassOn(Box::new(request));
+        }
+        Interception::Answer(Box::new(async move {
+            let body = r#"{"error":{"code":"Request_ResourceNotFound","message":"answered by the interceptor"}}"#;
+            let response = http::Response::builder()
+                .status(404)
+                .header("content-type", "application/json")
+                .body(
+                    http_body_util::Full::new(bytes::Bytes::from(body)).map_err(|never| match never {}).boxed_unsync(),
+                )
+                .unwrap();
+            let io: Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send> =
+                Box::new(async { Ok(()) });
+            Ok((response, io))
+        }))
+    }
+}
+
+#[test]
+fn an_interceptor_answers_a_request_itself_or_passes_it_on_to_the_network() {
+    let server = LocalServer::start();
+    let interceptor = std::sync::Arc::new(AnswerOrPassOn { seen: std::sync::Mutex::new(Vec::new()) });
+    let allowed = AllowedHosts::from_patterns([format!("127.0.0.1:{}", server.port).parse().unwrap()]);
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let (passed_on, answered) = tokio
+        .block_on(async {
+            let outbound = OutboundHttp::new(allowed, Route::Intercept(interceptor.clone()));
+            let mut instance = runtime().instantiate(outbound, TimeSource::Real).await?;
+            instance.connect(&server.connection()).await?.expect("the connection is accepted");
+            let passed_on = instance.invoke("users.get", r#"{"userId":"abc"}"#).await?;
+            let answered = instance.invoke("users.get", r#"{"userId":"answered-here"}"#).await?;
+            Ok::<_, HostError>((passed_on, answered))
+        })
+        .unwrap();
+    let user: Value = serde_json::from_str(&passed_on.expect("passed on to the local server")).unwrap();
+    assert_eq!(user["displayName"], "Adele Vance");
+    let error = answered.expect_err("the interceptor's 404");
+    assert_eq!((error.code, error.message.as_str()), (ErrorCode::NotFound, "answered by the interceptor"));
+    assert_eq!(server.requests().len(), 1, "only the request passed on reached the network");
+    assert_eq!(*interceptor.seen.lock().unwrap(), ["/v1.0/users/abc", "/v1.0/users/answered-here"]);
+}

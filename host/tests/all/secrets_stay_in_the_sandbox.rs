@@ -13,7 +13,7 @@ use connector_host::replay::fixture::Fixture;
 use connector_host::replay::matcher::ActualRequest;
 use connector_host::replay::{collect_fixture_files, paused_runtime, ReplaySession};
 use connector_host::sandbox::clock::TimeSource;
-use connector_host::sandbox::http_policy::{OutboundHttp, Route};
+use connector_host::sandbox::http_policy::OutboundHttp;
 use connector_host::{AllowedHosts, HostPattern};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -161,7 +161,7 @@ fn observe(fixture: &Fixture) -> (Vec<Place>, Vec<ActualRequest>) {
             allowed.allow(pattern);
         }
     }
-    let outbound = OutboundHttp::new(allowed, Route::Replay(session.clone()));
+    let outbound = OutboundHttp::new(allowed, connector_host::replay::route(session.clone()));
     let places = paused_runtime().unwrap().block_on(async {
         let mut places = Vec::new();
         let mut instance = runtime().instantiate(outbound, TimeSource::Virtual).await.unwrap();
