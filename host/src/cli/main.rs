@@ -287,6 +287,37 @@ fn list_actions(component: &ComponentArgs, format: CatalogFormat) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
+/// What a live invocation needs, read from the command line.
+struct Prepared {
+    runtime: Runtime,
+    outbound: OutboundHttp,
+    /// The connection settings, as JSON text.
+    config: String,
+    /// The action input, as JSON text.
+    input: String,
+}
+
+/// Reads the settings and the input, and builds the runtime and the outgoing policy of a live
+/// invocation (`invoke`, and `invoke --repeat`).
+fn prepare_invocation(
+    component: &ComponentArgs,
+    network: &NetworkArgs,
+    live: &LiveArgs,
+    config: &str,
+    input: &str,
+    options: &InvokeOptions,
+) -> anyhow::Result<Prepared> {
+    let config =
+        json_argument(config, JsonSource::FileUnlessInline).context("reading the connection settings (--config)")?;
+    let input = json_argument(input, JsonSource::InlineUnlessAt).context("reading the action input (--input)")?;
+    // The host's own limit stays above the connector's deadline, so the connector's typed
+    // error (naming the request that ran out of time) comes first.
+    let hard_limit = options.timeout_ms.map(|ms| Duration::from_millis(ms).saturating_add(HARD_LIMIT_MARGIN));
+    let runtime = component.runtime(hard_limit)?;
+    let outbound = OutboundHttp::new(network.allowed_hosts()?, live.route()?);
+    Ok(Prepared { runtime, outbound, config, input })
+}
+
 fn invoke(
     component: &ComponentArgs,
     network: &NetworkArgs,
@@ -296,14 +327,8 @@ fn invoke(
     input: &str,
     options: InvokeOptions,
 ) -> anyhow::Result<ExitCode> {
-    let config =
-        json_argument(config, JsonSource::FileUnlessInline).context("reading the connection settings (--config)")?;
-    let input = json_argument(input, JsonSource::InlineUnlessAt).context("reading the action input (--input)")?;
-    // The host's own limit stays above the connector's deadline, so the connector's typed
-    // error (naming the request that ran out of time) comes first.
-    let hard_limit = options.timeout_ms.map(|ms| Duration::from_millis(ms).saturating_add(HARD_LIMIT_MARGIN));
-    let runtime = component.runtime(hard_limit)?;
-    let outbound = OutboundHttp::new(network.allowed_hosts()?, live.route()?);
+    let Prepared { runtime, outbound, config, input } =
+        prepare_invocation(component, network, live, config, input, &options)?;
     let result = live_runtime()?.block_on(async {
         let mut instance = runtime.instantiate(outbound, TimeSource::Real).await?;
         match instance.connect(&config).await? {

@@ -7,11 +7,9 @@
 //! ..., "median_us": ..., "p90_us": ..., "p99_us": ..., "min_us": ...}`. A progress bar goes
 //! to stderr while the calls run, only when stderr is a terminal.
 
-use super::{json_argument, ComponentArgs, JsonSource, LiveArgs, NetworkArgs, HARD_LIMIT_MARGIN};
-use anyhow::Context as _;
+use super::{prepare_invocation, ComponentArgs, LiveArgs, NetworkArgs, Prepared};
 use clap::Args;
 use connector_host::sandbox::clock::TimeSource;
-use connector_host::sandbox::http_policy::OutboundHttp;
 use connector_host::sandbox::runtime::InvokeOptions;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal as _;
@@ -106,12 +104,8 @@ pub fn invoke_repeated(
     repeat: &RepeatArgs,
 ) -> anyhow::Result<ExitCode> {
     let count = repeat.repeat.unwrap_or(1);
-    let config =
-        json_argument(config, JsonSource::FileUnlessInline).context("reading the connection settings (--config)")?;
-    let input = json_argument(input, JsonSource::InlineUnlessAt).context("reading the action input (--input)")?;
-    let hard_limit = options.timeout_ms.map(|ms| Duration::from_millis(ms).saturating_add(HARD_LIMIT_MARGIN));
-    let runtime = component.runtime(hard_limit)?;
-    let outbound = OutboundHttp::new(network.allowed_hosts()?, live.route()?);
+    let Prepared { runtime, outbound, config, input } =
+        prepare_invocation(component, network, live, config, input, &options)?;
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(Some(repeat.warmup + count), ProgressDrawTarget::stderr());
         if let Ok(style) = ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} {elapsed}") {

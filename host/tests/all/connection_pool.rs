@@ -2,13 +2,12 @@
 //! and token requests share them, a shared connection carries each request's own
 //! credentials, and a connection the server closed while it was idle is not used again.
 
-use crate::support::{runtime, KeepAliveServer, USER_ABC};
+use crate::support::{runtime, test_data, test_server_tls_config, KeepAliveServer, USER_ABC};
 use connector_host::http::live_http::{load_ca_certificates, LiveHttp};
 use connector_host::sandbox::clock::TimeSource;
 use connector_host::sandbox::http_policy::{OutboundHttp, Route};
 use connector_host::{AllowedHosts, Instance};
 use serde_json::Value;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio_rustls::rustls;
@@ -39,23 +38,10 @@ async fn get_abc(instance: &mut Instance) {
     assert_eq!(output["id"], "abc");
 }
 
-/// A TEST-ONLY file of `host/tests/data`.
-fn test_data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("data").join(name)
-}
-
 /// The keep-alive server behind TLS, with a certificate for 127.0.0.1 signed by the
 /// TEST-ONLY private CA.
 fn start_https_keep_alive_server() -> KeepAliveServer {
-    let certificate = CertificateDer::from_pem_file(test_data("TEST-ONLY-server.pem")).unwrap();
-    let key = PrivateKeyDer::from_pem_file(test_data("TEST-ONLY-server-key.pem")).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![certificate], key)
-        .unwrap();
-    let config = Arc::new(config);
+    let config = test_server_tls_config();
     KeepAliveServer::start_wrapped(
         move |stream| {
             let connection = rustls::ServerConnection::new(config.clone()).ok()?;
@@ -171,15 +157,7 @@ fn a_connection_the_server_closed_while_idle_is_not_used_again() {
 fn a_new_connection_to_a_known_server_resumes_its_tls_session() {
     // Each connection serves one answer and is then closed, so every call opens a new one;
     // the server records how each handshake went.
-    let certificate = CertificateDer::from_pem_file(test_data("TEST-ONLY-server.pem")).unwrap();
-    let key = PrivateKeyDer::from_pem_file(test_data("TEST-ONLY-server-key.pem")).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![certificate], key)
-        .unwrap();
-    let config = Arc::new(config);
+    let config = test_server_tls_config();
     let handshakes = Arc::new(Mutex::new(Vec::new()));
     let recorder = handshakes.clone();
     let server = KeepAliveServer::start_wrapped(

@@ -3,7 +3,7 @@
 //! proxy (a `CONNECT` tunnel for https, the absolute URL for plain http) while the
 //! allowlist still judges the target, not the proxy.
 
-use crate::support::{runtime, LocalServer, SeenRequest};
+use crate::support::{runtime, test_data, test_server_tls_config, LocalServer, SeenRequest};
 use connector_host::http::live_http::{load_ca_certificates, LiveHttp, ProxyUrl};
 use connector_host::sandbox::clock::TimeSource;
 use connector_host::sandbox::http_policy::{OutboundHttp, Route};
@@ -11,30 +11,14 @@ use connector_host::AllowedHosts;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-/// A TEST-ONLY file of `host/tests/data`.
-fn test_data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("data").join(name)
-}
 
 /// The local Graph look-alike behind TLS, with a certificate for 127.0.0.1 signed by the
 /// TEST-ONLY private CA.
 fn start_https_server() -> LocalServer {
-    let certificate = CertificateDer::from_pem_file(test_data("TEST-ONLY-server.pem")).unwrap();
-    let key = PrivateKeyDer::from_pem_file(test_data("TEST-ONLY-server-key.pem")).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![certificate], key)
-        .unwrap();
-    let config = Arc::new(config);
+    let config = test_server_tls_config();
     LocalServer::start_wrapped(move |stream| {
         let connection = rustls::ServerConnection::new(config.clone()).ok()?;
         Some(rustls::StreamOwned::new(connection, stream))

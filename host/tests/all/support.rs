@@ -274,3 +274,25 @@ fn read_chunked(reader: &mut impl BufRead) -> Option<Vec<u8>> {
         }
     }
 }
+
+/// A TEST-ONLY file of `host/tests/data`.
+pub fn test_data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("data").join(name)
+}
+
+/// A TLS server configuration with the certificate for 127.0.0.1 that the TEST-ONLY private CA
+/// signed.
+pub fn test_server_tls_config() -> Arc<tokio_rustls::rustls::ServerConfig> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certificate = CertificateDer::from_pem_file(test_data("TEST-ONLY-server.pem")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(test_data("TEST-ONLY-server-key.pem")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate], key)
+        .unwrap();
+    Arc::new(config)
+}
