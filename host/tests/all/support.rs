@@ -86,25 +86,7 @@ fn serve(stream: impl Read + Write, seen: &Mutex<Vec<SeenRequest>>) -> Option<()
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let target = parts.next()?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':')?;
-        headers.push((name.trim().to_string(), value.trim().to_string()));
-    }
-    let length = headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.parse::<usize>().ok())
-        .unwrap_or(0);
+    let (method, target, headers, length) = read_head(&line, &mut reader)?;
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
 
@@ -197,25 +179,7 @@ fn serve_kept_alive(reader: &mut BufReader<impl Read + Write>, seen: &Mutex<Vec<
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
     }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let target = parts.next()?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':')?;
-        headers.push((name.trim().to_string(), value.trim().to_string()));
-    }
-    let length = headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.parse::<usize>().ok())
-        .unwrap_or(0);
+    let (method, target, headers, length) = read_head(&line, reader)?;
     let chunked = headers
         .iter()
         .any(|(name, value)| name.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked"));
@@ -295,4 +259,30 @@ pub fn test_server_tls_config() -> Arc<tokio_rustls::rustls::ServerConfig> {
         .with_single_cert(vec![certificate], key)
         .unwrap();
     Arc::new(config)
+}
+
+/// The rest of a request head after its request `line`: method, target, headers and the
+/// declared `Content-Length` (0 when absent).
+#[allow(clippy::type_complexity)]
+fn read_head(line: &str, reader: &mut impl BufRead) -> Option<(String, String, Vec<(String, String)>, usize)> {
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let target = parts.next()?.to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    let length = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.parse::<usize>().ok())
+        .unwrap_or(0);
+    Some((method, target, headers, length))
 }
