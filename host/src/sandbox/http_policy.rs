@@ -16,14 +16,8 @@ use std::sync::Arc;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-/// The hosts of each national cloud, keyed by the `cloud` member of the connection
-/// settings (`global` when absent): the identity endpoint, then the Graph endpoint.
-pub const CLOUD_HOSTS: &[(&str, &[&str])] = &[
-    ("global", &["login.microsoftonline.com", "graph.microsoft.com"]),
-    ("usgov", &["login.microsoftonline.us", "graph.microsoft.us"]),
-    ("usgovDod", &["login.microsoftonline.us", "dod-graph.microsoft.us"]),
-    ("china", &["login.chinacloudapi.cn", "microsoftgraph.chinacloudapi.cn"]),
-];
+/// The custom section in which a component declares the hosts its connections may reach.
+pub const DECLARED_HOSTS_SECTION: &str = "connector-hosts";
 
 /// One allowed destination: a host name, and optionally the only port allowed on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,27 +96,37 @@ impl AllowedHosts {
         }
     }
 
-    /// The hosts of a national cloud (see [`CLOUD_HOSTS`]), or `None` for an unknown name.
-    pub fn for_cloud(cloud: &str) -> Option<Self> {
-        CLOUD_HOSTS
-            .iter()
-            .find(|(name, _)| *name == cloud)
-            .map(|(_, hosts)| Self::from_patterns(hosts.iter().map(|host| HostPattern::new(host, None))))
+    /// The destinations a component declares in its `connector-hosts` custom section (one
+    /// `host` or `host:port` per line; the section may sit in any module the component
+    /// nests): what its connections may reach without the operator allowing more. A
+    /// component without the section declares nothing; lines that are not a host pattern
+    /// are ignored, never widened into something else.
+    pub fn declared_by(component: &[u8]) -> Self {
+        let mut declared = Self::none();
+        for payload in wasmparser::Parser::new(0).parse_all(component) {
+            // A component the engine cannot parse fails to compile with its own error.
+            let Ok(payload) = payload else { break };
+            if let wasmparser::Payload::CustomSection(section) = payload {
+                if section.name() == DECLARED_HOSTS_SECTION {
+                    let text = String::from_utf8_lossy(section.data());
+                    for line in text.lines().map(str::trim).filter(|line| !line.is_empty()) {
+                        if let Ok(pattern) = line.parse::<HostPattern>() {
+                            declared.allow(pattern);
+                        }
+                    }
+                }
+            }
+        }
+        declared
     }
 
-    /// The hosts of the cloud named in connection settings (JSON text): `global` when
-    /// `cloud` is absent, nothing when the settings are not JSON or name an unknown cloud
-    /// (the component then refuses them anyway).
-    pub fn for_connection(config: &str) -> Self {
-        let cloud = match serde_json::from_str::<serde_json::Value>(config) {
-            Ok(settings) => match settings.get("cloud") {
-                None | Some(serde_json::Value::Null) => "global".to_string(),
-                Some(serde_json::Value::String(cloud)) => cloud.clone(),
-                Some(_) => return Self::none(),
-            },
-            Err(_) => return Self::none(),
-        };
-        Self::for_cloud(&cloud).unwrap_or_default()
+    /// Whether every destination `pattern` names is allowed here: the same host, on a
+    /// port this list allows (a pattern without a port stands for every port).
+    pub fn covers(&self, pattern: &HostPattern) -> bool {
+        self.patterns.iter().any(|allowed| match pattern.port {
+            Some(port) => allowed.permits(&pattern.host, port),
+            None => allowed.host == pattern.host && allowed.port.is_none(),
+        })
     }
 
     /// Whether a request to this URI may leave the sandbox.
@@ -191,7 +195,10 @@ pub type VirtualClocks = (Box<dyn HostMonotonicClock>, Box<dyn HostWallClock>);
 pub struct OutboundHttp {
     /// Allowed whatever the connection says (`--allow-host`, fixture hosts in replay).
     extra_hosts: AllowedHosts,
-    /// Allowed because of the connection settings given to `connect`.
+    /// What the component declares its connections may reach (its `connector-hosts`
+    /// section); set by the runtime.
+    declared_hosts: AllowedHosts,
+    /// Allowed because the open connection names them and the component declares them.
     connection_hosts: AllowedHosts,
     route: Route,
     /// The largest response body passed to the component, in bytes.
@@ -205,12 +212,13 @@ pub struct OutboundHttp {
 }
 
 impl OutboundHttp {
-    /// A policy allowing `extra_hosts` (plus, after [`Self::connect_with`], the hosts of
-    /// the configured cloud) and sending allowed requests along `route`. No caps apply
+    /// A policy allowing `extra_hosts` (plus, after [`Self::connect_with`], the declared
+    /// hosts the open connection names) and sending allowed requests along `route`. No caps apply
     /// until the runtime sets its limits ([`Self::set_caps`]).
     pub fn new(extra_hosts: AllowedHosts, route: Route) -> Self {
         Self {
             extra_hosts,
+            declared_hosts: AllowedHosts::none(),
             connection_hosts: AllowedHosts::none(),
             route,
             response_body_cap: usize::MAX,
@@ -246,9 +254,38 @@ impl OutboundHttp {
         }
     }
 
-    /// Allows the hosts of the cloud that connection settings (JSON text) name.
-    pub fn connect_with(&mut self, config: &str) {
-        self.connection_hosts = AllowedHosts::for_connection(config);
+    /// Sets what the component declares its connections may reach.
+    pub fn set_declared_hosts(&mut self, declared: AllowedHosts) {
+        self.declared_hosts = declared;
+    }
+
+    /// Allows those of the hosts a connection's description names (its `hosts` member,
+    /// JSON text as `describe` returns it) that the component declares, instead of the
+    /// previous connection's. A host the description names but the component does not
+    /// declare stays refused unless the operator allowed it; the host never reads the
+    /// settings themselves.
+    pub fn connect_with(&mut self, description: &str) {
+        let named = serde_json::from_str::<serde_json::Value>(description)
+            .ok()
+            .and_then(|description| description.get("hosts").cloned())
+            .and_then(|hosts| serde_json::from_value::<Vec<String>>(hosts).ok())
+            .unwrap_or_default();
+        let declared = &self.declared_hosts;
+        self.connection_hosts = AllowedHosts::from_patterns(
+            named.iter().filter_map(|host| host.parse::<HostPattern>().ok()).filter(|host| declared.covers(host)),
+        );
+    }
+
+    /// Forgets the hosts of the connection allowed last.
+    pub fn disconnect(&mut self) {
+        self.connection_hosts = AllowedHosts::none();
+    }
+
+    /// What requests may reach now: the connection's declared hosts, then the extra ones.
+    pub fn allowed(&self) -> AllowedHosts {
+        let mut allowed = self.connection_hosts.clone();
+        allowed.extend(&self.extra_hosts);
+        allowed
     }
 
     /// Whether a request to this URI may leave the sandbox.
@@ -377,22 +414,83 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_global_cloud_is_the_default() {
-        let allowed = AllowedHosts::for_connection(r#"{"auth":"accessToken"}"#);
-        assert!(allowed.permits(&uri("https://graph.microsoft.com/v1.0/me")));
-        assert!(allowed.permits(&uri("https://LOGIN.microsoftonline.com/t/oauth2/v2.0/token")));
-        assert!(!allowed.permits(&uri("https://graph.microsoft.us/v1.0/me")));
+    /// A core module holding only custom sections.
+    fn module_with_sections(sections: &[(&str, &str)]) -> Vec<u8> {
+        let mut module = b"\0asm\x01\0\0\0".to_vec();
+        for (name, data) in sections {
+            let mut payload = vec![name.len() as u8];
+            payload.extend_from_slice(name.as_bytes());
+            payload.extend_from_slice(data.as_bytes());
+            assert!(payload.len() < 128, "one-byte LEB128 sizes only");
+            module.push(0);
+            module.push(payload.len() as u8);
+            module.extend_from_slice(&payload);
+        }
+        module
+    }
+
+    fn described(hosts: &[&str]) -> String {
+        serde_json::json!({"connected": true, "hosts": hosts}).to_string()
     }
 
     #[test]
-    fn national_clouds_allow_their_own_hosts() {
-        let dod = AllowedHosts::for_connection(r#"{"cloud":"usgovDod"}"#);
-        assert!(dod.permits(&uri("https://dod-graph.microsoft.us/v1.0/me")));
-        assert!(!dod.permits(&uri("https://graph.microsoft.com/v1.0/me")));
-        let china = AllowedHosts::for_connection(r#"{"cloud":"china"}"#);
-        assert!(china.permits(&uri("https://microsoftgraph.chinacloudapi.cn/v1.0/me")));
-        assert!(AllowedHosts::for_connection(r#"{"cloud":"mars"}"#).patterns().is_empty());
+    fn a_component_declares_its_hosts_in_a_custom_section() {
+        let module = module_with_sections(&[
+            ("producers", "x"),
+            ("connector-hosts", "login.example\nGraph.Example:8443\n\nnot a host/\n"),
+        ]);
+        let declared = AllowedHosts::declared_by(&module);
+        let shown: Vec<String> = declared.patterns().iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["login.example", "graph.example:8443"]);
+        assert!(AllowedHosts::declared_by(&module_with_sections(&[("other", "a.example")])).patterns().is_empty());
+        assert!(AllowedHosts::declared_by(b"not wasm").patterns().is_empty());
+    }
+
+    #[test]
+    fn a_connection_reaches_only_the_declared_hosts_it_names() {
+        let mut outbound = OutboundHttp::new(AllowedHosts::none(), Route::Live);
+        outbound.set_declared_hosts(AllowedHosts::from_patterns([
+            HostPattern::new("login.example", None),
+            HostPattern::new("graph.example", None),
+            HostPattern::new("127.0.0.1", Some(8080)),
+        ]));
+        outbound.connect_with(&described(&["login.example", "graph.example"]));
+        assert!(outbound.permits(&uri("https://graph.example/v1.0/me")));
+        assert!(outbound.permits(&uri("https://LOGIN.example/t/oauth2/v2.0/token")));
+        assert!(!outbound.permits(&uri("https://other.example/")));
+
+        // Settings that point elsewhere name hosts the component does not declare.
+        outbound.connect_with(&described(&["login.example", "graph.evil.example"]));
+        assert!(outbound.permits(&uri("https://login.example/")));
+        assert!(!outbound.permits(&uri("https://graph.evil.example/v1.0/me")));
+        assert!(!outbound.permits(&uri("https://graph.example/v1.0/me")), "the previous connection's hosts are gone");
+
+        // A declared port is the only port on its host; a host declared without one is
+        // declared on every port.
+        outbound.connect_with(&described(&["127.0.0.1:8080", "127.0.0.1:9090", "graph.example:8443"]));
+        assert!(outbound.permits(&uri("http://127.0.0.1:8080/")));
+        assert!(!outbound.permits(&uri("http://127.0.0.1:9090/")));
+        assert!(outbound.permits(&uri("https://graph.example:8443/")));
+        assert!(!outbound.permits(&uri("https://graph.example/")), "only the port the connection names");
+
+        // A description that is not JSON, or names no hosts, allows nothing.
+        outbound.connect_with("not json");
+        assert!(!outbound.permits(&uri("https://graph.example/")));
+        outbound.connect_with(r#"{"hosts": [1, 2]}"#);
+        assert!(!outbound.permits(&uri("https://graph.example/")));
+        outbound.connect_with(&described(&["graph.example"]));
+        outbound.disconnect();
+        assert!(!outbound.permits(&uri("https://graph.example/")));
+    }
+
+    #[test]
+    fn the_operators_hosts_are_allowed_whatever_the_connection() {
+        let extra = AllowedHosts::from_patterns([HostPattern::new("graph.evil.example", None)]);
+        let mut outbound = OutboundHttp::new(extra, Route::Live);
+        outbound.connect_with(&described(&["graph.evil.example"]));
+        assert!(outbound.permits(&uri("https://graph.evil.example/v1.0/me")));
+        let allowed: Vec<String> = outbound.allowed().patterns().iter().map(ToString::to_string).collect();
+        assert_eq!(allowed, ["graph.evil.example"]);
     }
 
     #[test]

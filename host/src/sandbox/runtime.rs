@@ -13,7 +13,7 @@ use crate::error::{HostError, Result};
 use crate::sandbox::bindings;
 use crate::sandbox::cache::{compile, CompiledCache, ComponentSource};
 use crate::sandbox::clock::{TimeSource, VirtualMonotonicClock, VirtualWallClock};
-use crate::sandbox::http_policy::OutboundHttp;
+use crate::sandbox::http_policy::{AllowedHosts, OutboundHttp};
 use serde_json::{json, Value};
 use std::future::Future;
 use std::path::Path;
@@ -94,6 +94,8 @@ pub struct Runtime {
 struct RuntimeInner {
     pre: bindings::ConnectorPre<HostState>,
     source: ComponentSource,
+    /// The hosts the component declares (see [`AllowedHosts::declared_by`]).
+    declared_hosts: AllowedHosts,
     _ticker: EpochTicker,
 }
 
@@ -173,6 +175,7 @@ impl Runtime {
     /// Compiles a component (or loads it from the cache) and links it against the sandbox.
     pub fn with_options(component: &[u8], limits: Limits, options: &RuntimeOptions) -> Result<Self> {
         let engine = Self::engine(limits, options.allocation)?;
+        let declared_hosts = AllowedHosts::declared_by(component);
         let (component, source) = match &options.cache {
             Some(cache) => cache.load_or_compile(&engine, component)?,
             None => (compile(&engine, component)?, ComponentSource::Compiled),
@@ -184,7 +187,10 @@ impl Runtime {
         let pre = linker.instantiate_pre(&component).map_err(link_error)?;
         let pre = bindings::ConnectorPre::new(pre).map_err(link_error)?;
 
-        Ok(Self { inner: Arc::new(RuntimeInner { pre, source, _ticker: EpochTicker::start(&engine) }), limits })
+        Ok(Self {
+            inner: Arc::new(RuntimeInner { pre, source, declared_hosts, _ticker: EpochTicker::start(&engine) }),
+            limits,
+        })
     }
 
     /// The engine every runtime of these settings uses; its settings are part of the
@@ -219,6 +225,12 @@ impl Runtime {
         &self.inner.source
     }
 
+    /// The hosts the component declares its connections may reach: each connection is
+    /// allowed those of them its description names.
+    pub fn declared_hosts(&self) -> &AllowedHosts {
+        &self.inner.declared_hosts
+    }
+
     /// The limits every instance gets.
     pub fn limits(&self) -> Limits {
         self.limits
@@ -234,6 +246,7 @@ impl Runtime {
     pub async fn instantiate(&self, mut outbound: OutboundHttp, time: TimeSource) -> Result<Instance> {
         let limits = self.limits;
         outbound.set_caps(limits.response_body_bytes, limits.requests_per_invocation);
+        outbound.set_declared_hosts(self.inner.declared_hosts.clone());
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         let mut wasi = WasiCtx::builder();
         wasi.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
@@ -595,7 +608,6 @@ impl Instance {
     /// description. The hosts of the cloud the settings name become reachable for this instance.
     pub async fn open(&mut self, config: &str) -> Result<CallResult<(Connection, String)>> {
         self.begin()?;
-        self.store.data_mut().outbound.connect_with(config);
         let connections = self.connector.connector_plugin_connections().connection();
         let store = &mut self.store;
         let running = async move {
@@ -610,7 +622,12 @@ impl Instance {
         let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await.and_then(|inner| inner);
         match self.finish("connect", outcome)? {
             Ok((connection, description)) => match json_output("connect", Ok(description)) {
-                Ok(described) => Ok(described.map(|description| (Connection(connection), description))),
+                Ok(described) => {
+                    if let Ok(description) = &described {
+                        self.store.data_mut().outbound.connect_with(description);
+                    }
+                    Ok(described.map(|description| (Connection(connection), description)))
+                }
                 Err(error) => {
                     self.close(Connection(connection)).await?;
                     Err(error)
@@ -684,13 +701,24 @@ impl Instance {
         input: &str,
         options: InvokeOptions,
     ) -> Result<CallResult<String>> {
+        // The hosts this call may reach are those its connection describes: open one to
+        // read its description (no request is made), then let `call` open its own.
+        match self.open(config).await? {
+            Ok((connection, _)) => self.close(connection).await?,
+            Err(_) => self.store.data_mut().outbound.disconnect(),
+        }
         self.begin()?;
-        self.store.data_mut().outbound.connect_with(config);
         let running = self.connector.call_call(&mut self.store, config, action, input, options);
         let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await;
         let call = format!("call {action}");
         let output = self.finish(&call, outcome)?;
         json_output(&call, output)
+    }
+
+    /// What this instance's requests may reach now: the declared hosts its last opened
+    /// connection names, and the operator's extra hosts.
+    pub fn allowed_hosts(&self) -> AllowedHosts {
+        self.store.data().outbound.allowed()
     }
 
     /// The largest size the instance's linear memory has reached, in bytes (linear memory

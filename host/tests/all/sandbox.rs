@@ -168,3 +168,55 @@ fn an_interceptor_answers_a_request_itself_or_passes_it_on_to_the_network() {
     assert_eq!(server.requests().len(), 1, "only the request passed on reached the network");
     assert_eq!(*interceptor.seen.lock().unwrap(), ["/v1.0/users/abc", "/v1.0/users/answered-here"]);
 }
+
+fn shown(allowed: &AllowedHosts) -> Vec<String> {
+    allowed.patterns().iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn the_graph_component_declares_the_login_and_graph_hosts_of_every_cloud() {
+    assert_eq!(
+        shown(runtime().declared_hosts()),
+        [
+            "login.microsoftonline.com",
+            "graph.microsoft.com",
+            "login.microsoftonline.us",
+            "graph.microsoft.us",
+            "dod-graph.microsoft.us",
+            "login.chinacloudapi.cn",
+            "microsoftgraph.chinacloudapi.cn",
+        ]
+    );
+}
+
+/// What an instance may reach after opening a connection with `config`, given `extra` hosts.
+fn reachable_after_open(config: &str, extra: AllowedHosts) -> Vec<String> {
+    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    tokio.block_on(async {
+        let mut instance =
+            runtime().instantiate(OutboundHttp::new(extra, Route::Live), TimeSource::Virtual).await.unwrap();
+        instance.connect(config).await.unwrap().expect("the connection is accepted");
+        shown(&instance.allowed_hosts())
+    })
+}
+
+#[test]
+fn a_connection_reaches_the_declared_hosts_its_description_names_and_nothing_else() {
+    let secret = r#"{"auth":"clientCredentials","tenantId":"contoso.onmicrosoft.com","clientId":"c","clientSecret":"s"#;
+    assert_eq!(
+        reachable_after_open(&format!("{secret}\"}}"), AllowedHosts::none()),
+        ["login.microsoftonline.com", "graph.microsoft.com"]
+    );
+    assert_eq!(
+        reachable_after_open(&format!("{secret}\",\"cloud\":\"china\"}}"), AllowedHosts::none()),
+        ["login.chinacloudapi.cn", "microsoftgraph.chinacloudapi.cn"]
+    );
+    // Settings that point Graph elsewhere: the host reaches the declared login host only,
+    // and the other host only when its operator allows it.
+    let elsewhere = format!("{secret}\",\"graphBaseUrl\":\"https://graph.evil.example/v1.0\"}}");
+    assert_eq!(reachable_after_open(&elsewhere, AllowedHosts::none()), ["login.microsoftonline.com"]);
+    assert_eq!(
+        reachable_after_open(&elsewhere, AllowedHosts::from_patterns(["graph.evil.example".parse().unwrap()])),
+        ["login.microsoftonline.com", "graph.evil.example"]
+    );
+}

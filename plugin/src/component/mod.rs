@@ -5,6 +5,7 @@ mod wasi_transport;
 
 use crate::connector::{Connector, InvokeOptions};
 use crate::error::{ConnectorError, ErrorCode};
+use crate::graph::config::DECLARED_HOSTS;
 use crate::json::output::Output;
 use std::cell::RefCell;
 use wasi_transport::WasiTransport;
@@ -22,6 +23,15 @@ const PACKAGE_DOCS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/package-do
 #[used]
 #[link_section = "package-docs"]
 static PACKAGE_DOCS_SECTION: [u8; PACKAGE_DOCS.len()] = *include_bytes!(concat!(env!("OUT_DIR"), "/package-docs.bin"));
+
+/// The hosts any connection may name (see [`DECLARED_HOSTS`]) as the `connector-hosts`
+/// custom section, which hosts read before instantiating the component.
+#[used]
+#[link_section = "connector-hosts"]
+static DECLARED_HOSTS_SECTION: [u8; DECLARED_HOSTS.len()] = match DECLARED_HOSTS.as_bytes().first_chunk() {
+    Some(bytes) => *bytes,
+    None => unreachable!(),
+};
 
 // The generated glue of `call` takes its four arguments as nine core values.
 #[allow(clippy::too_many_arguments)]

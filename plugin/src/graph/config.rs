@@ -67,6 +67,21 @@ impl std::fmt::Debug for AuthMode {
     }
 }
 
+/// Every destination a connection may name without its host's operator allowing more: the
+/// login and Graph hosts of each national cloud, one per line. The component carries this list
+/// in its `connector-hosts` custom section (see the WIT's `describe`), where an operator can
+/// read it before running the component; a host allows each connection the hosts its
+/// description names that are also in this list, so settings pointing anywhere else (a
+/// `graphBaseUrl` a caller chose) reach only what the operator added.
+pub const DECLARED_HOSTS: &str = "login.microsoftonline.com
+graph.microsoft.com
+login.microsoftonline.us
+graph.microsoft.us
+dod-graph.microsoft.us
+login.chinacloudapi.cn
+microsoftgraph.chinacloudapi.cn
+";
+
 /// A national cloud: the login and Graph hosts it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cloud {
@@ -644,6 +659,22 @@ pub fn json_kind(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_declared_hosts_are_exactly_the_login_and_graph_hosts_of_every_cloud() {
+        let mut from_clouds: Vec<String> = Vec::new();
+        for cloud in [Cloud::Global, Cloud::UsGov, Cloud::UsGovDod, Cloud::China] {
+            for url in [cloud.login_base_url(), cloud.graph_base_url()] {
+                let host = url.strip_prefix("https://").unwrap().to_string();
+                if !from_clouds.contains(&host) {
+                    from_clouds.push(host);
+                }
+            }
+        }
+        let declared: Vec<String> = DECLARED_HOSTS.lines().map(String::from).collect();
+        assert_eq!(declared, from_clouds);
+        assert!(DECLARED_HOSTS.ends_with('\n'));
+    }
 
     #[test]
     fn a_connection_names_the_hosts_it_talks_to() {
