@@ -1,0 +1,261 @@
+// The package against a fake Graph and token endpoint on 127.0.0.1: the exact requests the
+// component sends through it, and what the caller gets back.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ConnectorError, openConnector } from '@graph-connector/node';
+import { startFakeGraph } from './support/fake-graph.mjs';
+
+const TOKEN_PATH = '/contoso.onmicrosoft.com/oauth2/v2.0/token';
+
+/** The headers a request carried besides the transport's own (`host`, `connection`). */
+function sentHeaders(request) {
+  const { host, connection, ...rest } = request.headers;
+  return rest;
+}
+
+describe('a connection to a fake Graph', () => {
+  let fake;
+  before(async () => {
+    fake = await startFakeGraph();
+  });
+  after(() => fake.close());
+
+  test('users.get sends one token request and one GET, and returns the user', async () => {
+    fake.requests.length = 0;
+    fake.issueToken('token-get');
+    const user = { id: 'abc', displayName: 'Adele Vance', mail: 'AdeleV@contoso.com' };
+    fake.answer('GET', '/v1.0/users/abc?$select=id,displayName,mail', { body: user });
+    const connector = await openConnector({ config: fake.clientCredentials('secret-get') });
+    try {
+      const output = await connector.invoke('users.get', { userId: 'abc', select: 'id,displayName,mail' });
+      assert.deepEqual(output, user);
+    } finally {
+      await connector.close();
+    }
+    assert.equal(fake.requests.length, 2);
+    const [token, get] = fake.requests;
+    assert.equal(token.method, 'POST');
+    assert.equal(token.target, TOKEN_PATH);
+    assert.equal(token.headers['content-type'], 'application/x-www-form-urlencoded');
+    assert.equal(token.headers.accept, 'application/json');
+    assert.deepEqual(Object.fromEntries(new URLSearchParams(token.body)), {
+      client_id: '11111111-2222-3333-4444-555555555555',
+      client_secret: 'secret-get',
+      grant_type: 'client_credentials',
+      scope: 'https://graph.microsoft.com/.default',
+    });
+    assert.equal(get.method, 'GET');
+    assert.equal(get.target, '/v1.0/users/abc?$select=id,displayName,mail');
+    assert.deepEqual(sentHeaders(get), { authorization: 'Bearer token-get', accept: 'application/json' });
+    assert.equal(get.body, '');
+  });
+
+  test('users.list follows @odata.nextLink and returns every page in one list', async () => {
+    fake.requests.length = 0;
+    fake.issueToken('token-list');
+    fake.answer('GET', '/v1.0/users?$top=2', {
+      body: { value: [{ id: '1' }, { id: '2' }], '@odata.nextLink': `${fake.base}/v1.0/users?$top=2&$skiptoken=page2` },
+    });
+    fake.answer('GET', '/v1.0/users?$top=2&$skiptoken=page2', { body: { value: [{ id: '3' }] } });
+    const connector = await openConnector({ config: fake.clientCredentials() });
+    try {
+      assert.deepEqual(await connector.invoke('users.list', { top: 2 }), { value: [{ id: '1' }, { id: '2' }, { id: '3' }] });
+    } finally {
+      await connector.close();
+    }
+    assert.deepEqual(
+      fake.graphRequests().map((seen) => [seen.method, seen.target, seen.headers.authorization]),
+      [
+        ['GET', '/v1.0/users?$top=2', 'Bearer token-list'],
+        ['GET', '/v1.0/users?$top=2&$skiptoken=page2', 'Bearer token-list'],
+      ],
+    );
+  });
+
+  test("a Graph error is a ConnectorError with Graph's code, status and request id", async () => {
+    fake.issueToken('token-error');
+    fake.answer('GET', '/v1.0/users/missing', {
+      status: 404,
+      headers: { 'request-id': 'rid-404' },
+      body: { error: { code: 'Request_ResourceNotFound', message: "Resource 'missing' does not exist." } },
+    });
+    const connector = await openConnector({ config: fake.clientCredentials() });
+    try {
+      const error = await connector.invoke('users.get', { userId: 'missing' }).then(
+        () => assert.fail('users.get of a missing user succeeded'),
+        (thrown) => thrown,
+      );
+      assert.ok(error instanceof ConnectorError);
+      assert.ok(error instanceof Error);
+      assert.equal(error.name, 'ConnectorError');
+      assert.deepEqual(JSON.parse(JSON.stringify(error)), {
+        code: 'not-found',
+        message: "Resource 'missing' does not exist.",
+        status: 404,
+        graphCode: 'Request_ResourceNotFound',
+        requestId: 'rid-404',
+      });
+      assert.equal(error.retryAfterMs, undefined);
+    } finally {
+      await connector.close();
+    }
+  });
+
+  test('bad input is a typed error naming the field, before any request', async () => {
+    fake.requests.length = 0;
+    const connector = await openConnector({ config: fake.clientCredentials() });
+    try {
+      await assert.rejects(connector.invoke('users.get', {}), { name: 'ConnectorError', code: 'invalid-input', message: '`userId` is required' });
+      await assert.rejects(connector.invoke('users.get', 'abc'), { code: 'invalid-input', message: '`input` must be an object' });
+      await assert.rejects(connector.invoke('users.get', { userId: 'abc' }, { timeoutMs: 0 }), {
+        code: 'invalid-input',
+        message: '`timeoutMs` must be a whole number of milliseconds, at least 1',
+      });
+      await assert.rejects(connector.invoke('users.frobnicate', {}), { code: 'unknown-action' });
+    } finally {
+      await connector.close();
+    }
+    await assert.rejects(openConnector({ config: { auth: 'clientCredentials' } }), { code: 'invalid-config' });
+    await assert.rejects(openConnector({ config: fake.clientCredentials(), allowHosts: ['https://example.com/'] }), {
+      code: 'invalid-config',
+      message: /^`allowHosts\[0\]` must be a host name, not a URL/,
+    });
+    assert.deepEqual(fake.requests, []);
+  });
+
+  test('a 429 with Retry-After is waited out and retried; the retry is answered', async () => {
+    fake.requests.length = 0;
+    fake.issueToken('token-throttle');
+    let answered = 0;
+    fake.route((seen) => {
+      if (seen.target !== '/v1.0/users/busy') return undefined;
+      answered += 1;
+      return answered === 1
+        ? { status: 429, headers: { 'retry-after': '1' }, body: { error: { code: 'TooManyRequests', message: 'slow down' } } }
+        : { body: { id: 'busy', displayName: 'Busy Bee' } };
+    });
+    const connector = await openConnector({ config: fake.clientCredentials() });
+    try {
+      assert.deepEqual(await connector.invoke('users.get', { userId: 'busy' }), { id: 'busy', displayName: 'Busy Bee' });
+    } finally {
+      await connector.close();
+    }
+    assert.deepEqual(
+      fake.graphRequests().map((seen) => [seen.method, seen.target, seen.headers.authorization]),
+      [
+        ['GET', '/v1.0/users/busy', 'Bearer token-throttle'],
+        ['GET', '/v1.0/users/busy', 'Bearer token-throttle'],
+      ],
+    );
+  });
+
+  test('throttling that outlasts the retries is `throttled` with a numeric retryAfterMs', async () => {
+    fake.issueToken('token-throttled');
+    fake.answer('GET', '/v1.0/users/always-busy', {
+      status: 429,
+      headers: { 'retry-after': '7' },
+      body: { error: { code: 'TooManyRequests', message: 'slow down' } },
+    });
+    const connector = await openConnector({ config: { ...fake.clientCredentials(), maxRetries: 0 } });
+    try {
+      const error = await connector.invoke('users.get', { userId: 'always-busy' }).then(
+        () => assert.fail('a throttled users.get succeeded'),
+        (thrown) => thrown,
+      );
+      assert.equal(error.code, 'throttled');
+      assert.equal(error.status, 429);
+      assert.equal(error.retryAfterMs, 7000);
+      assert.equal(typeof error.retryAfterMs, 'number');
+      assert.equal(JSON.parse(JSON.stringify(error)).retryAfterMs, 7000);
+    } finally {
+      await connector.close();
+    }
+  });
+
+  test('a dry run returns the plan of the writes and sends none of them', async () => {
+    fake.requests.length = 0;
+    const connector = await openConnector({ config: fake.clientCredentials() });
+    const user = {
+      displayName: 'Nestor Wilke',
+      userPrincipalName: 'NestorW@contoso.com',
+      mailNickname: 'NestorW',
+      accountEnabled: true,
+      passwordProfile: { password: 'Initial-Passw0rd!' },
+    };
+    try {
+      const plan = await connector.invoke('users.create', user, { dryRun: true });
+      assert.deepEqual(plan, {
+        dryRun: true,
+        plan: [
+          {
+            method: 'POST',
+            url: `${fake.base}/v1.0/users`,
+            body: { ...user, passwordProfile: { password: '[hidden]' } },
+            returns: { id: '{write-1.id}' },
+          },
+        ],
+      });
+    } finally {
+      await connector.close();
+    }
+    assert.deepEqual(fake.requests, []);
+  });
+
+  test('two connections with different tokens run in parallel, each request with its own token', async () => {
+    fake.requests.length = 0;
+    // Two tenants on the same fake: each connection's token endpoint is its tenant's.
+    for (const tenant of ['tenant-a.example', 'tenant-b.example']) {
+      fake.answer('POST', `/${tenant}/oauth2/v2.0/token`, {
+        body: { token_type: 'Bearer', expires_in: 3600, access_token: `token-of-${tenant}` },
+      });
+    }
+    // Each answer waits, so the two calls overlap only if they really run side by side.
+    fake.route((seen) => {
+      const match = /^\/v1\.0\/users\/(user-[ab]-\d)$/.exec(seen.target);
+      return match ? { body: { id: match[1] }, delayMs: 100 } : undefined;
+    });
+    const open = (tenant) => openConnector({ config: { ...fake.clientCredentials(), tenantId: tenant } });
+    const [a, b] = await Promise.all([open('tenant-a.example'), open('tenant-b.example')]);
+    try {
+      const calls = [];
+      for (const n of [1, 2, 3]) {
+        calls.push(a.invoke('users.get', { userId: `user-a-${n}` }), b.invoke('users.get', { userId: `user-b-${n}` }));
+      }
+      const outputs = await Promise.all(calls);
+      assert.deepEqual(outputs, [1, 2, 3].flatMap((n) => [{ id: `user-a-${n}` }, { id: `user-b-${n}` }]));
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+    const graph = fake.graphRequests();
+    assert.equal(graph.length, 6);
+    for (const seen of graph) {
+      const tenant = seen.target.includes('user-a-') ? 'tenant-a.example' : 'tenant-b.example';
+      assert.equal(seen.headers.authorization, `Bearer token-of-${tenant}`, seen.target);
+    }
+    assert.deepEqual(
+      fake.requests.filter((seen) => seen.method === 'POST').map((seen) => seen.target).sort(),
+      ['/tenant-a.example/oauth2/v2.0/token', '/tenant-b.example/oauth2/v2.0/token'],
+    );
+    // Side by side: the second connection's first request arrived before the first
+    // connection's last one, although each connection runs its calls one after another.
+    const order = graph.map((seen) => seen.target.slice('/v1.0/users/'.length));
+    assert.ok(order.indexOf('user-b-1') < order.indexOf('user-a-3'), order.join(' '));
+  });
+
+  test('listActions returns the catalog with parsed schemas; describe names the hosts', async () => {
+    const connector = await openConnector({ config: fake.clientCredentials() });
+    try {
+      const actions = await connector.listActions();
+      const get = actions.find((action) => action.id === 'users.get');
+      assert.equal(get.readOnly, true);
+      assert.equal(get.category, 'users');
+      assert.deepEqual(get.inputSchema.required, ['userId']);
+      assert.ok(actions.some((action) => action.id === 'users.create' && action.readOnly === false));
+      assert.deepEqual(connector.describe().hosts, [`127.0.0.1:${fake.port}`]);
+    } finally {
+      await connector.close();
+    }
+    await assert.rejects(connector.invoke('users.get', { userId: 'abc' }), { code: 'not-connected' });
+  });
+});
