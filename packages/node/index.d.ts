@@ -73,9 +73,14 @@ export interface OpenOptions {
   timeoutMs?: number;
   /**
    * The most linear memory the component may use, in bytes (default 64 MiB, as the
-   * reference host): past it, its allocations fail and the call ends as an `internal` error.
+   * reference host): past it, its allocations fail and the call ends as an `upstream` error.
    */
   maxMemoryBytes?: number;
+  /**
+   * The most requests one call may send, refused ones included (default 500, as the
+   * reference host): past it, the call ends as an `upstream` error.
+   */
+  maxRequestsPerCall?: number;
   /**
    * Another component of the same world (`connector:plugin@0.2.0`) instead of the Graph
    * connector the package ships: the path or file URL of its JavaScript as

@@ -32,6 +32,12 @@ const DEADLINE_GRACE_MS = 2_000;
  */
 const DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024;
 
+/**
+ * The most requests one call may send (refused ones count too) unless `openConnector` says
+ * otherwise: the reference host's default (`Limits::requests_per_invocation`).
+ */
+const DEFAULT_REQUESTS_PER_CALL = 500;
+
 /** How much of the component's stdout and stderr a connection keeps, per stream. */
 const CAPTURED_OUTPUT_BYTES = 64 * 1024;
 
@@ -190,7 +196,15 @@ export async function openConnector(options) {
   if (options === null || typeof options !== 'object') {
     throw new ConnectorError({ code: 'invalid-config', message: 'openConnector takes an options object: { config, allowHosts?, timeoutMs? }' });
   }
-  const { config, allowHosts = [], timeoutMs, maxMemoryBytes = DEFAULT_MEMORY_BYTES, onOutput, component } = options;
+  const {
+    config,
+    allowHosts = [],
+    timeoutMs,
+    maxMemoryBytes = DEFAULT_MEMORY_BYTES,
+    maxRequestsPerCall = DEFAULT_REQUESTS_PER_CALL,
+    onOutput,
+    component,
+  } = options;
   const text = configText(config);
   const componentModule = componentUrl(component);
   if (!Array.isArray(allowHosts)) {
@@ -206,6 +220,9 @@ export async function openConnector(options) {
   if (!Number.isSafeInteger(maxMemoryBytes) || maxMemoryBytes < 65536) {
     throw new ConnectorError({ code: 'invalid-config', message: '`maxMemoryBytes` must be a whole number of bytes, at least 65536 (one page)' });
   }
+  if (!Number.isSafeInteger(maxRequestsPerCall) || maxRequestsPerCall < 1) {
+    throw new ConnectorError({ code: 'invalid-config', message: '`maxRequestsPerCall` must be a whole number, at least 1' });
+  }
   if (onOutput !== undefined && typeof onOutput !== 'function') {
     throw new ConnectorError({ code: 'invalid-config', message: '`onOutput` must be a function (stream, text)' });
   }
@@ -213,6 +230,7 @@ export async function openConnector(options) {
     config: text,
     component: componentModule,
     maxMemoryBytes,
+    maxRequestsPerCall,
     allowHosts: extraHosts,
     timeoutMs: deadline(timeoutMs, 'timeoutMs', 'invalid-config') ?? settingsDeadline(text),
     onOutput,
@@ -226,6 +244,7 @@ export class Connector {
   #config;
   #component;
   #maxMemoryBytes;
+  #maxRequestsPerCall;
   #allowHosts;
   #timeoutMs;
   #onOutput;
@@ -243,10 +262,11 @@ export class Connector {
   #output = { stdout: new OutputTail(), stderr: new OutputTail() };
 
   /** @internal use openConnector */
-  constructor({ config, component, maxMemoryBytes, allowHosts, timeoutMs, onOutput }) {
+  constructor({ config, component, maxMemoryBytes, maxRequestsPerCall, allowHosts, timeoutMs, onOutput }) {
     this.#config = config;
     this.#component = component;
     this.#maxMemoryBytes = maxMemoryBytes;
+    this.#maxRequestsPerCall = maxRequestsPerCall;
     this.#allowHosts = allowHosts;
     this.#timeoutMs = timeoutMs;
     this.#onOutput = onOutput;
@@ -263,7 +283,13 @@ export class Connector {
   async #spawn() {
     const modules = await coreModules(this.#component, this.#maxMemoryBytes);
     const worker = new Worker(workerScript, {
-      workerData: { component: this.#component.href, modules, config: this.#config, allowHosts: this.#allowHosts },
+      workerData: {
+        component: this.#component.href,
+        modules,
+        config: this.#config,
+        allowHosts: this.#allowHosts,
+        maxRequestsPerCall: this.#maxRequestsPerCall,
+      },
       // The component sees no environment (its imports say so too); the shim and its I/O
       // thread inside the worker read none of the embedding process's either.
       env: {},
@@ -339,11 +365,24 @@ export class Connector {
       throw new ConnectorError({ code: 'invalid-input', message: '`dryRun` must be true or false' });
     }
     const callDeadline = deadline(timeoutMs, 'timeoutMs', 'invalid-input') ?? this.#timeoutMs;
+    let inputText;
+    try {
+      inputText = JSON.stringify(input);
+    } catch (error) {
+      throw new ConnectorError({ code: 'invalid-input', message: `\`input\` cannot be written as JSON: ${error.message}` });
+    }
     const output = await this.#call(
-      { op: 'invoke', action, input: JSON.stringify(input), timeoutMs: callDeadline, dryRun },
+      { op: 'invoke', action, input: inputText, timeoutMs: callDeadline, dryRun },
       callDeadline ?? DEFAULT_DEADLINE_MS,
     );
-    return JSON.parse(output);
+    try {
+      return JSON.parse(output);
+    } catch (error) {
+      throw new ConnectorError({
+        code: 'internal',
+        message: `\`${action}\` returned text that is not JSON (${error.message}): ${output.slice(0, 200)}`,
+      });
+    }
   }
 
   /**
@@ -445,11 +484,35 @@ export class Connector {
     } else if (message.error) {
       call.reject(new ConnectorError(message.error));
     } else {
-      // A trap leaves the instance in no state to go on: the next call gets a new one.
-      call.reject(new ConnectorError({ code: 'internal', message: `the component trapped: ${message.trap}` }));
+      call.reject(this.#stopped(call.request, message));
+      // A stopped call leaves the instance in no state to go on: the next call gets a new one.
       this.#replaceWorker();
     }
     this.#pump();
+  }
+
+  /**
+   * The error of a call that ended without the component's answer: stopped at a limit of the
+   * sandbox (reported as the reference host does: `upstream`, saying which limit), or a trap.
+   */
+  #stopped(request, { limit, trap, memoryBytes }) {
+    const call = request.op === 'invoke' ? `\`${request.action}\`` : `\`${request.op}\``;
+    if (limit === 'requests') {
+      return new ConnectorError({
+        code: 'upstream',
+        message: `${call} sent more than the ${this.#maxRequestsPerCall} requests the sandbox allows in one call; ask for less (\`maxItems\`)`,
+      });
+    }
+    // A failed memory.grow is not reported as such: Rust's allocator aborts, which traps as
+    // `unreachable`. An abort while the memory is past half its cap is taken as the cap
+    // (a growing buffer asks for as much again as it has).
+    if (/unreachable/.test(trap) && memoryBytes !== undefined && memoryBytes * 2 >= this.#maxMemoryBytes) {
+      return new ConnectorError({
+        code: 'upstream',
+        message: `${call} needed more than the ${this.#maxMemoryBytes} bytes of memory the sandbox allows; ask for less (\`maxItems\`, \`select\`, a smaller input)`,
+      });
+    }
+    return new ConnectorError({ code: 'internal', message: `${call} trapped: ${trap}` });
   }
 
   /**

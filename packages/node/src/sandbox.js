@@ -4,7 +4,7 @@
 // instance: no environment, no arguments, no terminal, an `exit` that ends the call instead
 // of the process, and an outgoing handler that refuses every destination outside the
 // connection's allowlist before any network, as the reference host does
-// (host/src/sandbox/http_policy.rs). There are no filesystem or socket imports to deny: the
+// (host/src/sandbox/http_policy.rs), and ends a call that sends more requests than its cap. There are no filesystem or socket imports to deny: the
 // component's world has none.
 
 import { cli, clocks, http, io, random } from '@bytecodealliance/preview2-shim';
@@ -16,14 +16,29 @@ import { cli, clocks, http, io, random } from '@bytecodealliance/preview2-shim';
 export class ComponentExit extends Error {}
 
 /**
+ * Raised by the outgoing handler when a call sends more requests than its cap: the call ends
+ * as a trap (a component that ignores refusals would otherwise send on until its deadline).
+ */
+export class RequestCapReached extends Error {}
+
+/**
+ * What the outgoing handler asks before a request leaves.
+ * @typedef {object} OutgoingPolicy
+ * @property {(scheme: string, authority: string | undefined) => boolean} permits whether
+ *   the destination is on the allowlist
+ * @property {() => boolean} admitRequest counts one request of the current call (refused
+ *   ones too, as the reference host does); false once the call is past its cap
+ * @property {(method: string, url: string) => void} refused told of each refused request
+ */
+
+/**
  * The imports the component is instantiated with, keyed as the generated JavaScript reads
  * them (without the `@0.2.12` version the generated `.d.ts` adds; build.sh fixes the
  * `.d.ts`). Everything that reaches outside the instance is either ours or refused.
- * @param {{permits(scheme: string, authority: string | undefined): boolean}} allowed
- * @param {(method: string, url: string) => void} onRefused
+ * @param {OutgoingPolicy} policy
  * @returns {import('../generated/graph_connector.js').ImportObject}
  */
-export function sandboxImports(allowed, onRefused) {
+export function sandboxImports(policy) {
   const noEnvironment = {
     getEnvironment: () => [],
     getArguments: () => [],
@@ -45,10 +60,13 @@ export function sandboxImports(allowed, onRefused) {
       // The generated types show only the methods the component calls; the object is the
       // shim's own `outgoing-request` (its `wasi:http/types` made it), with every accessor.
       const request = /** @type {ShimOutgoingRequest} */ (/** @type {unknown} */ (componentRequest));
+      if (!policy.admitRequest()) {
+        throw new RequestCapReached('the call sent more requests than the sandbox allows in one call');
+      }
       const scheme = schemeName(request.scheme());
       const authority = request.authority();
-      if (!allowed.permits(scheme, authority)) {
-        onRefused(methodName(request.method()), `${scheme}://${authority ?? ''}${request.pathWithQuery() ?? ''}`);
+      if (!policy.permits(scheme, authority)) {
+        policy.refused(methodName(request.method()), `${scheme}://${authority ?? ''}${request.pathWithQuery() ?? ''}`);
         // The variant case the reference host answers with; jco lowers a thrown
         // non-Error value as the `err` of the handler's result.
         throw { tag: 'HTTP-request-denied' };

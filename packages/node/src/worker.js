@@ -12,7 +12,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { AllowedHosts, HostPattern } from './allowlist.js';
-import { sandboxImports } from './sandbox.js';
+import { RequestCapReached, sandboxImports } from './sandbox.js';
 
 /**
  * A `connector-error` as the main thread rebuilds it: plain data (structured-cloneable),
@@ -27,13 +27,19 @@ function plainError(payload) {
   return error;
 }
 
-/** Runs `operation`; a typed error of the component becomes `{error}`, anything else `{trap}`. */
+/**
+ * Runs `operation`; a typed error of the component becomes `{error}`, a call the request cap
+ * stopped `{limit: 'requests'}`, anything else `{trap}`.
+ */
 function settle(operation) {
   try {
     return { value: operation() };
   } catch (thrown) {
     if (thrown && typeof thrown === 'object' && 'payload' in thrown && thrown.payload?.code !== undefined) {
       return { error: plainError(thrown.payload) };
+    }
+    if (thrown instanceof RequestCapReached) {
+      return { limit: 'requests' };
     }
     return { trap: String(thrown?.message ?? thrown) };
   }
@@ -50,18 +56,29 @@ function describe(connection) {
 }
 
 async function main() {
-  const { component: componentModule, modules, config, allowHosts } = workerData;
+  const { component: componentModule, modules, config, allowHosts, maxRequestsPerCall } = workerData;
   /** @type {typeof import('../generated/graph_connector.js')} */
   const { instantiate } = await import(componentModule);
   const refused = [];
   let allowed = new AllowedHosts([]);
+  let requestsThisCall = 0;
+  /** @type {WebAssembly.Memory | undefined} */
+  let memory;
   const component = await instantiate(
     (name) => modules[name],
-    sandboxImports(
+    sandboxImports({
       // Read at each request, so the connection's own hosts (known once it is open) count.
-      { permits: (scheme, authority) => allowed.permits(scheme, authority) },
-      (method, url) => refused.push(`${method} ${url}`),
-    ),
+      permits: (scheme, authority) => allowed.permits(scheme, authority),
+      admitRequest: () => ++requestsThisCall <= maxRequestsPerCall,
+      refused: (method, url) => refused.push(`${method} ${url}`),
+    }),
+    async (module, imports) => {
+      const instance = await WebAssembly.instantiate(module, imports);
+      if (instance.exports.memory instanceof WebAssembly.Memory) {
+        memory = instance.exports.memory;
+      }
+      return instance;
+    },
   );
   const opened = settle(() => component.connections.Connection.open(config));
   if (!('value' in opened)) {
@@ -80,6 +97,7 @@ async function main() {
 
   parentPort.on('message', (request) => {
     refused.length = 0;
+    requestsThisCall = 0;
     let outcome;
     if (request.op === 'invoke') {
       const options = {
@@ -92,7 +110,10 @@ async function main() {
     } else {
       outcome = { trap: `unknown operation ${request.op}` };
     }
-    parentPort.postMessage({ type: 'done', id: request.id, refused: [...refused], ...outcome });
+    // The size of the instance's memory after the call, so that the caller can tell a trap
+    // at the memory cap from another one.
+    const memoryBytes = memory?.buffer.byteLength;
+    parentPort.postMessage({ type: 'done', id: request.id, refused: [...refused], memoryBytes, ...outcome });
   });
 }
 

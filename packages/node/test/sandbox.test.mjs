@@ -15,6 +15,9 @@ import { startFakeGraph } from './support/fake-graph.mjs';
 
 const run = promisify(execFile);
 
+/** A policy that allows nothing. */
+const denyingPolicy = { permits: () => false, admitRequest: () => true, refused: () => {} };
+
 describe('the allowlist', () => {
   const allowed = (...patterns) => new AllowedHosts(patterns.map((pattern, i) => HostPattern.parse(pattern, `p${i}`)));
 
@@ -64,7 +67,12 @@ describe('the allowlist', () => {
 
     test('passes a request to an allowed host on, and refuses any other with HTTP-request-denied', async () => {
       const refused = [];
-      const imports = sandboxImports(allowed(`127.0.0.1:${fake.port}`), (method, url) => refused.push(`${method} ${url}`));
+      const hosts = allowed(`127.0.0.1:${fake.port}`);
+      const imports = sandboxImports({
+        permits: (scheme, authority) => hosts.permits(scheme, authority),
+        admitRequest: () => true,
+        refused: (method, url) => refused.push(`${method} ${url}`),
+      });
       const other = `127.0.0.1:${fake.port === 65535 ? 65534 : fake.port + 1}`;
       assert.throws(() => send(imports, other, '/refused'), (thrown) => {
         assert.deepEqual(thrown, { tag: 'HTTP-request-denied' });
@@ -98,7 +106,7 @@ describe('the allowlist', () => {
 
 describe('the environment', () => {
   test('the component is given no environment variables and no arguments', () => {
-    const environment = sandboxImports(new AllowedHosts([]), () => {})['wasi:cli/environment'];
+    const environment = sandboxImports(denyingPolicy)['wasi:cli/environment'];
     assert.deepEqual(environment.getEnvironment(), []);
     assert.deepEqual(environment.getArguments(), []);
     assert.equal(environment.initialCwd(), undefined);
@@ -110,7 +118,7 @@ describe('the environment', () => {
   });
 
   test('exit ends the call, not the process', () => {
-    const exit = sandboxImports(new AllowedHosts([]), () => {})['wasi:cli/exit'];
+    const exit = sandboxImports(denyingPolicy)['wasi:cli/exit'];
     assert.throws(() => exit.exit({ tag: 'err', val: undefined }), { message: 'the component called exit (err)' });
   });
 });
@@ -147,7 +155,7 @@ describe('limits', () => {
     assert.throws(() => withMemoryLimit(Uint8Array.of(1, 2, 3), 65536), /not a core WebAssembly module/);
   });
 
-  test('a component that allocates without end is stopped at the cap; its output is captured, not printed', async (t) => {
+  test('a component that allocates without end is stopped at the memory cap; its output is captured, not printed', async (t) => {
     if (!needsHostileComponent(t)) return;
     // In a process of its own, so that anything the component printed would show in that
     // process's stdout or stderr.
@@ -162,18 +170,49 @@ describe('limits', () => {
       const after = await connector.invoke('ok', { n: 2 });
       const captured = connector.capturedOutput();
       await connector.close();
-      process.stdout.write(JSON.stringify({ code: error.code, after, captured, streams: [...new Set(seen)] }));
+      process.stdout.write(JSON.stringify({ error, after, captured, streams: [...new Set(seen)] }));
     `;
     const { stdout, stderr } = await run(process.execPath, ['--input-type=module', '-e', script], {
       cwd: new URL('..', import.meta.url),
     });
     const report = JSON.parse(stdout);
-    assert.equal(report.code, 'internal');
+    assert.deepEqual(report.error, {
+      code: 'upstream',
+      message: '`grow-memory` needed more than the 33554432 bytes of memory the sandbox allows; ask for less (`maxItems`, `select`, a smaller input)',
+    });
     assert.deepEqual(report.after, { ok: true, input: { n: 2 } });
     assert.match(report.captured.stderr, /^memory allocation of/);
     assert.equal(report.captured.stdout, '');
     assert.deepEqual(report.streams, ['stderr']);
     assert.equal(stderr, '');
+  });
+
+  test('a call that sends more requests than its cap is stopped, refused ones counted', async (t) => {
+    if (!needsHostileComponent(t)) return;
+    const connector = await openConnector({ config: {}, component: hostileComponent, maxRequestsPerCall: 20 });
+    try {
+      await assert.rejects(connector.invoke('request-flood', {}), {
+        code: 'upstream',
+        message: '`request-flood` sent more than the 20 requests the sandbox allows in one call; ask for less (`maxItems`)',
+      });
+      // The count starts again with each call.
+      await assert.rejects(connector.invoke('call-disallowed-host', {}), { code: 'transport' });
+    } finally {
+      await connector.close();
+    }
+  });
+
+  test('output that is not JSON is an internal error quoting it', async (t) => {
+    if (!needsHostileComponent(t)) return;
+    const connector = await openConnector({ config: {}, component: hostileComponent });
+    try {
+      await assert.rejects(connector.invoke('invalid-json', {}), {
+        code: 'internal',
+        message: /^`invalid-json` returned text that is not JSON \(.*\): this is not JSON \{$/,
+      });
+    } finally {
+      await connector.close();
+    }
   });
 
   test('a component that spins past its deadline is stopped, and the connection goes on with a new instance', async (t) => {
