@@ -117,8 +117,11 @@ export class Connector {
   ): Promise<Output>;
   /** The catalog, schemas parsed. */
   listActions(): Promise<ActionDescriptor[]>;
-  /** The settings in effect without secrets, with `hosts`: the destinations the connection reaches. */
-  describe(): Record<string, unknown> & { hosts: string[] };
+  /**
+   * The settings in effect without secrets, as the component describes them; the Graph
+   * connector's include `hosts`, the destinations the connection reaches.
+   */
+  describe(): Record<string, unknown> & { hosts?: string[] };
   /** The last part of what the component wrote to stdout and stderr. */
   capturedOutput(): { stdout: string; stderr: string };
   /** Stops the worker; the secrets and tokens go with it. */

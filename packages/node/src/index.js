@@ -296,15 +296,22 @@ export class Connector {
       argv: [],
       execArgv: [],
       stdin: false,
+      // Output goes to the main thread as messages (capture-output.js); these streams, never
+      // read, only keep whatever might bypass that from the process's output.
       stdout: true,
       stderr: true,
     });
-    for (const stream of ['stdout', 'stderr']) {
-      worker[stream].on('data', (chunk) => {
-        this.#output[stream].push(chunk);
-        this.#onOutput?.(stream, chunk.toString('utf8'));
-      });
-    }
+    worker.on('message', (message) => {
+      if (message.type === 'output') {
+        const chunk = Buffer.from(message.bytes.buffer, message.bytes.byteOffset, message.bytes.byteLength);
+        this.#output[message.stream].push(chunk);
+        // The start of what a call writes to stderr, to tell why it stopped (see #stopped).
+        if (message.stream === 'stderr' && this.#running && (this.#running.stderr?.length ?? 0) < 4096) {
+          this.#running.stderr = (this.#running.stderr ?? '') + chunk.toString('utf8');
+        }
+        this.#onOutput?.(message.stream, chunk.toString('utf8'));
+      }
+    });
     const opened = await new Promise((resolve) => {
       const onMessage = (message) => {
         if (message.type === 'ready' || message.type === 'open-failed') {
@@ -329,6 +336,9 @@ export class Connector {
     }
     this.#description = opened.description;
     this.#worker = worker;
+    // An idle connection does not keep the process alive (a caller that forgets `close`
+    // still exits); a call in flight does (see #pump).
+    worker.unref();
     worker.on('message', (message) => this.#settle(message));
     worker.on('error', (error) => this.#retire(`the worker failed: ${error?.message ?? error}`));
     worker.on('exit', (code) => this.#retire(`the worker exited with code ${code}`));
@@ -448,7 +458,11 @@ export class Connector {
 
   /** Hands the first waiting call to the worker, starting a fresh worker when needed. */
   #pump() {
-    if (this.#running || this.#queue.length === 0 || this.#closed) {
+    if (this.#running || this.#closed) {
+      return;
+    }
+    if (this.#queue.length === 0) {
+      this.#worker?.unref();
       return;
     }
     if (!this.#worker) {
@@ -468,6 +482,7 @@ export class Connector {
         'transport',
       );
     }, call.deadlineMs + DEADLINE_GRACE_MS);
+    this.#worker.ref();
     this.#worker.postMessage(call.request);
   }
 
@@ -484,7 +499,7 @@ export class Connector {
     } else if (message.error) {
       call.reject(new ConnectorError(message.error));
     } else {
-      call.reject(this.#stopped(call.request, message));
+      call.reject(this.#stopped(call, message));
       // A stopped call leaves the instance in no state to go on: the next call gets a new one.
       this.#replaceWorker();
     }
@@ -495,7 +510,7 @@ export class Connector {
    * The error of a call that ended without the component's answer: stopped at a limit of the
    * sandbox (reported as the reference host does: `upstream`, saying which limit), or a trap.
    */
-  #stopped(request, { limit, trap, memoryBytes }) {
+  #stopped({ request, stderr = '' }, { limit, trap }) {
     const call = request.op === 'invoke' ? `\`${request.action}\`` : `\`${request.op}\``;
     if (limit === 'requests') {
       return new ConnectorError({
@@ -503,10 +518,10 @@ export class Connector {
         message: `${call} sent more than the ${this.#maxRequestsPerCall} requests the sandbox allows in one call; ask for less (\`maxItems\`)`,
       });
     }
-    // A failed memory.grow is not reported as such: Rust's allocator aborts, which traps as
-    // `unreachable`. An abort while the memory is past half its cap is taken as the cap
-    // (a growing buffer asks for as much again as it has).
-    if (/unreachable/.test(trap) && memoryBytes !== undefined && memoryBytes * 2 >= this.#maxMemoryBytes) {
+    // V8 does not say that a memory.grow failed; the component's allocator does: Rust's
+    // prints this line and aborts (a trap) when the memory cannot grow, which below 4 GiB
+    // means the cap.
+    if (/^memory allocation of \d+ bytes failed$/m.test(stderr)) {
       return new ConnectorError({
         code: 'upstream',
         message: `${call} needed more than the ${this.#maxMemoryBytes} bytes of memory the sandbox allows; ask for less (\`maxItems\`, \`select\`, a smaller input)`,

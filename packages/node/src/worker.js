@@ -7,9 +7,10 @@
 // The instance gets the imports of `sandboxImports`: no environment, no arguments, no
 // terminal, an `exit` that ends the call instead of the process, and an outgoing handler
 // that refuses every destination outside the connection's allowlist. Its stdout and
-// stderr are this thread's, which the main thread reads (the Worker is started with
-// `stdout: true, stderr: true`), so nothing reaches the embedding process's output.
+// stderr go to the main thread as messages (capture-output.js), never to the embedding
+// process's output.
 
+import './capture-output.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { AllowedHosts, HostPattern } from './allowlist.js';
 import { RequestCapReached, sandboxImports } from './sandbox.js';
@@ -62,8 +63,6 @@ async function main() {
   const refused = [];
   let allowed = new AllowedHosts([]);
   let requestsThisCall = 0;
-  /** @type {WebAssembly.Memory | undefined} */
-  let memory;
   const component = await instantiate(
     (name) => modules[name],
     sandboxImports({
@@ -72,13 +71,6 @@ async function main() {
       admitRequest: () => ++requestsThisCall <= maxRequestsPerCall,
       refused: (method, url) => refused.push(`${method} ${url}`),
     }),
-    async (module, imports) => {
-      const instance = await WebAssembly.instantiate(module, imports);
-      if (instance.exports.memory instanceof WebAssembly.Memory) {
-        memory = instance.exports.memory;
-      }
-      return instance;
-    },
   );
   const opened = settle(() => component.connections.Connection.open(config));
   if (!('value' in opened)) {
@@ -110,10 +102,9 @@ async function main() {
     } else {
       outcome = { trap: `unknown operation ${request.op}` };
     }
-    // The size of the instance's memory after the call, so that the caller can tell a trap
-    // at the memory cap from another one.
-    const memoryBytes = memory?.buffer.byteLength;
-    parentPort.postMessage({ type: 'done', id: request.id, refused: [...refused], memoryBytes, ...outcome });
+    // After the call's output messages (one port keeps their order), so the caller has all
+    // of its stderr when it reads the outcome.
+    parentPort.postMessage({ type: 'done', id: request.id, refused: [...refused], ...outcome });
   });
 }
 

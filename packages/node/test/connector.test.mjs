@@ -2,6 +2,8 @@
 // component sends through it, and what the caller gets back.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { ConnectorError, openConnector } from '@graph-connector/node';
 import { startFakeGraph } from './support/fake-graph.mjs';
@@ -241,6 +243,35 @@ describe('a connection to a fake Graph', () => {
     // connection's last one, although each connection runs its calls one after another.
     const order = graph.map((seen) => seen.target.slice('/v1.0/users/'.length));
     assert.ok(order.indexOf('user-b-1') < order.indexOf('user-a-3'), order.join(' '));
+  });
+
+  test('closing a connection fails the call in flight and the calls waiting, as not-connected', async () => {
+    fake.answer('GET', '/v1.0/users/stalled', { body: { id: 'stalled' }, delayMs: 2000 });
+    const connector = await openConnector({ config: { auth: 'accessToken', accessToken: 't', graphBaseUrl: `${fake.base}/v1.0` } });
+    const inFlight = connector.invoke('users.get', { userId: 'stalled' });
+    const waiting = connector.invoke('users.get', { userId: 'stalled' });
+    for (let waited = 0; !fake.requests.some((seen) => seen.target === '/v1.0/users/stalled') && waited < 5000; waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const closed = { code: 'not-connected', message: 'the connection was closed' };
+    const outcomes = Promise.all([assert.rejects(inFlight, closed), assert.rejects(waiting, closed)]);
+    await connector.close();
+    await outcomes;
+  });
+
+  test('a connection left open does not keep the process alive', async () => {
+    fake.answer('GET', '/v1.0/users/forgotten', { body: { id: 'forgotten' } });
+    const script = `
+      import { openConnector } from '@graph-connector/node';
+      const connector = await openConnector({ config: process.argv[1] });
+      console.log(JSON.stringify(await connector.invoke('users.get', { userId: 'forgotten' })));
+    `;
+    const config = JSON.stringify({ auth: 'accessToken', accessToken: 't', graphBaseUrl: `${fake.base}/v1.0` });
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, config], {
+      cwd: new URL('..', import.meta.url),
+      timeout: 30_000,
+    });
+    assert.equal(stdout, '{"id":"forgotten"}\n');
   });
 
   test('listActions returns the catalog with parsed schemas; describe names the hosts', async () => {

@@ -11,7 +11,7 @@ export async function example(graphBaseUrl: string): Promise<string> {
   });
   const actions: ActionDescriptor[] = await connector.listActions();
   const schema: Record<string, unknown> = actions[0].inputSchema;
-  const hosts: string[] = connector.describe().hosts;
+  const hosts: string[] = connector.describe().hosts ?? [];
   try {
     const user = await connector.invoke<{ id: string }>('users.get', { userId: 'abc' }, { timeoutMs: 1_000, dryRun: false });
     return `${user.id} ${Object.keys(schema).length} ${hosts.length}`;
