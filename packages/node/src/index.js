@@ -212,9 +212,9 @@ export async function openConnector(options) {
   }
   const extraHosts = allowHosts.map((host, index) => {
     try {
-      return HostPattern.parse(host, `allowHosts[${index}]`).toString();
+      return HostPattern.parse(host, `\`allowHosts[${index}]\``).toString();
     } catch (error) {
-      throw new ConnectorError({ code: 'invalid-config', message: `\`${error.message.replace(/^(\S+)/, '$1`')}` });
+      throw new ConnectorError({ code: 'invalid-config', message: error.message });
     }
   });
   if (!Number.isSafeInteger(maxMemoryBytes) || maxMemoryBytes < 65536) {

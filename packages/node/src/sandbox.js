@@ -28,7 +28,6 @@ export class RequestCapReached extends Error {}
  *   the destination is on the allowlist
  * @property {() => boolean} admitRequest counts one request of the current call (refused
  *   ones too, as the reference host does); false once the call is past its cap
- * @property {(method: string, url: string) => void} refused told of each refused request
  */
 
 /**
@@ -66,7 +65,6 @@ export function sandboxImports(policy) {
       const scheme = schemeName(request.scheme());
       const authority = request.authority();
       if (!policy.permits(scheme, authority)) {
-        policy.refused(methodName(request.method()), `${scheme}://${authority ?? ''}${request.pathWithQuery() ?? ''}`);
         // The variant case the reference host answers with; jco lowers a thrown
         // non-Error value as the `err` of the handler's result.
         throw { tag: 'HTTP-request-denied' };
@@ -113,9 +111,4 @@ function schemeName(scheme) {
     default:
       return scheme.val.toLowerCase();
   }
-}
-
-/** @param {import('../generated/interfaces/wasi-http-types.js').Method} method */
-function methodName(method) {
-  return method.tag === 'other' ? method.val : method.tag.toUpperCase();
 }

@@ -60,7 +60,6 @@ async function main() {
   const { component: componentModule, modules, config, allowHosts, maxRequestsPerCall } = workerData;
   /** @type {typeof import('../generated/graph_connector.js')} */
   const { instantiate } = await import(componentModule);
-  const refused = [];
   let allowed = new AllowedHosts([]);
   let requestsThisCall = 0;
   const component = await instantiate(
@@ -69,7 +68,6 @@ async function main() {
       // Read at each request, so the connection's own hosts (known once it is open) count.
       permits: (scheme, authority) => allowed.permits(scheme, authority),
       admitRequest: () => ++requestsThisCall <= maxRequestsPerCall,
-      refused: (method, url) => refused.push(`${method} ${url}`),
     }),
   );
   const opened = settle(() => component.connections.Connection.open(config));
@@ -88,7 +86,6 @@ async function main() {
   parentPort.postMessage({ type: 'ready', description });
 
   parentPort.on('message', (request) => {
-    refused.length = 0;
     requestsThisCall = 0;
     let outcome;
     if (request.op === 'invoke') {
@@ -104,7 +101,7 @@ async function main() {
     }
     // After the call's output messages (one port keeps their order), so the caller has all
     // of its stderr when it reads the outcome.
-    parentPort.postMessage({ type: 'done', id: request.id, refused: [...refused], ...outcome });
+    parentPort.postMessage({ type: 'done', id: request.id, ...outcome });
   });
 }
 

@@ -121,7 +121,15 @@ describe('a connection to a fake Graph', () => {
     await assert.rejects(openConnector({ config: { auth: 'clientCredentials' } }), { code: 'invalid-config' });
     await assert.rejects(openConnector({ config: fake.clientCredentials(), allowHosts: ['https://example.com/'] }), {
       code: 'invalid-config',
-      message: /^`allowHosts\[0\]` must be a host name, not a URL/,
+      message: '`allowHosts[0]` must be a host name, not a URL (got "https://example.com/")',
+    });
+    await assert.rejects(openConnector({ config: fake.clientCredentials(), allowHosts: ['graph.example', 'graph.example:http'] }), {
+      code: 'invalid-config',
+      message: '`allowHosts[1]`: the port of "graph.example:http" must be a number from 0 to 65535',
+    });
+    await assert.rejects(openConnector({ config: 42 }), {
+      code: 'invalid-config',
+      message: '`config` must be the connection settings: an object, or its JSON text',
     });
     assert.deepEqual(fake.requests, []);
   });
