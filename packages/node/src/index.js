@@ -99,7 +99,17 @@ function coreModules(component, maxMemoryBytes) {
       const entries = await Promise.all(
         names.map(async (name) => {
           const capped = withMemoryLimit(await readFile(new URL(name, directory)), maxMemoryBytes);
-          return [name, await WebAssembly.compile(capped)];
+          try {
+            return [name, await WebAssembly.compile(capped)];
+          } catch (error) {
+            if (/maximum memory size/.test(error.message)) {
+              throw new ConnectorError({
+                code: 'invalid-config',
+                message: `\`maxMemoryBytes\` (${maxMemoryBytes}) is below what the component needs to start: ${error.message}`,
+              });
+            }
+            throw new ConnectorError({ code: 'internal', message: `${name} does not compile: ${error.message}` });
+          }
         }),
       );
       return Object.fromEntries(entries);

@@ -144,6 +144,14 @@ describe('limits', () => {
     assert.equal(smaller(1), -1, 'a smaller declared maximum stays');
   });
 
+  test('a cap below the memory the component starts with is refused when the connection opens', async () => {
+    await assert.rejects(openConnector({ config: { auth: 'accessToken', accessToken: 't' }, maxMemoryBytes: 65536 }), {
+      name: 'ConnectorError',
+      code: 'invalid-config',
+      message: /^`maxMemoryBytes` \(65536\) is below what the component needs to start: .*maximum memory size \(1 pages\) is less than initial/,
+    });
+  });
+
   test('a shared or 64-bit memory is refused rather than left uncapped', () => {
     assert.throws(() => withMemoryLimit(growModule([0x03, 0x01, 0x02]), 65536), /memory 0 is shared or 64-bit/);
     assert.throws(() => withMemoryLimit(Uint8Array.of(1, 2, 3), 65536), /not a core WebAssembly module/);
