@@ -253,6 +253,19 @@ describe('a connection to a fake Graph', () => {
     assert.ok(order.indexOf('user-b-1') < order.indexOf('user-a-3'), order.join(' '));
   });
 
+  test("a call's timeoutMs reaches the component, which ends a request still unanswered at it", async () => {
+    fake.answer('GET', '/v1.0/users/unanswered', { body: { id: 'unanswered' }, delayMs: 10_000 });
+    const connector = await openConnector({ config: { auth: 'accessToken', accessToken: 't', graphBaseUrl: `${fake.base}/v1.0` } });
+    try {
+      await assert.rejects(connector.invoke('users.get', { userId: 'unanswered' }, { timeoutMs: 1000 }), {
+        code: 'transport',
+        message: /^GET http:\/\/127\.0\.0\.1:\d+\/v1\.0\/users\/unanswered: the invocation's deadline \(`timeoutMs`, 1000 ms\) passed while waiting for its answer/,
+      });
+    } finally {
+      await connector.close();
+    }
+  });
+
   test('closing a connection fails the call in flight and the calls waiting, as not-connected', async () => {
     fake.answer('GET', '/v1.0/users/stalled', { body: { id: 'stalled' }, delayMs: 2000 });
     const connector = await openConnector({ config: { auth: 'accessToken', accessToken: 't', graphBaseUrl: `${fake.base}/v1.0` } });

@@ -31,7 +31,8 @@ export async function startFakeGraph() {
         res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers });
         res.end(body);
       };
-      if (answer.delayMs) setTimeout(send, answer.delayMs);
+      // Unref'd: an answer still pending when a test ends does not hold its process.
+      if (answer.delayMs) setTimeout(send, answer.delayMs).unref();
       else send();
     });
   });
