@@ -20,7 +20,7 @@ fake.issueToken('token-bench');
 fake.answer('GET', '/v1.0/users/abc', {
   body: { id: 'abc', displayName: 'Adele Vance', mail: 'AdeleV@contoso.com', userPrincipalName: 'AdeleV@contoso.com' },
 });
-const connector = await openConnector({ config: fake.clientCredentials() });
+const connector = await openConnector({ config: fake.clientCredentials(), allowHosts: [fake.host] });
 const input = { userId: 'abc' };
 try {
   for (let i = 0; i < warmup; i++) {

@@ -65,8 +65,10 @@ export interface OpenOptions {
   /** The connection settings (`../shared/ACTIONS.md`): an object, or its JSON text. */
   config: Record<string, unknown> | string;
   /**
-   * Destinations allowed besides the connection's own login and Graph hosts, as `host`
-   * (any port) or `host:port`; every other request is refused before any network.
+   * Destinations allowed besides the connection's own login and Graph hosts (those its
+   * description names that the component declares), as `host` (any port) or `host:port`;
+   * every other request is refused before any network. Settings that point elsewhere (a
+   * `graphBaseUrl` of a test server) need their host here.
    */
   allowHosts?: string[];
   /** Each call's deadline in milliseconds unless the call names one (default: the settings' `timeoutMs`, else 120000). */
@@ -122,6 +124,11 @@ export class Connector {
    * connector's include `hosts`, the destinations the connection reaches.
    */
   describe(): Record<string, unknown> & { hosts?: string[] };
+  /**
+   * The destinations the connection may reach: the hosts its description names that the
+   * component declares (its `connector-hosts` custom section), then `allowHosts`.
+   */
+  allowedHosts(): string[];
   /** The last part of what the component wrote to stdout and stderr. */
   capturedOutput(): { stdout: string; stderr: string };
   /** Stops the worker; the secrets and tokens go with it. */

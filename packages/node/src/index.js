@@ -6,7 +6,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { HostPattern } from './allowlist.js';
+import { declaredHosts, HostPattern } from './allowlist.js';
 import { withMemoryLimit } from './memory-limit.js';
 
 const workerScript = new URL('./worker.js', import.meta.url);
@@ -72,8 +72,8 @@ const compiledModules = new Map();
 /**
  * A transpiled component's core modules (`NAME.core*.wasm` beside `NAME.js`), with their
  * memories capped at `maxMemoryBytes`, compiled once per process (off the event loop) and
- * handed to every worker: a `WebAssembly.Module` crosses to a worker without being compiled
- * again.
+ * handed to every worker (a `WebAssembly.Module` crosses to a worker without being compiled
+ * again); and the hosts the component declares in them.
  * @param {URL} component
  * @param {number} maxMemoryBytes
  */
@@ -112,7 +112,7 @@ function coreModules(component, maxMemoryBytes) {
           }
         }),
       );
-      return Object.fromEntries(entries);
+      return { modules: Object.fromEntries(entries), declared: declaredHosts(entries.map(([, module]) => module)) };
     })();
     compiledModules.set(key, compiling);
     compiling.catch(() => compiledModules.delete(key));
@@ -263,6 +263,8 @@ export class Connector {
   /** @type {Promise<void> | undefined} */
   #starting;
   #description;
+  /** @type {string[]} */
+  #allowed = [];
   #actions;
   #closed = false;
   #nextId = 1;
@@ -291,11 +293,12 @@ export class Connector {
   }
 
   async #spawn() {
-    const modules = await coreModules(this.#component, this.#maxMemoryBytes);
+    const { modules, declared } = await coreModules(this.#component, this.#maxMemoryBytes);
     const worker = new Worker(workerScript, {
       workerData: {
         component: this.#component.href,
         modules,
+        declared,
         config: this.#config,
         allowHosts: this.#allowHosts,
         maxRequestsPerCall: this.#maxRequestsPerCall,
@@ -345,6 +348,7 @@ export class Connector {
       throw new ConnectorError({ code: 'internal', message: `the component could not be started: ${opened.trap}` });
     }
     this.#description = opened.description;
+    this.#allowed = opened.allowed;
     this.#worker = worker;
     // An idle connection does not keep the process alive (a caller that forgets `close`
     // still exits); a call in flight does (see #pump).
@@ -361,6 +365,15 @@ export class Connector {
    */
   describe() {
     return structuredClone(this.#description);
+  }
+
+  /**
+   * The destinations the connection may reach: the hosts its description names that the
+   * component declares, then `allowHosts`.
+   * @returns {string[]}
+   */
+  allowedHosts() {
+    return [...this.#allowed];
   }
 
   /**

@@ -12,7 +12,7 @@
 
 import './capture-output.js';
 import { parentPort, workerData } from 'node:worker_threads';
-import { AllowedHosts, HostPattern } from './allowlist.js';
+import { AllowedHosts, connectionAllowlist } from './allowlist.js';
 import { RequestCapReached, sandboxImports } from './sandbox.js';
 
 /**
@@ -57,7 +57,7 @@ function describe(connection) {
 }
 
 async function main() {
-  const { component: componentModule, modules, config, allowHosts, maxRequestsPerCall } = workerData;
+  const { component: componentModule, modules, declared, config, allowHosts, maxRequestsPerCall } = workerData;
   /** @type {typeof import('../generated/graph_connector.js')} */
   const { instantiate } = await import(componentModule);
   let allowed = new AllowedHosts([]);
@@ -76,14 +76,11 @@ async function main() {
     return;
   }
   const connection = opened.value;
-  // The connection's own destinations, as the component describes them (`hosts`); a
-  // description without them allows nothing beyond `allowHosts`.
+  // The connection's own destinations, as the component describes them (`hosts`), where
+  // the component declares them; a description without them allows only `allowHosts`.
   const description = describe(connection);
-  const ownHosts = Array.isArray(description.hosts) ? description.hosts : [];
-  allowed = new AllowedHosts(
-    [...ownHosts, ...allowHosts].map((host, index) => HostPattern.parse(host, `hosts[${index}]`)),
-  );
-  parentPort.postMessage({ type: 'ready', description });
+  allowed = connectionAllowlist({ described: description.hosts, declared, extra: allowHosts });
+  parentPort.postMessage({ type: 'ready', description, allowed: allowed.patterns.map(String) });
 
   parentPort.on('message', (request) => {
     requestsThisCall = 0;

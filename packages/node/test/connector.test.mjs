@@ -28,7 +28,7 @@ describe('a connection to a fake Graph', () => {
     fake.issueToken('token-get');
     const user = { id: 'abc', displayName: 'Adele Vance', mail: 'AdeleV@contoso.com' };
     fake.answer('GET', '/v1.0/users/abc?$select=id,displayName,mail', { body: user });
-    const connector = await openConnector({ config: fake.clientCredentials('secret-get') });
+    const connector = await openConnector({ config: fake.clientCredentials('secret-get'), allowHosts: [fake.host] });
     try {
       const output = await connector.invoke('users.get', { userId: 'abc', select: 'id,displayName,mail' });
       assert.deepEqual(output, user);
@@ -60,7 +60,7 @@ describe('a connection to a fake Graph', () => {
       body: { value: [{ id: '1' }, { id: '2' }], '@odata.nextLink': `${fake.base}/v1.0/users?$top=2&$skiptoken=page2` },
     });
     fake.answer('GET', '/v1.0/users?$top=2&$skiptoken=page2', { body: { value: [{ id: '3' }] } });
-    const connector = await openConnector({ config: fake.clientCredentials() });
+    const connector = await openConnector({ config: fake.clientCredentials(), allowHosts: [fake.host] });
     try {
       assert.deepEqual(await connector.invoke('users.list', { top: 2 }), { value: [{ id: '1' }, { id: '2' }, { id: '3' }] });
     } finally {
@@ -82,7 +82,7 @@ describe('a connection to a fake Graph', () => {
       headers: { 'request-id': 'rid-404' },
       body: { error: { code: 'Request_ResourceNotFound', message: "Resource 'missing' does not exist." } },
     });
-    const connector = await openConnector({ config: fake.clientCredentials() });
+    const connector = await openConnector({ config: fake.clientCredentials(), allowHosts: [fake.host] });
     try {
       const error = await connector.invoke('users.get', { userId: 'missing' }).then(
         () => assert.fail('users.get of a missing user succeeded'),
@@ -106,7 +106,7 @@ describe('a connection to a fake Graph', () => {
 
   test('bad input is a typed error naming the field, before any request', async () => {
     fake.requests.length = 0;
-    const connector = await openConnector({ config: fake.clientCredentials() });
+    const connector = await openConnector({ config: fake.clientCredentials(), allowHosts: [fake.host] });
     try {
       await assert.rejects(connector.invoke('users.get', {}), { name: 'ConnectorError', code: 'invalid-input', message: '`userId` is required' });
       await assert.rejects(connector.invoke('users.get', 'abc'), { code: 'invalid-input', message: '`input` must be an object' });
@@ -145,7 +145,7 @@ describe('a connection to a fake Graph', () => {
         ? { status: 429, headers: { 'retry-after': '1' }, body: { error: { code: 'TooManyRequests', message: 'slow down' } } }
         : { body: { id: 'busy', displayName: 'Busy Bee' } };
     });
-    const connector = await openConnector({ config: fake.clientCredentials() });
+    const connector = await openConnector({ config: fake.clientCredentials(), allowHosts: [fake.host] });
     try {
       assert.deepEqual(await connector.invoke('users.get', { userId: 'busy' }), { id: 'busy', displayName: 'Busy Bee' });
     } finally {
@@ -167,7 +167,7 @@ describe('a connection to a fake Graph', () => {
       headers: { 'retry-after': '7' },
       body: { error: { code: 'TooManyRequests', message: 'slow down' } },
     });
-    const connector = await openConnector({ config: { ...fake.clientCredentials(), maxRetries: 0 } });
+    const connector = await openConnector({ config: { ...fake.clientCredentials(), maxRetries: 0 }, allowHosts: [fake.host] });
     try {
       const error = await connector.invoke('users.get', { userId: 'always-busy' }).then(
         () => assert.fail('a throttled users.get succeeded'),
@@ -185,7 +185,7 @@ describe('a connection to a fake Graph', () => {
 
   test('a dry run returns the plan of the writes and sends none of them', async () => {
     fake.requests.length = 0;
-    const connector = await openConnector({ config: fake.clientCredentials() });
+    const connector = await openConnector({ config: fake.clientCredentials(), allowHosts: [fake.host] });
     const user = {
       displayName: 'Nestor Wilke',
       userPrincipalName: 'NestorW@contoso.com',
@@ -225,7 +225,7 @@ describe('a connection to a fake Graph', () => {
       const match = /^\/v1\.0\/users\/(user-[ab]-\d)$/.exec(seen.target);
       return match ? { body: { id: match[1] }, delayMs: 100 } : undefined;
     });
-    const open = (tenant) => openConnector({ config: { ...fake.clientCredentials(), tenantId: tenant } });
+    const open = (tenant) => openConnector({ config: { ...fake.clientCredentials(), tenantId: tenant }, allowHosts: [fake.host] });
     const [a, b] = await Promise.all([open('tenant-a.example'), open('tenant-b.example')]);
     try {
       const calls = [];
@@ -255,7 +255,7 @@ describe('a connection to a fake Graph', () => {
 
   test("a call's timeoutMs reaches the component, which ends a request still unanswered at it", async () => {
     fake.answer('GET', '/v1.0/users/unanswered', { body: { id: 'unanswered' }, delayMs: 10_000 });
-    const connector = await openConnector({ config: { auth: 'accessToken', accessToken: 't', graphBaseUrl: `${fake.base}/v1.0` } });
+    const connector = await openConnector({ config: { auth: 'accessToken', accessToken: 't', graphBaseUrl: `${fake.base}/v1.0` }, allowHosts: [fake.host] });
     try {
       await assert.rejects(connector.invoke('users.get', { userId: 'unanswered' }, { timeoutMs: 1000 }), {
         code: 'transport',
@@ -266,9 +266,25 @@ describe('a connection to a fake Graph', () => {
     }
   });
 
+  test('settings that point at a host the component does not declare reach nothing unless allowed', async () => {
+    fake.requests.length = 0;
+    const connector = await openConnector({ config: fake.clientCredentials() });
+    try {
+      assert.deepEqual(connector.describe().hosts, [fake.host]);
+      assert.deepEqual(connector.allowedHosts(), []);
+      await assert.rejects(connector.invoke('users.get', { userId: 'abc' }), {
+        code: 'transport',
+        message: 'token endpoint unreachable: HTTP-request-denied',
+      });
+    } finally {
+      await connector.close();
+    }
+    assert.deepEqual(fake.requests, []);
+  });
+
   test('closing a connection fails the call in flight and the calls waiting, as not-connected', async () => {
     fake.answer('GET', '/v1.0/users/stalled', { body: { id: 'stalled' }, delayMs: 2000 });
-    const connector = await openConnector({ config: { auth: 'accessToken', accessToken: 't', graphBaseUrl: `${fake.base}/v1.0` } });
+    const connector = await openConnector({ config: { auth: 'accessToken', accessToken: 't', graphBaseUrl: `${fake.base}/v1.0` }, allowHosts: [fake.host] });
     const inFlight = connector.invoke('users.get', { userId: 'stalled' });
     const waiting = connector.invoke('users.get', { userId: 'stalled' });
     for (let waited = 0; !fake.requests.some((seen) => seen.target === '/v1.0/users/stalled') && waited < 5000; waited += 10) {
@@ -284,11 +300,11 @@ describe('a connection to a fake Graph', () => {
     fake.answer('GET', '/v1.0/users/forgotten', { body: { id: 'forgotten' } });
     const script = `
       import { openConnector } from '@graph-connector/node';
-      const connector = await openConnector({ config: process.argv[1] });
+      const connector = await openConnector({ config: process.argv[1], allowHosts: [process.argv[2]] });
       console.log(JSON.stringify(await connector.invoke('users.get', { userId: 'forgotten' })));
     `;
     const config = JSON.stringify({ auth: 'accessToken', accessToken: 't', graphBaseUrl: `${fake.base}/v1.0` });
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, config], {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, config, fake.host], {
       cwd: new URL('..', import.meta.url),
       timeout: 30_000,
     });
@@ -296,7 +312,7 @@ describe('a connection to a fake Graph', () => {
   });
 
   test('listActions returns the catalog with parsed schemas; describe names the hosts', async () => {
-    const connector = await openConnector({ config: fake.clientCredentials() });
+    const connector = await openConnector({ config: fake.clientCredentials(), allowHosts: [fake.host] });
     try {
       const actions = await connector.listActions();
       const get = actions.find((action) => action.id === 'users.get');
@@ -304,7 +320,9 @@ describe('a connection to a fake Graph', () => {
       assert.equal(get.category, 'users');
       assert.deepEqual(get.inputSchema.required, ['userId']);
       assert.ok(actions.some((action) => action.id === 'users.create' && action.readOnly === false));
-      assert.deepEqual(connector.describe().hosts, [`127.0.0.1:${fake.port}`]);
+      assert.deepEqual(connector.describe().hosts, [fake.host]);
+      // The component declares no loopback host: only allowHosts lets the connection reach it.
+      assert.deepEqual(connector.allowedHosts(), [fake.host]);
     } finally {
       await connector.close();
     }

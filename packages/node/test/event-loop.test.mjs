@@ -12,7 +12,7 @@ test('a timer keeps firing while an invocation waits for a slow answer', async (
   const tickMs = 20;
   fake.issueToken('token-slow');
   fake.answer('GET', '/v1.0/users/slow', { body: { id: 'slow' }, delayMs: answerDelayMs });
-  const connector = await openConnector({ config: fake.clientCredentials() });
+  const connector = await openConnector({ config: fake.clientCredentials(), allowHosts: [fake.host] });
   let ticks = 0;
   const timer = setInterval(() => {
     ticks += 1;

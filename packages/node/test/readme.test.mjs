@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { inspect, promisify } from 'node:util';
 import { openConnector } from '@graph-connector/node';
@@ -19,13 +19,17 @@ test("the README's program lists the actions and gets a user", async () => {
     fake.issueToken('token-readme');
     const user = { id: '87d349ed-44d7-43e1-9a83-5f2406dee5bd', displayName: 'Adele Vance', mail: 'AdeleV@contoso.com' };
     fake.answer('GET', '/v1.0/users/AdeleV@contoso.com', { body: user });
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', program], {
-      cwd: new URL('..', import.meta.url),
+    // Inside the package, so that its import of the package resolves as an installed one would.
+    const directory = new URL('./generated/', import.meta.url);
+    await mkdir(directory, { recursive: true });
+    const file = new URL('readme-program.mjs', directory);
+    await writeFile(file, program);
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [file.pathname, fake.host], {
       env: { ...process.env, GRAPH_CONNECTION: JSON.stringify(fake.clientCredentials()) },
     });
     assert.equal(stderr, '');
 
-    const catalog = await openConnector({ config: fake.clientCredentials() });
+    const catalog = await openConnector({ config: fake.clientCredentials(), allowHosts: [fake.host] });
     const ids = (await catalog.listActions()).map((action) => action.id);
     await catalog.close();
     assert.equal(stdout, `${ids.join(' ')}\n${inspect(user)}\n`);

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { cli, http } from '@bytecodealliance/preview2-shim';
 import { openConnector } from '@graph-connector/node';
-import { AllowedHosts, HostPattern } from '../src/allowlist.js';
+import { AllowedHosts, connectionAllowlist, declaredHosts, HostPattern } from '../src/allowlist.js';
 import { withMemoryLimit } from '../src/memory-limit.js';
 import { sandboxImports } from '../src/sandbox.js';
 import { hostileComponent, needsHostileComponent } from './support/components.mjs';
@@ -43,6 +43,40 @@ describe('the allowlist', () => {
     assert.throws(() => HostPattern.parse('graph.example:http', 'allowHosts[0]'), /allowHosts\[0\]: the port/);
     assert.throws(() => HostPattern.parse(':80', 'allowHosts[0]'), /allowHosts\[0\] has an empty host/);
     assert.throws(() => HostPattern.parse(42, 'allowHosts[1]'), /allowHosts\[1\] must be a string/);
+  });
+
+  /** A core module holding only custom sections: (name, text) pairs. */
+  function customSections(...sections) {
+    const bytes = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+    for (const [name, text] of sections) {
+      const content = [name.length, ...Buffer.from(name), ...Buffer.from(text)];
+      assert.ok(content.length < 128 && name.length < 128, 'one-byte lengths only');
+      bytes.push(0x00, content.length, ...content);
+    }
+    return new WebAssembly.Module(Uint8Array.from(bytes));
+  }
+
+  test('a component declares its hosts in a connector-hosts custom section; lines that are not hosts are ignored', () => {
+    const modules = [
+      customSections(['package-docs', 'not hosts'], ['connector-hosts', 'login.example\nGraph.Example:8443\n\nnot a host/\n']),
+      customSections(['connector-hosts', 'login.example\nother.example\n']),
+    ];
+    assert.deepEqual(declaredHosts(modules), ['login.example', 'graph.example:8443', 'other.example']);
+    assert.deepEqual(declaredHosts([customSections(['package-docs', 'x'])]), []);
+  });
+
+  test('a connection may reach the hosts it names that the component declares, and allowHosts', () => {
+    const reach = (described, declared, extra) =>
+      connectionAllowlist({ described, declared, extra }).patterns.map(String);
+    const declared = ['login.example', 'graph.example:8443'];
+    assert.deepEqual(reach(['login.example', 'graph.example:8443'], declared, []), ['login.example', 'graph.example:8443']);
+    // A port the declaration does not cover, a host it does not name, a pattern wider than
+    // the declared one: refused.
+    assert.deepEqual(reach(['login.example:444', 'graph.example', 'evil.example', 42, 'not a host/'], declared, []), [
+      'login.example:444',
+    ]);
+    assert.deepEqual(reach(['evil.example'], declared, ['127.0.0.1:8080']), ['127.0.0.1:8080']);
+    assert.deepEqual(reach(undefined, declared, []), []);
   });
 
   describe("the outgoing handler the component gets", () => {

@@ -42,6 +42,8 @@ export async function startFakeGraph() {
   return {
     port,
     base,
+    /** The fake's destination, for `allowHosts`: the component declares no loopback host. */
+    host: `127.0.0.1:${port}`,
     requests,
     /** Adds a route; of the routes that answer a request, the one added last wins. */
     route(route) {
