@@ -3,9 +3,11 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { ConnectorError, openConnector } from '@graph-connector/node';
+import { declaredHosts } from '../src/allowlist.js';
 import { startFakeGraph } from './support/fake-graph.mjs';
 
 const TOKEN_PATH = '/contoso.onmicrosoft.com/oauth2/v2.0/token';
@@ -261,6 +263,26 @@ describe('a connection to a fake Graph', () => {
         code: 'transport',
         message: /^GET http:\/\/127\.0\.0\.1:\d+\/v1\.0\/users\/unanswered: the invocation's deadline \(`timeoutMs`, 1000 ms\) passed while waiting for its answer/,
       });
+    } finally {
+      await connector.close();
+    }
+  });
+
+  test("a connection to the global cloud may reach the cloud's login and Graph hosts the component declares", async () => {
+    // What the packaged component declares, read as the package reads it.
+    const directory = new URL('../generated/', import.meta.url);
+    const names = (await readdir(directory)).filter((name) => name.endsWith('.wasm'));
+    const modules = await Promise.all(names.map(async (name) => new WebAssembly.Module(await readFile(new URL(name, directory)))));
+    const declared = declaredHosts(modules);
+    const connector = await openConnector({
+      config: { auth: 'clientCredentials', tenantId: 'contoso.onmicrosoft.com', clientId: 'c', clientSecret: 's' },
+    });
+    try {
+      assert.deepEqual(connector.describe().hosts, ['login.microsoftonline.com', 'graph.microsoft.com']);
+      assert.deepEqual(
+        connector.allowedHosts(),
+        ['login.microsoftonline.com', 'graph.microsoft.com'].filter((host) => declared.includes(host)),
+      );
     } finally {
       await connector.close();
     }
