@@ -4,14 +4,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openConnector } from '@graph-connector/node';
-import { startFakeGraph } from './support/fake-graph.mjs';
+import { startFakeGraphProcess } from './support/fake-graph-process.mjs';
 
 test('a timer keeps firing while an invocation waits for a slow answer', async () => {
-  const fake = await startFakeGraph();
   const answerDelayMs = 1000;
   const tickMs = 20;
-  fake.issueToken('token-slow');
-  fake.answer('GET', '/v1.0/users/slow', { body: { id: 'slow' }, delayMs: answerDelayMs });
+  // In another process: were the call to block this thread, the fake would still answer, the
+  // call would end, and the count below would show it.
+  const fake = await startFakeGraphProcess({
+    token: 'token-slow',
+    answers: [['GET', '/v1.0/users/slow', { body: { id: 'slow' }, delayMs: answerDelayMs }]],
+  });
   const connector = await openConnector({ config: fake.clientCredentials(), allowHosts: [fake.host] });
   let ticks = 0;
   const timer = setInterval(() => {
@@ -22,7 +25,7 @@ test('a timer keeps firing while an invocation waits for a slow answer', async (
   } finally {
     clearInterval(timer);
     await connector.close();
-    await fake.close();
+    fake.close();
   }
   // A blocked loop would let the timer fire about once in the whole wait; a free one about
   // answerDelayMs / tickMs times. Half of that leaves room for a busy machine.
