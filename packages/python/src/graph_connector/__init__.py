@@ -10,11 +10,11 @@ cloud and the hosts passed as `allow_hosts`.
 """
 
 from ._allowlist import CLOUD_HOSTS, AllowedHosts, HostPattern
-from ._connector import Connection, Connector, bundled_component
+from ._connector import Connection, Connector, Limits, bundled_component
 from ._errors import ConnectorError
 
 # Tracebacks and reprs name the public module, not the private one defining the class.
-for _public in (Connector, Connection, ConnectorError, AllowedHosts, HostPattern):
+for _public in (Connector, Connection, Limits, ConnectorError, AllowedHosts, HostPattern):
     _public.__module__ = __name__
 del _public
 
@@ -22,6 +22,8 @@ __all__ = [
     # Open connections: `Connector.open(config)`, or a `Connector` of your own for a
     # chosen cache directory.
     "Connector",
+    # What one connection's instance may use: memory, requests per call, hard deadline.
+    "Limits",
     # One open connection: `invoke`, `list_actions`, `describe`, `close`.
     "Connection",
     # The typed error every failed operation raises.

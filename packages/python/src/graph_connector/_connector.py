@@ -14,9 +14,10 @@ import os
 import threading
 import time
 import weakref
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
 import wasmtime
 from wasmtime import component as wasm_component
@@ -42,8 +43,33 @@ HARD_STOP_GRACE_MS = 30_000
 DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024
 #: The reference host's cap on HTTP requests per invocation.
 DEFAULT_REQUESTS_PER_INVOCATION = 500
+#: How many distinct refused destinations a connection lists in `refused`.
+REFUSED_KEPT = 100
 #: How much of the component's standard output and error a connection keeps.
 CAPTURED_OUTPUT_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one connection's instance may use; the reference host's defaults."""
+
+    #: The most linear memory the instance may use, in bytes.
+    memory_bytes: int = DEFAULT_MEMORY_BYTES
+    #: How many HTTP requests one call may send; more fail with `connection-limit-reached`.
+    requests_per_invocation: int = DEFAULT_REQUESTS_PER_INVOCATION
+    #: How long any one call may run before the host stops it, in milliseconds. None:
+    #: the call's own deadline (`timeout_ms`, else the connection's `timeoutMs`) plus
+    #: `HARD_STOP_GRACE_MS`, so that the connector normally ends first with its typed error.
+    hard_deadline_ms: Optional[int] = None
+
+    def check(self) -> None:
+        """Raises `ConnectorError` (`invalid-config`) naming a field that is not a positive integer."""
+        for name in ("memory_bytes", "requests_per_invocation", "hard_deadline_ms"):
+            value = getattr(self, name)
+            if value is None and name == "hard_deadline_ms":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConnectorError("invalid-config", f"`limits.{name}` must be a positive integer (got {value!r})")
 
 
 def bundled_component() -> bytes:
@@ -101,8 +127,7 @@ class Connector:
         *,
         allow_hosts: Iterable[str] = (),
         cache_dir: Union[str, "os.PathLike[str]", None, bool] = None,
-        memory_bytes: int = DEFAULT_MEMORY_BYTES,
-        requests_per_invocation: int = DEFAULT_REQUESTS_PER_INVOCATION,
+        limits: Limits = Limits(),
     ) -> "Connection":
         """Opens a connection with `config` (the connector's connection settings).
 
@@ -116,29 +141,17 @@ class Connector:
             if connector is None:
                 connector = cls(cache_dir=cache_dir)
                 cls._shared[key] = connector
-        return connector.connect(
-            config,
-            allow_hosts=allow_hosts,
-            memory_bytes=memory_bytes,
-            requests_per_invocation=requests_per_invocation,
-        )
+        return connector.connect(config, allow_hosts=allow_hosts, limits=limits)
 
     def connect(
         self,
         config: Union[Mapping[str, Any], str],
         *,
         allow_hosts: Iterable[str] = (),
-        memory_bytes: int = DEFAULT_MEMORY_BYTES,
-        requests_per_invocation: int = DEFAULT_REQUESTS_PER_INVOCATION,
+        limits: Limits = Limits(),
     ) -> "Connection":
         """Opens a connection on this connector; the arguments are those of `open`."""
-        return Connection(
-            self,
-            config,
-            allow_hosts=allow_hosts,
-            memory_bytes=memory_bytes,
-            requests_per_invocation=requests_per_invocation,
-        )
+        return Connection(self, config, allow_hosts=allow_hosts, limits=limits)
 
 
 class Connection:
@@ -154,17 +167,18 @@ class Connection:
         config: Union[Mapping[str, Any], str],
         *,
         allow_hosts: Iterable[str],
-        memory_bytes: int,
-        requests_per_invocation: int,
+        limits: Limits,
     ) -> None:
         config_text, config_object = _config_text(config)
         self.allowed_hosts = AllowedHosts.for_connection(config_object, allow_hosts)
-        for name, value in (("memory_bytes", memory_bytes), ("requests_per_invocation", requests_per_invocation)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConnectorError("invalid-config", f"`{name}` must be a positive integer (got {value!r})")
-        self._requests_per_invocation = requests_per_invocation
+        if not isinstance(limits, Limits):
+            raise ConnectorError("invalid-config", f"`limits` must be a graph_connector.Limits (got {type(limits).__name__})")
+        limits.check()
+        self.limits = limits
         self._requests_this_call = 0
-        #: Destinations refused during this connection's life, as `host[:port]`.
+        self._request_cap_broken = False
+        #: The distinct destinations refused during this connection's life, as
+        #: `host[:port]` (the first `REFUSED_KEPT`).
         self.refused: list[str] = []
         self._lock = threading.Lock()
         self._connector = connector
@@ -175,12 +189,14 @@ class Connection:
         wasi = wasmtime.WasiConfig()
         # No argv, no environment, no preopened directories (WasiConfig starts empty);
         # standard output and error go to a bounded buffer, never to this process's.
-        wasi.stdout_custom = self._capture
-        wasi.stderr_custom = self._capture
+        capture = _weakly(self._capture, when_gone=len)
+        wasi.stdout_custom = capture
+        wasi.stderr_custom = capture
         self._store.set_wasi(wasi)
         self._store.set_wasi_http()
-        self._store.set_limits(memory_size=memory_bytes)
-        self._store.set_epoch_deadline(_ticks(HARD_STOP_GRACE_MS))
+        self._store.set_limits(memory_size=limits.memory_bytes)
+        # Instantiation runs the component's start code: it gets a deadline too.
+        self._store.set_epoch_deadline(_ticks(limits.hard_deadline_ms or HARD_STOP_GRACE_MS))
 
         gate_linker = wasm_component.Linker(connector.engine)
         gate_linker.add_wasip2()
@@ -195,7 +211,7 @@ class Connection:
         linker.allow_shadowing = True
         with linker.root() as root:
             with root.add_instance(OUTGOING_HANDLER_INTERFACE) as handler:
-                handler.add_func("handle", self._handle)
+                handler.add_func("handle", _weakly(self._handle, when_gone=_refuse_when_gone))
         instance = linker.instantiate(self._store, connector.component)
 
         def export(name: str, interface: Optional[str] = None) -> wasm_component.Func:
@@ -249,11 +265,17 @@ class Connection:
         options = wasm_component.Record()
         setattr(options, "timeout-ms", timeout_ms)
         setattr(options, "dry-run", dry_run)
-        hard_stop_ms = (timeout_ms or self._timeout_ms) + HARD_STOP_GRACE_MS
+        hard_stop_ms = self.limits.hard_deadline_ms or (timeout_ms or self._timeout_ms) + HARD_STOP_GRACE_MS
         outcome = self._call(self._invoke, self._open_handle(), action, input_text, options, hard_stop_ms=hard_stop_ms)
-        if isinstance(outcome, str):
-            return json.loads(outcome)
-        raise ConnectorError._from_record(outcome)
+        if not isinstance(outcome, str):
+            raise ConnectorError._from_record(outcome)
+        try:
+            output = json.loads(outcome)
+        except ValueError:
+            output = None
+        if not isinstance(output, dict):
+            raise ConnectorError("internal", f"`{action}` returned output that is not a JSON object")
+        return output
 
     def list_actions(self) -> list[dict[str, Any]]:
         """Every action the connector offers: `id`, `title`, `description`, `category`,
@@ -302,11 +324,15 @@ class Connection:
         authority = self._request_authority(store, request)
         self._requests_this_call += 1
         refusal = None
-        if not self.allowed_hosts.permits(authority):
-            self.refused.append(authority or "")
-            refusal = "HTTP-request-denied"
-        elif self._requests_this_call > self._requests_per_invocation:
+        if self._requests_this_call > self.limits.requests_per_invocation:
             refusal = "connection-limit-reached"
+            # A component that ignores the refusal is stopped at the next epoch tick.
+            self._request_cap_broken = True
+            self._store.set_epoch_deadline(1)
+        elif not self.allowed_hosts.permits(authority):
+            refusal = "HTTP-request-denied"
+            if authority not in self.refused and len(self.refused) < REFUSED_KEPT:
+                self.refused.append(authority or "")
         if refusal is not None:
             # `handle` owns both handles: give them back before refusing.
             request.drop(store)
@@ -316,24 +342,37 @@ class Connection:
         return self._send(store, request, options)
 
     def _call(self, func: wasm_component.Func, *args: Any, hard_stop_ms: Optional[int] = None) -> Any:
+        """Calls an export of the instance, within the hard deadline."""
+        hard_stop_ms = hard_stop_ms or self.limits.hard_deadline_ms or HARD_STOP_GRACE_MS
         with self._lock:
             self._requests_this_call = 0
-            self._store.set_epoch_deadline(_ticks(hard_stop_ms or HARD_STOP_GRACE_MS))
-            started = time.monotonic()
+            self._request_cap_broken = False
+            self._store.set_epoch_deadline(_ticks(hard_stop_ms))
             try:
                 return func(self._store, *args)
             except wasmtime.WasmtimeError as error:
                 # A trap leaves the instance unusable: the connection ends with it.
                 self._connection = None
-                elapsed_ms = (time.monotonic() - started) * 1000
-                if "interrupt" in str(error) and elapsed_ms >= (hard_stop_ms or HARD_STOP_GRACE_MS) - EPOCH_TICK_SECONDS * 1000:
-                    raise ConnectorError(
-                        "transport",
-                        f"the call ran past the host's hard deadline of {hard_stop_ms or HARD_STOP_GRACE_MS} ms "
-                        "and was stopped",
-                    ) from None
-                summary = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                raise ConnectorError("internal", f"the component stopped with a trap: {summary}") from None
+                raise self._stopped(error, hard_stop_ms) from None
+
+    def _stopped(self, trap: wasmtime.WasmtimeError, hard_stop_ms: int) -> ConnectorError:
+        """The typed error for a call the host or the runtime stopped with a trap."""
+        cause = [line.strip() for line in str(trap).splitlines() if line.strip()]
+        reason = cause[-1] if cause else type(trap).__name__
+        if self._request_cap_broken:
+            return ConnectorError(
+                "transport",
+                f"the call sent more than {self.limits.requests_per_invocation} requests "
+                "(`limits.requests_per_invocation`) and was stopped",
+            )
+        if "interrupt" in reason:
+            return ConnectorError("transport", f"the call ran past the host's hard deadline of {hard_stop_ms} ms and was stopped")
+        if b"memory allocation of" in self.captured_output[-4096:]:
+            return ConnectorError(
+                "internal",
+                f"the component ran out of memory (`limits.memory_bytes` is {self.limits.memory_bytes}) and stopped: {reason}",
+            )
+        return ConnectorError("internal", f"the component stopped with a trap: {reason}")
 
     def _open_handle(self) -> wasm_component.ResourceAny:
         if self._connection is None:
@@ -364,6 +403,23 @@ def _config_text(config: Union[Mapping[str, Any], str]) -> tuple[str, dict[str, 
         return json.dumps(dict(config), allow_nan=False), dict(config)
     except (TypeError, ValueError) as error:
         raise ConnectorError("invalid-config", f"`config` is not JSON: {error}") from None
+
+
+def _weakly(method: Callable[..., Any], when_gone: Callable[..., Any]) -> Callable[..., Any]:
+    """`method`, holding its object weakly: wasmtime-py keeps the functions given to a
+    linker or a WASI configuration in process-wide tables until the store goes, and a
+    strong reference from there would keep the connection, and so the store, alive."""
+    reference = weakref.WeakMethod(method)
+
+    def call(*args: Any) -> Any:
+        target = reference()
+        return when_gone(*args) if target is None else target(*args)
+
+    return call
+
+
+def _refuse_when_gone(_store: Any, _request: Any, _options: Any) -> Any:
+    raise ConnectorError("internal", "the connection was released during a call")
 
 
 def _ticks(milliseconds: int) -> int:
