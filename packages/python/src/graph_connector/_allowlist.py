@@ -95,9 +95,11 @@ class AllowedHosts:
             )
         extra = [HostPattern.parse(pattern) for pattern in allow_hosts]
         cloud = config.get("cloud")
+        if cloud is None:
+            cloud = "global"
         # An unknown or malformed cloud gets no hosts of its own; the component then
         # refuses the configuration with a typed error naming `cloud`.
-        own = CLOUD_HOSTS.get(cloud if isinstance(cloud, str) else "global", ()) if cloud is not None else CLOUD_HOSTS["global"]
+        own = CLOUD_HOSTS.get(cloud, ()) if isinstance(cloud, str) else ()
         return cls([HostPattern(host) for host in own] + extra)
 
     def permits(self, authority: Optional[str]) -> bool:
