@@ -48,14 +48,18 @@ def main() -> None:
                 samples.append(elapsed * 1e6)
     graph.close()
     samples.sort()
-    print(json.dumps({
-        "host": "python-package",
-        "action": "users.get",
-        "calls": len(samples),
-        "median_us": round(statistics.median(samples)),
-        "p90_us": round(samples[int(len(samples) * 0.9) - 1]),
-        "open_us": round(open_us),
-    }))
+    print(
+        json.dumps(
+            {
+                "host": "python-package",
+                "action": "users.get",
+                "calls": len(samples),
+                "median_us": round(statistics.median(samples)),
+                "p90_us": round(samples[int(len(samples) * 0.9) - 1]),
+                "open_us": round(open_us),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

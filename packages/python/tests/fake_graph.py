@@ -133,7 +133,9 @@ class FakeGraph:
             queue = self._answers.get(f"{seen.method} {target}")
             responder = queue.popleft() if queue else None
         if responder is None:
-            return Answer(500, {"error": {"code": "fakeUnexpected", "message": f"no answer queued for {seen.method} {target}"}})
+            return Answer(
+                500, {"error": {"code": "fakeUnexpected", "message": f"no answer queued for {seen.method} {target}"}}
+            )
         return responder(seen) if callable(responder) else responder
 
     def close(self) -> None:

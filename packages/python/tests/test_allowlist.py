@@ -7,11 +7,14 @@ import pytest
 from graph_connector import CLOUD_HOSTS, AllowedHosts, ConnectorError, HostPattern
 
 
-@pytest.mark.parametrize("cloud, hosts", [
-    (None, ("login.microsoftonline.com", "graph.microsoft.com")),
-    ("china", ("login.chinacloudapi.cn", "microsoftgraph.chinacloudapi.cn")),
-    ("usgovDod", ("login.microsoftonline.us", "dod-graph.microsoft.us")),
-])
+@pytest.mark.parametrize(
+    "cloud, hosts",
+    [
+        (None, ("login.microsoftonline.com", "graph.microsoft.com")),
+        ("china", ("login.chinacloudapi.cn", "microsoftgraph.chinacloudapi.cn")),
+        ("usgovDod", ("login.microsoftonline.us", "dod-graph.microsoft.us")),
+    ],
+)
 def test_a_connection_may_reach_its_own_cloud(cloud: str, hosts: tuple[str, ...]) -> None:
     config = {} if cloud is None else {"cloud": cloud}
     allowed = AllowedHosts.for_connection(config, [])
@@ -34,22 +37,25 @@ def test_endpoint_overrides_in_the_configuration_are_not_trusted() -> None:
     assert not allowed.permits("proxy.example")
 
 
-@pytest.mark.parametrize("pattern, authority, permitted", [
-    ("graph.example", "graph.example", True),
-    ("graph.example", "GRAPH.Example:8443", True),
-    ("GRAPH.example", "graph.example", True),
-    ("graph.example", "graph.example.evil", False),
-    ("graph.example", "evil-graph.example", False),
-    ("127.0.0.1:8080", "127.0.0.1:8080", True),
-    ("127.0.0.1:8080", "127.0.0.1:8081", False),
-    ("127.0.0.1:8080", "127.0.0.1", False),
-    ("[::1]:8080", "[::1]:8080", True),
-    ("[::1]", "[::1]:9", True),
-    ("graph.example", "graph.example:99999", False),
-    ("graph.example", "graph.example:", False),
-    ("graph.example", "", False),
-    ("graph.example", None, False),
-])
+@pytest.mark.parametrize(
+    "pattern, authority, permitted",
+    [
+        ("graph.example", "graph.example", True),
+        ("graph.example", "GRAPH.Example:8443", True),
+        ("GRAPH.example", "graph.example", True),
+        ("graph.example", "graph.example.evil", False),
+        ("graph.example", "evil-graph.example", False),
+        ("127.0.0.1:8080", "127.0.0.1:8080", True),
+        ("127.0.0.1:8080", "127.0.0.1:8081", False),
+        ("127.0.0.1:8080", "127.0.0.1", False),
+        ("[::1]:8080", "[::1]:8080", True),
+        ("[::1]", "[::1]:9", True),
+        ("graph.example", "graph.example:99999", False),
+        ("graph.example", "graph.example:", False),
+        ("graph.example", "", False),
+        ("graph.example", None, False),
+    ],
+)
 def test_an_authority_is_matched_by_host_and_port(pattern: str, authority: str, permitted: bool) -> None:
     allowed = AllowedHosts([HostPattern.parse(pattern)])
     assert allowed.permits(authority) is permitted

@@ -32,12 +32,17 @@ def client_credentials(graph: FakeGraph, client_id: str, secret: str) -> dict[st
 
 
 class TestInvoke:
-    def test_users_get_sends_the_documented_request_and_returns_the_user(self, graph: FakeGraph, cache_dir: Path) -> None:
+    def test_users_get_sends_the_documented_request_and_returns_the_user(
+        self, graph: FakeGraph, cache_dir: Path
+    ) -> None:
         graph.answer(
             "GET",
             f"/v1.0/users/{USER_ID}?$select=displayName,mail",
-            body={"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
-                  "displayName": "Adele Vance", "mail": "AdeleV@contoso.com"},
+            body={
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
+                "displayName": "Adele Vance",
+                "mail": "AdeleV@contoso.com",
+            },
         )
         with open_with_token(graph, cache_dir) as connection:
             output = connection.invoke("users.get", {"userId": USER_ID, "select": "displayName,mail"})
@@ -55,10 +60,16 @@ class TestInvoke:
 
     def test_users_list_follows_next_link_across_pages(self, graph: FakeGraph, cache_dir: Path) -> None:
         users = [{"id": f"00000000-0000-4000-8000-00000000000{n}", "displayName": f"User {n}"} for n in range(1, 6)]
-        graph.answer("GET", "/v1.0/users?$top=2", body={
-            "value": users[0:2], "@odata.nextLink": f"{graph.base}/v1.0/users?$top=2&$skiptoken=page2"})
-        graph.answer("GET", "/v1.0/users?$top=2&$skiptoken=page2", body={
-            "value": users[2:4], "@odata.nextLink": f"{graph.base}/v1.0/users?$top=2&$skiptoken=page3"})
+        graph.answer(
+            "GET",
+            "/v1.0/users?$top=2",
+            body={"value": users[0:2], "@odata.nextLink": f"{graph.base}/v1.0/users?$top=2&$skiptoken=page2"},
+        )
+        graph.answer(
+            "GET",
+            "/v1.0/users?$top=2&$skiptoken=page2",
+            body={"value": users[2:4], "@odata.nextLink": f"{graph.base}/v1.0/users?$top=2&$skiptoken=page3"},
+        )
         graph.answer("GET", "/v1.0/users?$top=2&$skiptoken=page3", body={"value": users[4:]})
 
         with open_with_token(graph, cache_dir) as connection:
@@ -72,25 +83,47 @@ class TestInvoke:
         ]
         assert {r.headers["authorization"] for r in graph.requests} == {"Bearer test-token"}
 
-    def test_a_graph_error_raises_a_connector_error_with_camel_case_attributes(self, graph: FakeGraph, cache_dir: Path) -> None:
-        graph.answer("GET", f"/v1.0/users/{USER_ID}", status=404, headers={"request-id": "4b2c3d4e-404"}, body={
-            "error": {"code": "Request_ResourceNotFound", "message": f"Resource '{USER_ID}' does not exist.",
-                      "innerError": {"request-id": "4b2c3d4e-404", "date": "2026-11-25T10:00:00"}}})
+    def test_a_graph_error_raises_a_connector_error_with_camel_case_attributes(
+        self, graph: FakeGraph, cache_dir: Path
+    ) -> None:
+        graph.answer(
+            "GET",
+            f"/v1.0/users/{USER_ID}",
+            status=404,
+            headers={"request-id": "4b2c3d4e-404"},
+            body={
+                "error": {
+                    "code": "Request_ResourceNotFound",
+                    "message": f"Resource '{USER_ID}' does not exist.",
+                    "innerError": {"request-id": "4b2c3d4e-404", "date": "2026-11-25T10:00:00"},
+                }
+            },
+        )
 
         with open_with_token(graph, cache_dir) as connection, pytest.raises(ConnectorError) as raised:
             connection.invoke("users.get", {"userId": USER_ID})
 
         error = raised.value
         assert (error.code, error.status, error.graphCode, error.requestId, error.retryAfterMs) == (
-            "not-found", 404, "Request_ResourceNotFound", "4b2c3d4e-404", None)
+            "not-found",
+            404,
+            "Request_ResourceNotFound",
+            "4b2c3d4e-404",
+            None,
+        )
         assert error.message == f"Resource '{USER_ID}' does not exist."
         assert error.to_dict()["graphCode"] == "Request_ResourceNotFound"
         assert len(graph.requests) == 1
 
     def test_throttling_waits_for_retry_after_then_returns_the_answer(self, graph: FakeGraph, cache_dir: Path) -> None:
         target = f"/v1.0/users/{USER_ID}"
-        graph.answer("GET", target, status=429, headers={"retry-after": "1"}, body={
-            "error": {"code": "TooManyRequests", "message": "Too many requests"}})
+        graph.answer(
+            "GET",
+            target,
+            status=429,
+            headers={"retry-after": "1"},
+            body={"error": {"code": "TooManyRequests", "message": "Too many requests"}},
+        )
         graph.answer("GET", target, body={"id": USER_ID})
 
         with open_with_token(graph, cache_dir) as connection:
@@ -102,8 +135,13 @@ class TestInvoke:
     def test_throttling_past_the_deadline_reports_retry_after_ms(self, graph: FakeGraph, cache_dir: Path) -> None:
         # Graph asks for a minute; the call may take two seconds: the connector gives up
         # and tells the caller how long Graph asked it to wait.
-        graph.answer("GET", f"/v1.0/users/{USER_ID}", status=429, headers={"retry-after": "60"}, body={
-            "error": {"code": "TooManyRequests", "message": "Too many requests"}})
+        graph.answer(
+            "GET",
+            f"/v1.0/users/{USER_ID}",
+            status=429,
+            headers={"retry-after": "60"},
+            body={"error": {"code": "TooManyRequests", "message": "Too many requests"}},
+        )
 
         with open_with_token(graph, cache_dir) as connection, pytest.raises(ConnectorError) as raised:
             connection.invoke("users.get", {"userId": USER_ID}, timeout_ms=2000)
@@ -123,28 +161,44 @@ class TestInvoke:
         for _ in range(4):
             graph.answer("GET", f"/v1.0/users/{USER_ID}", body={"id": USER_ID})
 
-        first = Connector.open(client_credentials(graph, "client-a", "secret-a"), allow_hosts=[graph.authority], cache_dir=cache_dir)
-        second = Connector.open(client_credentials(graph, "client-b", "secret-b"), allow_hosts=[graph.authority], cache_dir=cache_dir)
+        first = Connector.open(
+            client_credentials(graph, "client-a", "secret-a"), allow_hosts=[graph.authority], cache_dir=cache_dir
+        )
+        second = Connector.open(
+            client_credentials(graph, "client-b", "secret-b"), allow_hosts=[graph.authority], cache_dir=cache_dir
+        )
         with first, second:
             for connection in (first, second, second, first):
                 assert connection.invoke("users.get", {"userId": USER_ID}) == {"id": USER_ID}
 
         token_requests = [r for r in graph.requests if r.path == token_path]
         assert [r.form() for r in token_requests] == [
-            {"client_id": [client], "client_secret": [secret], "grant_type": ["client_credentials"],
-             "scope": ["https://graph.microsoft.com/.default"]}
+            {
+                "client_id": [client],
+                "client_secret": [secret],
+                "grant_type": ["client_credentials"],
+                "scope": ["https://graph.microsoft.com/.default"],
+            }
             for client, secret in (("client-a", "secret-a"), ("client-b", "secret-b"))
         ]
         assert [r.headers["authorization"] for r in graph.requests if r.method == "GET"] == [
-            "Bearer token-of-client-a", "Bearer token-of-client-b", "Bearer token-of-client-b", "Bearer token-of-client-a"]
+            "Bearer token-of-client-a",
+            "Bearer token-of-client-b",
+            "Bearer token-of-client-b",
+            "Bearer token-of-client-a",
+        ]
 
     def test_dry_run_returns_the_plan_and_sends_no_write(self, graph: FakeGraph, cache_dir: Path) -> None:
         group_id = "00000000-0000-0000-0000-000000000001"
         with open_with_token(graph, cache_dir) as connection:
-            output = connection.invoke("groups.update", {"groupId": group_id, "jsonBody": {"description": "x"}}, dry_run=True)
+            output = connection.invoke(
+                "groups.update", {"groupId": group_id, "jsonBody": {"description": "x"}}, dry_run=True
+            )
 
-        assert output == {"dryRun": True, "plan": [
-            {"method": "PATCH", "url": f"{graph.base}/v1.0/groups/{group_id}", "body": {"description": "x"}}]}
+        assert output == {
+            "dryRun": True,
+            "plan": [{"method": "PATCH", "url": f"{graph.base}/v1.0/groups/{group_id}", "body": {"description": "x"}}],
+        }
         assert graph.requests == []
 
     def test_list_actions_gives_camel_case_descriptors(self, graph: FakeGraph, cache_dir: Path) -> None:
@@ -155,8 +209,16 @@ class TestInvoke:
         assert users_get["readOnly"] is True
         assert users_get["category"] == "users"
         assert "userId" in users_get["inputSchema"]["properties"]
-        assert set(users_get) == {"id", "title", "description", "category", "inputSchema", "outputSchema",
-                                  "permissions", "readOnly"}
+        assert set(users_get) == {
+            "id",
+            "title",
+            "description",
+            "category",
+            "inputSchema",
+            "outputSchema",
+            "permissions",
+            "readOnly",
+        }
         assert actions["users.delete"]["readOnly"] is False
 
 
@@ -170,7 +232,9 @@ class TestAllowlist:
         assert connection.refused == [graph.authority]
         assert graph.requests == []
 
-    def test_a_token_endpoint_not_allowed_is_refused_and_the_secret_never_leaves(self, graph: FakeGraph, cache_dir: Path) -> None:
+    def test_a_token_endpoint_not_allowed_is_refused_and_the_secret_never_leaves(
+        self, graph: FakeGraph, cache_dir: Path
+    ) -> None:
         elsewhere = FakeGraph()
         try:
             config = client_credentials(graph, "client-a", "secret-a")
@@ -191,13 +255,18 @@ class TestAllowlist:
             connection.invoke("users.get", {"userId": USER_ID})
         assert graph.requests == []
 
-    @pytest.mark.parametrize("entry, reason", [
-        ("https://graph.example", "give a host name, not a URL"),
-        ("graph.example:0", "the port must be a number"),
-        (":8080", "the host is empty"),
-        (8080, "must be a string"),
-    ])
-    def test_a_malformed_allow_hosts_entry_is_an_invalid_config(self, graph: FakeGraph, cache_dir: Path, entry: Any, reason: str) -> None:
+    @pytest.mark.parametrize(
+        "entry, reason",
+        [
+            ("https://graph.example", "give a host name, not a URL"),
+            ("graph.example:0", "the port must be a number"),
+            (":8080", "the host is empty"),
+            (8080, "must be a string"),
+        ],
+    )
+    def test_a_malformed_allow_hosts_entry_is_an_invalid_config(
+        self, graph: FakeGraph, cache_dir: Path, entry: Any, reason: str
+    ) -> None:
         with pytest.raises(ConnectorError) as raised:
             open_with_token(graph, cache_dir, allow_hosts=[entry])
         assert raised.value.code == "invalid-config"
@@ -215,14 +284,19 @@ class TestCallerMistakes:
         assert raised.value.code == "invalid-config"
         assert "clientSecret" in raised.value.message
 
-    @pytest.mark.parametrize("call, field", [
-        (lambda c: c.invoke(3, {}), "`action`"),
-        (lambda c: c.invoke("users.get", ["not", "a", "dict"]), "`input`"),
-        (lambda c: c.invoke("users.get", {"userId": "a"}, timeout_ms=0), "`timeout_ms`"),
-        (lambda c: c.invoke("users.get", {"userId": "a"}, dry_run="yes"), "`dry_run`"),
-        (lambda c: c.invoke("users.get", {"userId": float("nan")}), "`input`"),
-    ])
-    def test_a_wrong_argument_is_an_invalid_input_naming_it(self, graph: FakeGraph, cache_dir: Path, call: Any, field: str) -> None:
+    @pytest.mark.parametrize(
+        "call, field",
+        [
+            (lambda c: c.invoke(3, {}), "`action`"),
+            (lambda c: c.invoke("users.get", ["not", "a", "dict"]), "`input`"),
+            (lambda c: c.invoke("users.get", {"userId": "a"}, timeout_ms=0), "`timeout_ms`"),
+            (lambda c: c.invoke("users.get", {"userId": "a"}, dry_run="yes"), "`dry_run`"),
+            (lambda c: c.invoke("users.get", {"userId": float("nan")}), "`input`"),
+        ],
+    )
+    def test_a_wrong_argument_is_an_invalid_input_naming_it(
+        self, graph: FakeGraph, cache_dir: Path, call: Any, field: str
+    ) -> None:
         with open_with_token(graph, cache_dir) as connection, pytest.raises(ConnectorError) as raised:
             call(connection)
         assert raised.value.code == "invalid-input" and field in raised.value.message

@@ -42,12 +42,17 @@ def test_the_readme_program_lists_actions_and_gets_a_user(graph: FakeGraph, cach
     assert run.returncode == 0, run.stderr
     assert run.stdout == f"{actions} actions\nAdele Vance\n"
     assert [(r.method, r.path, r.headers["authorization"]) for r in graph.requests] == [
-        ("GET", "/v1.0/users/adele@contoso.com", "Bearer readme-token")]
+        ("GET", "/v1.0/users/adele@contoso.com", "Bearer readme-token")
+    ]
 
 
 def test_the_readme_program_without_allowed_hosts_is_refused(graph: FakeGraph, cache_dir: Path) -> None:
     config = {"auth": "accessToken", "accessToken": "readme-token", "graphBaseUrl": f"{graph.base}/v1.0"}
-    env = {"PATH": os.environ.get("PATH", ""), "GRAPH_CONFIG": json.dumps(config), "GRAPH_CONNECTOR_CACHE_DIR": str(cache_dir)}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "GRAPH_CONFIG": json.dumps(config),
+        "GRAPH_CONNECTOR_CACHE_DIR": str(cache_dir),
+    }
 
     run = subprocess.run([sys.executable, "-c", readme_program()], env=env, capture_output=True, text=True, timeout=120)
 

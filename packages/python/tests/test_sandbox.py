@@ -80,11 +80,14 @@ def test_output_that_is_not_json_is_an_internal_error(hostile: Connector) -> Non
     assert raised.value.code == "internal" and "not a JSON object" in raised.value.message
 
 
-@pytest.mark.parametrize("limits, field", [
-    (Limits(memory_bytes=0), "`limits.memory_bytes`"),
-    (Limits(requests_per_invocation=True), "`limits.requests_per_invocation`"),
-    (Limits(hard_deadline_ms=-1), "`limits.hard_deadline_ms`"),
-])
+@pytest.mark.parametrize(
+    "limits, field",
+    [
+        (Limits(memory_bytes=0), "`limits.memory_bytes`"),
+        (Limits(requests_per_invocation=True), "`limits.requests_per_invocation`"),
+        (Limits(hard_deadline_ms=-1), "`limits.hard_deadline_ms`"),
+    ],
+)
 def test_a_wrong_limit_is_an_invalid_config_naming_it(hostile: Connector, limits: Limits, field: str) -> None:
     with pytest.raises(ConnectorError) as raised:
         hostile.connect({}, limits=limits)

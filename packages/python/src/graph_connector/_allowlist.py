@@ -32,7 +32,7 @@ class HostPattern:
     port: Optional[int] = None
 
     @classmethod
-    def parse(cls, pattern: Any) -> "HostPattern":
+    def parse(cls, pattern: Any) -> HostPattern:
         """Parses `HOST` or `HOST:PORT` (IPv6 hosts in brackets: `[::1]:8080`)."""
 
         def invalid(reason: str) -> ConnectorError:
@@ -87,12 +87,10 @@ class AllowedHosts:
         self.patterns: tuple[HostPattern, ...] = tuple(dict.fromkeys(patterns))
 
     @classmethod
-    def for_connection(cls, config: dict[str, Any], allow_hosts: Iterable[Any]) -> "AllowedHosts":
+    def for_connection(cls, config: dict[str, Any], allow_hosts: Iterable[Any]) -> AllowedHosts:
         """The cloud's own hosts for `config`, plus `allow_hosts`."""
         if isinstance(allow_hosts, str):
-            raise ConnectorError(
-                "invalid-config", "`allow_hosts` must be a list of hosts, not a single string"
-            )
+            raise ConnectorError("invalid-config", "`allow_hosts` must be a list of hosts, not a single string")
         extra = [HostPattern.parse(pattern) for pattern in allow_hosts]
         cloud = config.get("cloud")
         if cloud is None:

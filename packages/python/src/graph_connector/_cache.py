@@ -30,6 +30,7 @@ MAGIC = b"graph-connector compiled component v1\n"
 #: Environment variable naming the cache directory when the caller passes none.
 CACHE_DIR_ENV = "GRAPH_CONNECTOR_CACHE_DIR"
 
+
 def default_cache_dir() -> Path:
     """The per-user cache directory of the platform, with a `graph-connector` folder."""
     override = os.environ.get(CACHE_DIR_ENV)
@@ -43,9 +44,11 @@ def default_cache_dir() -> Path:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "graph-connector"
 
+
 def wasmtime_version() -> str:
     """The installed wasmtime-py version: compiled code is only valid for the same one."""
     return importlib.metadata.version("wasmtime")
+
 
 class ComponentCache:
     """Compiled components on disk, keyed by the component's SHA-256, the wasmtime
@@ -145,6 +148,7 @@ class ComponentCache:
             log.info("compiled component cache entry %s not written: %s", path, error)
             _remove_quietly(Path(temporary))
 
+
 class NoCache:
     """Compiles every time (the caller passed `cache_dir=False`)."""
 
@@ -153,6 +157,7 @@ class NoCache:
     def load(self, engine: wasmtime.Engine, wasm: bytes) -> wasm_component.Component:
         self.last_outcome = "compiled"
         return wasm_component.Component(engine, wasm)
+
 
 def _remove_quietly(path: Path) -> None:
     try:

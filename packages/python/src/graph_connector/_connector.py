@@ -79,7 +79,7 @@ def bundled_component() -> bytes:
 
 def _gate_component() -> bytes:
     text = resources.files("graph_connector").joinpath("outgoing_gate.wat").read_text("utf-8")
-    return wasmtime.wat2wasm(text)
+    return bytes(wasmtime.wat2wasm(text))
 
 
 class Connector:
@@ -90,13 +90,13 @@ class Connector:
     component.
     """
 
-    _shared: dict[str, "Connector"] = {}
+    _shared: dict[str, Connector] = {}
     _shared_lock = threading.Lock()
 
     def __init__(
         self,
         *,
-        cache_dir: Union[str, "os.PathLike[str]", None, bool] = None,
+        cache_dir: Union[str, os.PathLike[str], None, bool] = None,
         component: Optional[bytes] = None,
     ) -> None:
         """Loads the component: from the disk cache when possible, else compiled.
@@ -126,9 +126,9 @@ class Connector:
         config: Union[Mapping[str, Any], str],
         *,
         allow_hosts: Iterable[str] = (),
-        cache_dir: Union[str, "os.PathLike[str]", None, bool] = None,
+        cache_dir: Union[str, os.PathLike[str], None, bool] = None,
         limits: Limits = Limits(),
-    ) -> "Connection":
+    ) -> Connection:
         """Opens a connection with `config` (the connector's connection settings).
 
         Only the hosts of the configuration's national cloud are reachable, plus the
@@ -149,7 +149,7 @@ class Connector:
         *,
         allow_hosts: Iterable[str] = (),
         limits: Limits = Limits(),
-    ) -> "Connection":
+    ) -> Connection:
         """Opens a connection on this connector; the arguments are those of `open`."""
         return Connection(self, config, allow_hosts=allow_hosts, limits=limits)
 
@@ -172,7 +172,9 @@ class Connection:
         config_text, config_object = _config_text(config)
         self.allowed_hosts = AllowedHosts.for_connection(config_object, allow_hosts)
         if not isinstance(limits, Limits):
-            raise ConnectorError("invalid-config", f"`limits` must be a graph_connector.Limits (got {type(limits).__name__})")
+            raise ConnectorError(
+                "invalid-config", f"`limits` must be a graph_connector.Limits (got {type(limits).__name__})"
+            )
         limits.check()
         self.limits = limits
         self._requests_this_call = 0
@@ -202,8 +204,8 @@ class Connection:
         gate_linker.add_wasip2()
         gate_linker.add_wasi_http()
         gate = gate_linker.instantiate(self._store, connector.gate)
-        self._request_authority = gate.get_func(self._store, "authority")
-        self._send = gate.get_func(self._store, "handle")
+        self._request_authority = _export(self._store, gate, "authority")
+        self._send = _export(self._store, gate, "handle")
 
         linker = wasm_component.Linker(connector.engine)
         linker.add_wasip2()
@@ -214,23 +216,19 @@ class Connection:
                 handler.add_func("handle", _weakly(self._handle, when_gone=_refuse_when_gone))
         instance = linker.instantiate(self._store, connector.component)
 
-        def export(name: str, interface: Optional[str] = None) -> wasm_component.Func:
-            parent = instance.get_export_index(self._store, interface) if interface else None
-            index = instance.get_export_index(self._store, name, parent)
-            func = instance.get_func(self._store, index) if index is not None else None
-            if func is None:
-                raise ConnectorError("internal", f"the component does not export `{name}`")
-            return func
-
-        self._list_actions = export("list-actions")
-        self._describe = export("[method]connection.describe", CONNECTIONS_INTERFACE)
-        self._invoke = export("[method]connection.invoke", CONNECTIONS_INTERFACE)
-        opened = self._call(export("[static]connection.open", CONNECTIONS_INTERFACE), config_text)
+        self._list_actions = _export(self._store, instance, "list-actions")
+        self._describe = _export(self._store, instance, "[method]connection.describe", CONNECTIONS_INTERFACE)
+        self._invoke = _export(self._store, instance, "[method]connection.invoke", CONNECTIONS_INTERFACE)
+        opened = self._call(
+            _export(self._store, instance, "[static]connection.open", CONNECTIONS_INTERFACE), config_text
+        )
         if not isinstance(opened, wasm_component.ResourceAny):
             raise ConnectorError._from_record(opened)
         self._connection: Optional[wasm_component.ResourceAny] = opened
         configured = self.describe().get("timeoutMs")
-        self._timeout_ms = configured if isinstance(configured, int) and configured > 0 else CONNECTOR_DEFAULT_TIMEOUT_MS
+        self._timeout_ms = (
+            configured if isinstance(configured, int) and configured > 0 else CONNECTOR_DEFAULT_TIMEOUT_MS
+        )
 
     # -- the public surface ------------------------------------------------------------
 
@@ -254,7 +252,9 @@ class Connection:
             input = {}  # noqa: A001
         if not isinstance(input, Mapping):
             raise ConnectorError("invalid-input", f"`input` must be a dict (got {type(input).__name__})")
-        if timeout_ms is not None and (isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or timeout_ms < 1):
+        if timeout_ms is not None and (
+            isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or timeout_ms < 1
+        ):
             raise ConnectorError("invalid-input", f"`timeout_ms` must be a positive integer (got {timeout_ms!r})")
         if not isinstance(dry_run, bool):
             raise ConnectorError("invalid-input", f"`dry_run` must be true or false (got {dry_run!r})")
@@ -283,13 +283,13 @@ class Connection:
         self._open_handle()
         return [
             {
-                "id": getattr(action, "id"),
-                "title": getattr(action, "title"),
-                "description": getattr(action, "description"),
-                "category": getattr(action, "category"),
+                "id": action.id,
+                "title": action.title,
+                "description": action.description,
+                "category": action.category,
                 "inputSchema": json.loads(getattr(action, "input-schema")),
                 "outputSchema": json.loads(getattr(action, "output-schema")),
-                "permissions": list(getattr(action, "permissions")),
+                "permissions": list(action.permissions),
                 "readOnly": getattr(action, "read-only"),
             }
             for action in self._call(self._list_actions)
@@ -311,7 +311,7 @@ class Connection:
                 self._connection.drop(self._store)
                 self._connection = None
 
-    def __enter__(self) -> "Connection":
+    def __enter__(self) -> Connection:
         return self
 
     def __exit__(self, *_exception: object) -> None:
@@ -366,11 +366,14 @@ class Connection:
                 "(`limits.requests_per_invocation`) and was stopped",
             )
         if "interrupt" in reason:
-            return ConnectorError("transport", f"the call ran past the host's hard deadline of {hard_stop_ms} ms and was stopped")
+            return ConnectorError(
+                "transport", f"the call ran past the host's hard deadline of {hard_stop_ms} ms and was stopped"
+            )
         if b"memory allocation of" in self.captured_output[-4096:]:
             return ConnectorError(
                 "internal",
-                f"the component ran out of memory (`limits.memory_bytes` is {self.limits.memory_bytes}) and stopped: {reason}",
+                f"the component ran out of memory (`limits.memory_bytes` is {self.limits.memory_bytes}) "
+                f"and stopped: {reason}",
             )
         return ConnectorError("internal", f"the component stopped with a trap: {reason}")
 
@@ -385,6 +388,18 @@ class Connection:
         while self._output_size > CAPTURED_OUTPUT_BYTES and len(self._output) > 1:
             self._output_size -= len(self._output.popleft())
         return len(data)
+
+
+def _export(
+    store: wasmtime.Store, instance: wasm_component.Instance, name: str, interface: Optional[str] = None
+) -> wasm_component.Func:
+    """The function `name` the instance exports (inside `interface`, when given)."""
+    parent = instance.get_export_index(store, interface) if interface else None
+    index = instance.get_export_index(store, name, parent) if parent or not interface else None
+    func = instance.get_func(store, index) if index is not None else None
+    if func is None:
+        raise ConnectorError("internal", f"the component does not export `{name}`")
+    return func
 
 
 def _config_text(config: Union[Mapping[str, Any], str]) -> tuple[str, dict[str, Any]]:
@@ -437,7 +452,7 @@ class _EpochTicker:
         thread.start()
 
     @staticmethod
-    def _run(engine_ref: "weakref.ref[wasmtime.Engine]") -> None:
+    def _run(engine_ref: weakref.ref[wasmtime.Engine]) -> None:
         while True:
             time.sleep(EPOCH_TICK_SECONDS)
             engine = engine_ref()

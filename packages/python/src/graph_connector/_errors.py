@@ -45,12 +45,12 @@ class ConnectorError(Exception):
         }
 
     @classmethod
-    def _from_record(cls, record: Any) -> "ConnectorError":
+    def _from_record(cls, record: Any) -> ConnectorError:
         """Converts the component's `connector-error` record (kebab-case fields)."""
         return cls(
-            getattr(record, "code"),
-            getattr(record, "message"),
-            status=getattr(record, "status"),
+            record.code,
+            record.message,
+            status=record.status,
             graphCode=getattr(record, "graph-code"),
             requestId=getattr(record, "request-id"),
             retryAfterMs=getattr(record, "retry-after-ms"),
