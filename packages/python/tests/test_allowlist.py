@@ -48,6 +48,9 @@ def test_endpoint_overrides_in_the_configuration_are_not_trusted() -> None:
         ("127.0.0.1:8080", "127.0.0.1:8080", True),
         ("127.0.0.1:8080", "127.0.0.1:8081", False),
         ("127.0.0.1:8080", "127.0.0.1", False),
+        ("graph.example:443", "graph.example", True),
+        ("graph.example:443", "graph.example:443", True),
+        ("graph.example:443", "graph.example:8443", False),
         ("[::1]:8080", "[::1]:8080", True),
         ("[::1]", "[::1]:9", True),
         ("graph.example", "graph.example:99999", False),
@@ -59,6 +62,22 @@ def test_endpoint_overrides_in_the_configuration_are_not_trusted() -> None:
 def test_an_authority_is_matched_by_host_and_port(pattern: str, authority: str, permitted: bool) -> None:
     allowed = AllowedHosts([HostPattern.parse(pattern)])
     assert allowed.permits(authority) is permitted
+
+
+@pytest.mark.parametrize(
+    "pattern, authority, scheme, permitted",
+    [
+        ("127.0.0.1:80", "127.0.0.1", "HTTP", True),
+        ("127.0.0.1:80", "127.0.0.1", "HTTPS", False),
+        ("127.0.0.1:80", "127.0.0.1", None, False),
+        ("graph.example:443", "graph.example", None, True),
+        ("graph.example:443", "graph.example", "HTTP", False),
+    ],
+)
+def test_an_authority_without_a_port_has_its_schemes_default_port(
+    pattern: str, authority: str, scheme: str, permitted: bool
+) -> None:
+    assert AllowedHosts([HostPattern.parse(pattern)]).permits(authority, scheme) is permitted
 
 
 @pytest.mark.parametrize("pattern", ["http://graph.example", "graph.example/v1.0", "", "host:port", "[::1", 7])

@@ -49,11 +49,9 @@ class HostPattern:
             raise invalid("the port must be a number from 1 to 65535")
         return cls(host.lower(), port)
 
-    def permits(self, host: str, port: Optional[int]) -> bool:
-        """Whether a request to `host` (on `port`, None when the authority names none) fits."""
-        if host.lower() != self.host:
-            return False
-        return self.port is None or self.port == port
+    def permits(self, host: str, port: int) -> bool:
+        """Whether a request to `host` on `port` fits this pattern."""
+        return host.lower() == self.host and (self.port is None or self.port == port)
 
     def __str__(self) -> str:
         return self.host if self.port is None else f"{self.host}:{self.port}"
@@ -100,13 +98,17 @@ class AllowedHosts:
         own = CLOUD_HOSTS.get(cloud, ()) if isinstance(cloud, str) else ()
         return cls([HostPattern(host) for host in own] + extra)
 
-    def permits(self, authority: Optional[str]) -> bool:
-        """Whether a request to `authority` (`host[:port]` as the component set it) may leave."""
+    def permits(self, authority: Optional[str], scheme: Optional[str] = None) -> bool:
+        """Whether a request to `authority` (`host[:port]` as the component set it) with
+        `scheme` (`HTTP`, `HTTPS`, None: wasi-http's default, HTTPS) may leave. Without a
+        port in the authority, the scheme's default port is the one compared."""
         if not authority:
             return False
         host, port = split_authority(authority)
         if not host or port == -1:
             return False
+        if port is None:
+            port = 80 if scheme == "HTTP" else 443
         return any(pattern.permits(host, port) for pattern in self.patterns)
 
     def __iter__(self):  # type: ignore[no-untyped-def]

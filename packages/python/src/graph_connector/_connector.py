@@ -204,7 +204,7 @@ class Connection:
         gate_linker.add_wasip2()
         gate_linker.add_wasi_http()
         gate = gate_linker.instantiate(self._store, connector.gate)
-        self._request_authority = _export(self._store, gate, "authority")
+        self._destination = _export(self._store, gate, "destination")
         self._send = _export(self._store, gate, "handle")
 
         linker = wasm_component.Linker(connector.engine)
@@ -321,7 +321,7 @@ class Connection:
 
     def _handle(self, store: Any, request: Any, options: Any) -> Any:
         """`wasi:http/outgoing-handler#handle`: the allowlist, then wasi-http's own handler."""
-        authority = self._request_authority(store, request)
+        scheme, authority = self._destination(store, request)
         self._requests_this_call += 1
         refusal = None
         if self._requests_this_call > self.limits.requests_per_invocation:
@@ -329,7 +329,7 @@ class Connection:
             # A component that ignores the refusal is stopped at the next epoch tick.
             self._request_cap_broken = True
             self._store.set_epoch_deadline(1)
-        elif not self.allowed_hosts.permits(authority):
+        elif not self.allowed_hosts.permits(authority, scheme.tag if scheme is not None else None):
             refusal = "HTTP-request-denied"
             if authority not in self.refused and len(self.refused) < REFUSED_KEPT:
                 self.refused.append(authority or "")

@@ -3,9 +3,10 @@
 ;; wasmtime-py links with `add_wasi_http()`.
 ;;
 ;; Python cannot read a request that lives in Wasmtime's resource table, nor call a
-;; linker's host function itself. This component can: it imports the request's
-;; `authority` getter and the stock `handle` and re-exports both, so the package reads
-;; where a request goes, refuses it or passes it on. It holds no state between calls.
+;; linker's host function itself. This component can: it exports `destination` (the
+;; request's scheme and authority, read with the stock getters) and the stock `handle`,
+;; so the package reads where a request goes, refuses it or passes it on. It holds no
+;; state between calls.
 (component
   (import "wasi:http/types@0.2.12" (instance $types
     (export "outgoing-request" (type $outgoing-request (sub resource)))
@@ -58,6 +59,10 @@
       (case "configuration-error")
       (case "internal-error" (option string))))
     (export "error-code" (type (eq $error)))
+    (type $scheme-cases (variant (case "HTTP") (case "HTTPS") (case "other" string)))
+    (export "scheme" (type $scheme (eq $scheme-cases)))
+    (export "[method]outgoing-request.scheme"
+      (func (param "self" (borrow $outgoing-request)) (result (option $scheme))))
     (export "[method]outgoing-request.authority"
       (func (param "self" (borrow $outgoing-request)) (result (option string))))
   ))
@@ -65,6 +70,7 @@
   (alias export $types "request-options" (type $request-options))
   (alias export $types "future-incoming-response" (type $future-incoming-response))
   (alias export $types "error-code" (type $error-code))
+  (alias export $types "scheme" (type $scheme))
   (import "wasi:http/outgoing-handler@0.2.12" (instance $handler
     (alias outer 1 $outgoing-request (type $req))
     (export "outgoing-request" (type $request (eq $req)))
@@ -80,7 +86,7 @@
       (result (result (own $future) (error $error)))))
   ))
 
-  ;; Linear memory and an allocator for the values the host writes back (the authority
+  ;; Linear memory and an allocator for the values the host writes back (the scheme and
   ;; string, an error's strings). Every export resets the allocator first: nothing is
   ;; kept from one call to the next.
   (core module $Memory
@@ -111,6 +117,8 @@
   (alias core export $memory "memory" (core memory $mem))
   (alias core export $memory "realloc" (core func $realloc))
 
+  (alias export $types "[method]outgoing-request.scheme" (func $scheme-of))
+  (core func $scheme-lowered (canon lower (func $scheme-of) (memory $mem) (realloc $realloc)))
   (alias export $types "[method]outgoing-request.authority" (func $authority))
   (core func $authority-lowered (canon lower (func $authority) (memory $mem) (realloc $realloc)))
   (alias export $handler "handle" (func $handle))
@@ -120,29 +128,35 @@
 
   (core module $Gate
     (import "memory" "next" (global $next (mut i32)))
+    (import "host" "scheme" (func $scheme (param i32 i32)))
     (import "host" "authority" (func $authority (param i32 i32)))
     (import "host" "handle" (func $handle (param i32 i32 i32 i32)))
     (import "host" "end-borrow" (func $end-borrow (param i32)))
     ;; Return areas: the host lowers results at these addresses, and the lifted exports
-    ;; return the same addresses for the caller to read.
-    (func (export "authority") (param $request i32) (result i32)
+    ;; return the same addresses for the caller to read. `destination` returns the tuple
+    ;; (option<scheme>, option<string>): the option<scheme> takes 16 bytes (4-aligned), so
+    ;; the scheme lowered at 16 and the authority lowered at 32 lay out that tuple.
+    (func (export "destination") (param $request i32) (result i32)
       (global.set $next (i32.const 1024))
-      (call $authority (local.get $request) (i32.const 16))
+      (call $scheme (local.get $request) (i32.const 16))
+      (call $authority (local.get $request) (i32.const 32))
       (call $end-borrow (local.get $request))
       (i32.const 16))
     (func (export "handle") (param $request i32) (param $has-options i32) (param $options i32) (result i32)
       (global.set $next (i32.const 1024))
-      (call $handle (local.get $request) (local.get $has-options) (local.get $options) (i32.const 64))
-      (i32.const 64)))
+      (call $handle (local.get $request) (local.get $has-options) (local.get $options) (i32.const 128))
+      (i32.const 128)))
   (core instance $gate (instantiate $Gate
     (with "memory" (instance $memory))
     (with "host" (instance
+      (export "scheme" (func $scheme-lowered))
       (export "authority" (func $authority-lowered))
       (export "handle" (func $handle-lowered))
       (export "end-borrow" (func $end-borrow))))))
 
-  (func (export "authority") (param "request" (borrow $outgoing-request)) (result (option string))
-    (canon lift (core func $gate "authority") (memory $mem)))
+  (func (export "destination") (param "request" (borrow $outgoing-request))
+    (result (tuple (option $scheme) (option string)))
+    (canon lift (core func $gate "destination") (memory $mem)))
   (func (export "handle")
     (param "request" (own $outgoing-request))
     (param "options" (option (own $request-options)))
