@@ -38,7 +38,10 @@ def main() -> None:
     open_us = (time.perf_counter() - started) * 1e6
     samples = []
     with connection:
+        loop_started = time.perf_counter()
         for call in range(arguments.warmup + arguments.calls):
+            if call == arguments.warmup:
+                loop_started = time.perf_counter()
             started = time.perf_counter()
             output = connection.invoke("users.get", {"userId": USER_ID})
             elapsed = time.perf_counter() - started
@@ -46,16 +49,27 @@ def main() -> None:
                 raise SystemExit(f"unexpected output: {output!r}")
             if call >= arguments.warmup:
                 samples.append(elapsed * 1e6)
+        loop_s = time.perf_counter() - loop_started
     graph.close()
     samples.sort()
+
+    def percentile(fraction: float) -> int:
+        return round(samples[min(len(samples) - 1, int(len(samples) * fraction))])
+
+    # The keys of the reference host's `invoke --repeat` line, so the figures sit side by side.
     print(
         json.dumps(
             {
-                "host": "python-package",
-                "action": "users.get",
-                "calls": len(samples),
+                "peer": "python-package",
+                "op": "users.get",
+                "n": len(samples),
+                "warmup": arguments.warmup,
+                "loop_s": round(loop_s, 3),
+                "mean_us": round(statistics.fmean(samples)),
                 "median_us": round(statistics.median(samples)),
-                "p90_us": round(samples[int(len(samples) * 0.9) - 1]),
+                "p90_us": percentile(0.9),
+                "p99_us": percentile(0.99),
+                "min_us": round(samples[0]),
                 "open_us": round(open_us),
             }
         )
