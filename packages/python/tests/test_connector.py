@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +189,45 @@ class TestInvoke:
             "Bearer token-of-client-b",
             "Bearer token-of-client-a",
         ]
+
+    def test_a_slow_answer_ends_at_the_calls_timeout_with_a_typed_error(
+        self, graph: FakeGraph, cache_dir: Path
+    ) -> None:
+        # The deadline travels with the request (request options, through the package's
+        # own outgoing handler); the fake answers long after it.
+        released = threading.Event()
+
+        def slow(_request: SeenRequest) -> Answer:
+            released.wait(10)
+            return Answer(body={"id": USER_ID})
+
+        graph.answer("GET", f"/v1.0/users/{USER_ID}", slow)
+        try:
+            with open_with_token(graph, cache_dir) as connection, pytest.raises(ConnectorError) as raised:
+                connection.invoke("users.get", {"userId": USER_ID}, timeout_ms=300)
+        finally:
+            released.set()
+
+        assert raised.value.code == "transport"
+        assert "the invocation's deadline (`timeoutMs`, 300 ms) passed" in raised.value.message
+        assert len(graph.requests) == 1
+
+    def test_two_connections_run_in_parallel_threads(self, graph: FakeGraph, cache_dir: Path) -> None:
+        both_arrived = threading.Barrier(2, timeout=10)
+
+        def answer_when_both_arrived(request: SeenRequest) -> Answer:
+            # Each answer waits for the other request: only parallel calls get through.
+            both_arrived.wait()
+            # Which token came (its number: the connector redacts its secrets from output).
+            return Answer(body={"caller": request.headers["authorization"].removeprefix("Bearer token-")})
+
+        graph.answer("GET", f"/v1.0/users/{USER_ID}", answer_when_both_arrived)
+        graph.answer("GET", f"/v1.0/users/{USER_ID}", answer_when_both_arrived)
+        first, second = open_with_token(graph, cache_dir, "token-1"), open_with_token(graph, cache_dir, "token-2")
+        with first, second, ThreadPoolExecutor(2) as pool:
+            outputs = list(pool.map(lambda c: c.invoke("users.get", {"userId": USER_ID}), (first, second)))
+
+        assert outputs == [{"caller": "1"}, {"caller": "2"}]
 
     def test_dry_run_returns_the_plan_and_sends_no_write(self, graph: FakeGraph, cache_dir: Path) -> None:
         group_id = "00000000-0000-0000-0000-000000000001"
