@@ -47,12 +47,15 @@ def test_a_request_flood_is_stopped_at_the_cap(hostile: Connector) -> None:
     assert "more than 5 requests" in raised.value.message
 
 
-def test_memory_growth_is_stopped_at_the_cap(hostile: Connector) -> None:
+def test_memory_growth_is_stopped_at_the_cap(hostile: Connector, capfd: pytest.CaptureFixture[str]) -> None:
     connection = hostile.connect({}, limits=Limits(memory_bytes=16 * 1024 * 1024))
     with pytest.raises(ConnectorError) as raised:
         connection.invoke("grow-memory", {})
     assert raised.value.code == "internal"
     assert "ran out of memory (`limits.memory_bytes` is 16777216)" in raised.value.message
+    # What the component wrote to its standard error stays with the connection.
+    assert b"memory allocation of" in connection.captured_output
+    assert capfd.readouterr() == ("", "")
 
 
 def test_an_endless_loop_is_stopped_at_the_hard_deadline_and_the_connection_ends(hostile: Connector) -> None:
