@@ -273,6 +273,26 @@ class TestAllowlist:
         assert connection.refused == [graph.authority]
         assert graph.requests == []
 
+    def test_a_declared_host_the_connection_names_is_reached_without_allow_hosts(
+        self, graph: FakeGraph, declaring_connector: Connector
+    ) -> None:
+        graph.answer("GET", f"/v1.0/users/{USER_ID}", body={"id": USER_ID})
+        config = {"auth": "accessToken", "accessToken": "t", "graphBaseUrl": f"{graph.base}/v1.0"}
+        with declaring_connector.connect(config) as connection:
+            assert connection.invoke("users.get", {"userId": USER_ID}) == {"id": USER_ID}
+            assert [str(pattern) for pattern in connection.allowed_hosts] == [graph.authority]
+        assert len(graph.requests) == 1
+
+    def test_a_host_the_component_does_not_declare_is_refused_though_the_connection_names_it(
+        self, graph: FakeGraph, declaring_connector: Connector
+    ) -> None:
+        config = {"auth": "accessToken", "accessToken": "t", "graphBaseUrl": f"http://localhost:{graph.port}/v1.0"}
+        with declaring_connector.connect(config) as connection, pytest.raises(ConnectorError) as raised:
+            connection.invoke("users.get", {"userId": USER_ID})
+        assert "HTTP-request-denied" in raised.value.message
+        assert connection.refused == [f"localhost:{graph.port}"]
+        assert graph.requests == []
+
     def test_a_token_endpoint_not_allowed_is_refused_and_the_secret_never_leaves(
         self, graph: FakeGraph, cache_dir: Path
     ) -> None:

@@ -5,11 +5,12 @@
         graph.invoke("users.get", {"userId": "adele@contoso.com"})
 
 The component runs in Wasmtime with no environment, no arguments, no filesystem, a
-memory cap and a hard deadline; its outgoing HTTP reaches only the connection's own
-cloud and the hosts passed as `allow_hosts`.
+memory cap and a hard deadline; its outgoing HTTP reaches only the hosts the component
+declares that the connection uses (the login and Graph hosts of its cloud), and the hosts
+passed as `allow_hosts`.
 """
 
-from ._allowlist import CLOUD_HOSTS, AllowedHosts, HostPattern
+from ._allowlist import AllowedHosts, HostPattern
 from ._connector import Connection, Connector, Limits, bundled_component
 from ._errors import ConnectorError
 
@@ -28,10 +29,9 @@ __all__ = [
     "Connection",
     # The typed error every failed operation raises.
     "ConnectorError",
-    # The allowlist a connection enforces, and the clouds' own hosts.
+    # The allowlist a connection enforces.
     "AllowedHosts",
     "HostPattern",
-    "CLOUD_HOSTS",
     # The component's bytes as shipped in the package.
     "bundled_component",
 ]

@@ -114,7 +114,10 @@ class Connector:
         else:
             directory = default_cache_dir() if cache_dir in (None, True) else Path(cache_dir)  # type: ignore[arg-type]
             self.cache = ComponentCache(directory, engine_settings="epoch")
-        self.component = self.cache.load(self.engine, component if component is not None else bundled_component())
+        wasm = component if component is not None else bundled_component()
+        #: What the component declares its connections may reach (`connector-hosts`).
+        self.declared_hosts = AllowedHosts.declared_by(wasm)
+        self.component = self.cache.load(self.engine, wasm)
         #: How the component was obtained: `compiled`, `deserialized` or `recompiled`.
         self.cache_outcome = self.cache.last_outcome
         self.gate = self.cache.load(self.engine, _gate_component())
@@ -131,9 +134,11 @@ class Connector:
     ) -> Connection:
         """Opens a connection with `config` (the connector's connection settings).
 
-        Only the hosts of the configuration's national cloud are reachable, plus the
-        `allow_hosts` given here (`HOST` or `HOST:PORT`); a configuration that points
-        `graphBaseUrl`, `loginBaseUrl` or `tokenUrl` elsewhere needs those hosts listed.
+        The connection reaches the hosts it uses (its `describe()["hosts"]`) that the
+        component declares in its `connector-hosts` section (the login and Graph hosts of
+        the national clouds), plus the `allow_hosts` given here (`HOST` or `HOST:PORT`);
+        a configuration that points `graphBaseUrl`, `loginBaseUrl` or `tokenUrl`
+        elsewhere needs those hosts listed.
         """
         key = "" if cache_dir is False else str(cache_dir or default_cache_dir())
         with cls._shared_lock:
@@ -169,8 +174,11 @@ class Connection:
         allow_hosts: Iterable[str],
         limits: Limits,
     ) -> None:
-        config_text, config_object = _config_text(config)
-        self.allowed_hosts = AllowedHosts.for_connection(config_object, allow_hosts)
+        config_text = _config_text(config)
+        caller_hosts = AllowedHosts.from_caller(allow_hosts)
+        #: What this connection may reach: the hosts its `describe()` names that the
+        #: component declares, then `allow_hosts`. Set once the connection is open.
+        self.allowed_hosts = caller_hosts
         if not isinstance(limits, Limits):
             raise ConnectorError(
                 "invalid-config", f"`limits` must be a graph_connector.Limits (got {type(limits).__name__})"
@@ -225,7 +233,11 @@ class Connection:
         if not isinstance(opened, wasm_component.ResourceAny):
             raise ConnectorError._from_record(opened)
         self._connection: Optional[wasm_component.ResourceAny] = opened
-        configured = self.describe().get("timeoutMs")
+        description = self.describe()
+        self.allowed_hosts = AllowedHosts.for_connection(
+            connector.declared_hosts, description.get("hosts"), caller_hosts
+        )
+        configured = description.get("timeoutMs")
         self._timeout_ms = (
             configured if isinstance(configured, int) and configured > 0 else CONNECTOR_DEFAULT_TIMEOUT_MS
         )
@@ -402,8 +414,8 @@ def _export(
     return func
 
 
-def _config_text(config: Union[Mapping[str, Any], str]) -> tuple[str, dict[str, Any]]:
-    """The configuration as the JSON text the component takes, and as an object."""
+def _config_text(config: Union[Mapping[str, Any], str]) -> str:
+    """The configuration as the JSON text the component takes."""
     if isinstance(config, str):
         try:
             parsed = json.loads(config)
@@ -411,11 +423,11 @@ def _config_text(config: Union[Mapping[str, Any], str]) -> tuple[str, dict[str, 
             raise ConnectorError("invalid-config", f"`config` is not JSON: {error}") from None
         if not isinstance(parsed, dict):
             raise ConnectorError("invalid-config", "`config` must be a JSON object")
-        return config, parsed
+        return config
     if not isinstance(config, Mapping):
         raise ConnectorError("invalid-config", f"`config` must be a dict (got {type(config).__name__})")
     try:
-        return json.dumps(dict(config), allow_nan=False), dict(config)
+        return json.dumps(dict(config), allow_nan=False)
     except (TypeError, ValueError) as error:
         raise ConnectorError("invalid-config", f"`config` is not JSON: {error}") from None
 
