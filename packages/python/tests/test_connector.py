@@ -368,6 +368,24 @@ class TestCallerMistakes:
             connection.invoke("users.fly", {})
         assert raised.value.code == "unknown-action"
 
+    def test_a_failure_of_the_packages_outgoing_handler_is_an_internal_error_and_ends_the_connection(
+        self, graph: FakeGraph, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        connection = open_with_token(graph, cache_dir)
+
+        def broken_send(*_arguments: Any) -> Any:
+            raise RuntimeError("the sender broke")
+
+        monkeypatch.setattr(connection, "_send", broken_send)
+        with pytest.raises(ConnectorError) as raised:
+            connection.invoke("users.get", {"userId": USER_ID})
+        assert raised.value.code == "internal"
+        assert "RuntimeError: the sender broke" in raised.value.message
+        with pytest.raises(ConnectorError) as again:
+            connection.invoke("users.get", {"userId": USER_ID})
+        assert again.value.code == "not-connected"
+        assert graph.requests == []
+
     def test_a_closed_connection_refuses_calls(self, graph: FakeGraph, cache_dir: Path) -> None:
         connection = open_with_token(graph, cache_dir)
         connection.close()

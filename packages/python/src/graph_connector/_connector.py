@@ -366,6 +366,15 @@ class Connection:
                 # A trap leaves the instance unusable: the connection ends with it.
                 self._connection = None
                 raise self._stopped(error, hard_stop_ms) from None
+            except Exception as error:
+                # wasmtime-py re-raises an exception of the package's own outgoing handler
+                # after the trap it caused: the instance is just as unusable.
+                self._connection = None
+                if isinstance(error, ConnectorError):
+                    raise
+                raise ConnectorError(
+                    "internal", f"the host failed during the call: {type(error).__name__}: {error}"
+                ) from error
 
     def _stopped(self, trap: wasmtime.WasmtimeError, hard_stop_ms: int) -> ConnectorError:
         """The typed error for a call the host or the runtime stopped with a trap."""
