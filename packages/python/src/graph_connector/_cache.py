@@ -1,7 +1,7 @@
 """The compiled component, kept on disk between processes.
 
-Compiling the component takes most of a second; loading a compiled copy takes
-milliseconds. Wasmtime's `deserialize` trusts its input completely (it maps the bytes as
+Compiling the component with Cranelift is by far the slowest step of opening a
+connection; loading a compiled copy is cheap. Wasmtime's `deserialize` trusts its input completely (it maps the bytes as
 machine code), so an entry is only ever read from a directory this user owns and no one
 else can write to, is written atomically, and carries a SHA-256 of its bytes that is
 checked before Wasmtime sees them: a truncated or altered entry is compiled again and
