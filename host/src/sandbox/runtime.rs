@@ -198,6 +198,12 @@ impl Runtime {
     pub fn engine(limits: Limits, allocation: InstanceAllocation) -> Result<Engine> {
         let mut config = Config::new();
         config.wasm_component_model(true).epoch_interruption(true);
+        // Profiling: with CONNECTOR_HOST_PERFMAP set, compiled wasm functions are named in
+        // /tmp/perf-PID.map, so `perf record`/`perf report` show the component's own functions
+        // (build it unstripped to see their Rust names; BENCHMARKS.md, "How it measures").
+        if std::env::var_os("CONNECTOR_HOST_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if let InstanceAllocation::Pooling { max_instances } = allocation {
             let mut pool = PoolingAllocationConfig::new();
             pool.total_component_instances(max_instances)

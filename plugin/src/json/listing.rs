@@ -7,9 +7,12 @@
 
 use crate::error::Result;
 use crate::json::output::Output;
-use crate::json::raw_json::{member_value, object_members, BodyError};
+use crate::json::raw_json::{member_value, parse_checked, BodyError};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
 
 /// One page of a Graph collection, its items borrowed from the response body.
 #[derive(Debug)]
@@ -25,24 +28,118 @@ pub struct Page<'a> {
 }
 
 impl<'a> Page<'a> {
-    /// Splits a page's body into its items and links.
+    /// Splits a page's body into its items and links, in one pass over the body.
     pub fn parse(body: &'a [u8]) -> std::result::Result<Page<'a>, BodyError> {
-        let mut members = object_members(body)?;
-        let items = match members.take("value") {
-            Some(raw) => serde_json::from_str::<Vec<&'a RawValue>>(raw.get()).map_err(|_| BodyError::NoValueArray)?,
-            None => return Err(BodyError::NoValueArray),
+        let members: PageMembers<'a> = parse_checked(body)?;
+        let items = match members.value {
+            Some(ValueMember::Items(items)) => items,
+            Some(ValueMember::Other) | None => return Err(BodyError::NoValueArray),
         };
-        let next_link = match members.take("@odata.nextLink").map(member_value) {
+        let next_link = match members.next_link.map(member_value) {
             None | Some(Value::Null) => None,
             Some(Value::String(link)) => Some(link),
             Some(_) => return Err(BodyError::NextLinkNotAString),
         };
-        let delta_link = match members.take("@odata.deltaLink").map(member_value) {
+        let delta_link = match members.delta_link.map(member_value) {
             Some(Value::String(link)) => Some(link),
             _ => None,
         };
-        let count = members.take("@odata.count").map(member_value).and_then(|count| count.as_u64());
+        let count = members.count.map(member_value).and_then(|count| count.as_u64());
         Ok(Page { items, next_link, delta_link, count })
+    }
+}
+
+/// The members of a page that a list reads; a name given twice keeps its last value, as in
+/// [`crate::json::raw_json::Members`].
+struct PageMembers<'a> {
+    value: Option<ValueMember<'a>>,
+    next_link: Option<&'a RawValue>,
+    delta_link: Option<&'a RawValue>,
+    count: Option<&'a RawValue>,
+}
+
+/// A page's `value`: its items as written, or something that is not an array.
+enum ValueMember<'a> {
+    Items(Vec<&'a RawValue>),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for PageMembers<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct PageVisitor;
+        impl<'de> Visitor<'de> for PageVisitor {
+            type Value = PageMembers<'de>;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut page = PageMembers { value: None, next_link: None, delta_link: None, count: None };
+                while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+                    match name.as_ref() {
+                        "value" => page.value = Some(map.next_value()?),
+                        "@odata.nextLink" => page.next_link = Some(map.next_value()?),
+                        "@odata.deltaLink" => page.delta_link = Some(map.next_value()?),
+                        "@odata.count" => page.count = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<&'de RawValue>()?;
+                        }
+                    }
+                }
+                Ok(page)
+            }
+        }
+        deserializer.deserialize_map(PageVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for ValueMember<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct ValueVisitor;
+        impl<'de> Visitor<'de> for ValueVisitor {
+            type Value = ValueMember<'de>;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("any JSON value")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+                // A page of Graph's holds up to a thousand items or so.
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+                while let Some(item) = seq.next_element::<&'de RawValue>()? {
+                    items.push(item);
+                }
+                Ok(ValueMember::Items(items))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+                while map.next_key::<IgnoredAny>()?.is_some() {
+                    map.next_value::<&'de RawValue>()?;
+                }
+                Ok(ValueMember::Other)
+            }
+
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
+                Ok(ValueMember::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<Self::Value, E> {
+                Ok(ValueMember::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<Self::Value, E> {
+                Ok(ValueMember::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<Self::Value, E> {
+                Ok(ValueMember::Other)
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<Self::Value, E> {
+                Ok(ValueMember::Other)
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+                Ok(ValueMember::Other)
+            }
+        }
+        deserializer.deserialize_any(ValueVisitor)
     }
 }
 
