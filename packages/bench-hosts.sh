@@ -3,8 +3,12 @@
 # (packages/bench/fake_graph.py, HTTP/1.1 keep-alive on 127.0.0.1) and, against it, warm
 # `users.get` calls through
 #   node-raw        Node's http.request on one kept-alive socket (the floor for Node)
+#   node-jco-raw    the component transpiled by jco, called on the main thread with the stock
+#                   preview2-shim: no worker, no allowlist, no limits (packages/bench/jco-raw.mjs)
 #   node-package    the Node package (packages/node/bench.mjs)
 #   python-raw      Python's http.client on one persistent connection (the floor for Python)
+#   python-wasmtime-raw  the component in wasmtime-py with its stock wasi-http: no gate, no
+#                   limits (packages/bench/wasmtime_py_raw.py)
 #   python-package  the Python package (packages/python/bench.py)
 #   connector-host  the reference host (`invoke --repeat`)
 # each after the same warm-up, one connection each, one after another. Prints a table and the
@@ -15,9 +19,10 @@
 # Needs what packages/build.sh builds (the component, the Node package transpiled, the Python
 # package's copy), node_modules in packages/node (npm ci), a Python with wasmtime-py
 # ($PYTHON; by default the virtual environment .ci/run creates, else python3), and a
-# connector-host binary ($CONNECTOR_HOST; by default target/release/connector-host). All three
-# hosts run the same component file ($GRAPH_CONNECTOR_WASM; by default the one
-# packages/build.sh writes).
+# connector-host binary ($CONNECTOR_HOST; by default target/release/connector-host). Every
+# host runs the same component file ($GRAPH_CONNECTOR_WASM; by default the one
+# packages/build.sh writes). The load average is printed from before and after the run: on a
+# shared machine, compare figures of one run with each other, not across runs.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -61,6 +66,7 @@ cmp -s "$component" packages/python/src/graph_connector/graph_connector.wasm ||
 "$PYTHON" -c 'import wasmtime' 2>/dev/null ||
   missing "$PYTHON has no wasmtime-py: pip install --require-hashes -r packages/python/requirements-test.txt (or set PYTHON)"
 
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 work="$(mktemp -d)"
 fake_pid=""
 cleanup() {
@@ -118,29 +124,43 @@ EOF
 
 run node-raw node packages/bench/raw-client.mjs --base "$base" --token "$token" --user-id "$user_id" \
   --calls "$calls" --warmup "$warmup"
+# The component transpiled by the Node package's pinned jco, default mode, nothing around it.
+mkdir -p "$work/jco-raw"
+echo '{"type": "module"}' >"$work/jco-raw/package.json"
+ln -s "$root/packages/node/node_modules" "$work/jco-raw/node_modules"
+packages/node/node_modules/.bin/jco transpile "$component" --name graph_connector --quiet --out-dir "$work/jco-raw/out"
+run node-jco-raw node packages/bench/jco-raw.mjs --module "$work/jco-raw/out/graph_connector.js" \
+  --config "$work/conn.json" --user-id "$user_id" --calls "$calls" --warmup "$warmup"
 run node-package node packages/node/bench.mjs "$calls" "$warmup" --config "$work/conn.json" \
   --allow-host "127.0.0.1:$port" --user-id "$user_id"
 run python-raw "$PYTHON" packages/bench/raw_client.py --base "$base" --token "$token" --user-id "$user_id" \
   --calls "$calls" --warmup "$warmup"
+run python-wasmtime-raw "$PYTHON" packages/bench/wasmtime_py_raw.py --component "$component" \
+  --config "$work/conn.json" --user-id "$user_id" --calls "$calls" --warmup "$warmup"
 run python-package env PYTHONPATH="$root/packages/python/src" "$PYTHON" packages/python/bench.py \
   --calls "$calls" --warmup "$warmup" --config "$work/conn.json" --allow-host "127.0.0.1:$port" --user-id "$user_id"
 run connector-host "$host_bin" invoke --component "$component" --config "$work/conn.json" --action users.get \
   --input "{\"userId\":\"$user_id\"}" --repeat "$calls" --warmup "$warmup" --allow-host "127.0.0.1:$port"
 
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)," \
-  "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  "$(nproc) cores, load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 echo "# node $(node --version)," \
   "$("$PYTHON" -c 'import importlib.metadata as m, platform; print("python", platform.python_version() + ", wasmtime-py", m.version("wasmtime"))'),"\
   "component sha256 $(sha256sum "$component" | cut -c1-12)"
 python3 - "$work/lines.jsonl" <<'EOF'
 import json, sys
 lines = [json.loads(text) for text in open(sys.argv[1])]
-floors = {"node-package": "node-raw", "python-package": "python-raw"}
+floors = {
+    "node-jco-raw": "node-raw",
+    "node-package": "node-raw",
+    "python-wasmtime-raw": "python-raw",
+    "python-package": "python-raw",
+}
 medians = {line["host"]: line["median_us"] for line in lines}
-print(f"{'host':<16}{'calls':>7}{'median µs':>11}{'p90 µs':>9}{'min µs':>9}  over its language's floor (median)")
+print(f"{'host':<20}{'calls':>7}{'median µs':>11}{'p90 µs':>9}{'min µs':>9}  over its language's floor (median)")
 for line in lines:
     floor = floors.get(line["host"])
     over = f"+{line['median_us'] - medians[floor]:.0f} µs" if floor else ""
-    print(f"{line['host']:<16}{line['n']:>7}{line['median_us']:>11.0f}{line['p90_us']:>9.0f}{line['min_us']:>9.0f}  {over}")
+    print(f"{line['host']:<20}{line['n']:>7}{line['median_us']:>11.0f}{line['p90_us']:>9.0f}{line['min_us']:>9.0f}  {over}")
 EOF
 cat "$work/lines.jsonl"
