@@ -3,16 +3,21 @@
 # (packages/bench/fake_graph.py, HTTP/1.1 keep-alive on 127.0.0.1) and, against it, warm
 # `users.get` calls through
 #   node-raw        Node's http.request on one kept-alive socket (the floor for Node)
+#   node-raw-fresh  the same with a new connection per request, as preview2-shim's wasi-http
+#                   makes them (the floor for a host that keeps no connection open)
 #   node-jco-raw    the component transpiled by jco, called on the main thread with the stock
 #                   preview2-shim: no worker, no allowlist, no limits (packages/bench/jco-raw.mjs)
 #   node-package    the Node package (packages/node/bench.mjs)
 #   python-raw      Python's http.client on one persistent connection (the floor for Python)
+#   python-raw-fresh  the same with a new connection per request, as wasmtime-py's wasi-http
+#                   makes them
 #   python-wasmtime-raw  the component in wasmtime-py with its stock wasi-http: no gate, no
 #                   limits (packages/bench/wasmtime_py_raw.py)
 #   python-package  the Python package (packages/python/bench.py)
 #   connector-host  the reference host (`invoke --repeat`)
-# each after the same warm-up, one connection each, one after another. Prints a table and the
-# JSON lines, and checks with the fake's counts that every host sent its calls to it.
+# each after the same warm-up, one connection each, one after another. Prints a table (with
+# the TCP connections each host opened to the fake) and the JSON lines, and checks with the
+# fake's counts that every host sent its calls to it.
 #
 #   packages/bench-hosts.sh [--calls 200] [--warmup 20]
 #
@@ -114,6 +119,7 @@ run() {
 import json, sys
 name, before, after, line, expected = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4]), int(sys.argv[5])
 seen = {kind: after[kind] - before[kind] for kind in after}
+seen["connections"] -= 1  # the script's own request for the counts
 if seen["user"] != expected or seen["other"]:
     raise SystemExit(f"bench-hosts.sh: {name} sent {seen} to the fake, expected {expected} user requests")
 line["host"] = name
@@ -124,6 +130,8 @@ EOF
 
 run node-raw node packages/bench/raw-client.mjs --base "$base" --token "$token" --user-id "$user_id" \
   --calls "$calls" --warmup "$warmup"
+run node-raw-fresh node packages/bench/raw-client.mjs --base "$base" --token "$token" --user-id "$user_id" \
+  --calls "$calls" --warmup "$warmup" --fresh-connections
 # The component transpiled by the Node package's pinned jco, default mode, nothing around it.
 mkdir -p "$work/jco-raw"
 echo '{"type": "module"}' >"$work/jco-raw/package.json"
@@ -135,6 +143,8 @@ run node-package node packages/node/bench.mjs "$calls" "$warmup" --config "$work
   --allow-host "127.0.0.1:$port" --user-id "$user_id"
 run python-raw "$PYTHON" packages/bench/raw_client.py --base "$base" --token "$token" --user-id "$user_id" \
   --calls "$calls" --warmup "$warmup"
+run python-raw-fresh "$PYTHON" packages/bench/raw_client.py --base "$base" --token "$token" --user-id "$user_id" \
+  --calls "$calls" --warmup "$warmup" --fresh-connections
 run python-wasmtime-raw "$PYTHON" packages/bench/wasmtime_py_raw.py --component "$component" \
   --config "$work/conn.json" --user-id "$user_id" --calls "$calls" --warmup "$warmup"
 run python-package env PYTHONPATH="$root/packages/python/src" "$PYTHON" packages/python/bench.py \
@@ -151,16 +161,19 @@ python3 - "$work/lines.jsonl" <<'EOF'
 import json, sys
 lines = [json.loads(text) for text in open(sys.argv[1])]
 floors = {
+    "node-raw-fresh": "node-raw",
     "node-jco-raw": "node-raw",
     "node-package": "node-raw",
+    "python-raw-fresh": "python-raw",
     "python-wasmtime-raw": "python-raw",
     "python-package": "python-raw",
 }
 medians = {line["host"]: line["median_us"] for line in lines}
-print(f"{'host':<20}{'calls':>7}{'median µs':>11}{'p90 µs':>9}{'min µs':>9}  over its language's floor (median)")
+print(f"{'host':<20}{'calls':>7}{'median µs':>11}{'p90 µs':>9}{'min µs':>9}{'conns':>7}  over its language's floor (median)")
 for line in lines:
     floor = floors.get(line["host"])
     over = f"+{line['median_us'] - medians[floor]:.0f} µs" if floor else ""
-    print(f"{line['host']:<20}{line['n']:>7}{line['median_us']:>11.0f}{line['p90_us']:>9.0f}{line['min_us']:>9.0f}  {over}")
+    conns = line["fake_requests"]["connections"]
+    print(f"{line['host']:<20}{line['n']:>7}{line['median_us']:>11.0f}{line['p90_us']:>9.0f}{line['min_us']:>9.0f}{conns:>7}  {over}")
 EOF
 cat "$work/lines.jsonl"

@@ -7,8 +7,9 @@ connection, as the hosts' pools do against Graph). It answers three things:
 - ``POST /{tenant}/oauth2/v2.0/token`` with a client-credentials grant: the fake's bearer
   token, valid for an hour;
 - ``GET /v1.0/users/{id}`` with that token: a user of about 1 KB (``id`` is the id asked for);
-- ``GET /_bench/counts``: how many requests of each kind it has answered, so the script can
-  check that a host really sent its calls here.
+- ``GET /_bench/counts``: how many requests of each kind it has answered and how many
+  connections it has accepted, so the script can check that a host really sent its calls
+  here, and see whether it kept its connection open.
 
 Anything else gets Graph's error shape (401 without the token, 404 otherwise).
 
@@ -80,7 +81,7 @@ class Counts:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts = {"token": 0, "user": 0, "other": 0}
+        self._counts = {"token": 0, "user": 0, "other": 0, "connections": 0}
 
     def add(self, kind: str) -> None:
         with self._lock:
@@ -98,6 +99,7 @@ def handler(token: str, counts: Counts) -> type[BaseHTTPRequestHandler]:
 
         def setup(self) -> None:
             super().setup()
+            counts.add("connections")
             # Without it, a small answer can wait for the client's delayed ACK.
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 

@@ -2,7 +2,10 @@
 // own `http.request` on one kept-alive connection, the answer read and parsed as JSON. What
 // the package adds on top of this is the cost of the package, the shim and the component.
 //
-//   node raw-client.mjs --base http://127.0.0.1:PORT --token TOKEN --user-id ID [--calls 200] [--warmup 20]
+//   node raw-client.mjs --base http://127.0.0.1:PORT --token TOKEN --user-id ID [--calls 200] [--warmup 20] [--fresh-connections]
+//
+// --fresh-connections opens a connection per request instead, as preview2-shim's and
+// wasmtime-py's wasi-http do: the floor of a host that does not keep connections open.
 //
 // Prints one JSON line in the shape of `connector-host invoke --repeat`'s.
 
@@ -17,6 +20,7 @@ const { values } = parseArgs({
     'user-id': { type: 'string' },
     calls: { type: 'string', default: '200' },
     warmup: { type: 'string', default: '20' },
+    'fresh-connections': { type: 'boolean', default: false },
   },
 });
 const calls = Number(values.calls);
@@ -28,9 +32,11 @@ if (!values.base || !values.token || !values['user-id'] || !Number.isSafeInteger
 
 const userId = values['user-id'];
 const url = new URL(`/v1.0/users/${encodeURIComponent(userId)}`, values.base);
-// One socket, kept open between requests, as the hosts' pools keep theirs.
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-const headers = { authorization: `Bearer ${values.token}`, accept: 'application/json' };
+const fresh = values['fresh-connections'];
+// One socket, kept open between requests, as the reference host's pool keeps its own; or,
+// with --fresh-connections, none kept (`Connection: close` on each request).
+const agent = new http.Agent({ keepAlive: !fresh, maxSockets: 1 });
+const headers = { authorization: `Bearer ${values.token}`, accept: 'application/json', ...(fresh ? { connection: 'close' } : {}) };
 
 function getUser() {
   return new Promise((resolve, reject) => {
@@ -63,4 +69,4 @@ for (let call = 0; call < warmup + calls; call++) {
 }
 const loopSeconds = Number(process.hrtime.bigint() - loopStart) / 1e9;
 agent.destroy();
-console.log(JSON.stringify({ peer: 'node-raw', op: 'users.get', n: calls, warmup, loop_s: Number(loopSeconds.toFixed(3)), ...summary(durations) }));
+console.log(JSON.stringify({ peer: fresh ? 'node-raw-fresh' : 'node-raw', op: 'users.get', n: calls, warmup, loop_s: Number(loopSeconds.toFixed(3)), ...summary(durations) }));

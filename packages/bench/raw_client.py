@@ -3,7 +3,11 @@ the standard library's ``http.client`` on one persistent connection, the answer 
 parsed as JSON. What the package adds on top of this is the cost of the package,
 wasmtime-py and the component.
 
-    python3 raw_client.py --base http://127.0.0.1:PORT --token TOKEN --user-id ID [--calls 200] [--warmup 20]
+    python3 raw_client.py --base http://127.0.0.1:PORT --token TOKEN --user-id ID [--calls 200] [--warmup 20] [--fresh-connections]
+
+``--fresh-connections`` opens a connection per request instead (and closes it after the
+answer), as wasmtime-py's and preview2-shim's wasi-http do: the floor of a host that does
+not keep connections open.
 
 Prints one JSON line in the shape of ``connector-host invoke --repeat``'s.
 """
@@ -26,6 +30,7 @@ def main() -> None:
     parser.add_argument("--user-id", required=True)
     parser.add_argument("--calls", type=int, default=200, help="measured calls (default 200)")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured calls first (default 20)")
+    parser.add_argument("--fresh-connections", action="store_true", help="a new connection per request")
     arguments = parser.parse_args()
     if arguments.calls < 1 or arguments.warmup < 0:
         parser.error("--calls must be at least 1 and --warmup at least 0")
@@ -33,7 +38,7 @@ def main() -> None:
     base = urlsplit(arguments.base)
     path = f"/v1.0/users/{quote(arguments.user_id, safe='')}"
     headers = {"Authorization": f"Bearer {arguments.token}", "Accept": "application/json"}
-    # One connection, kept open between requests, as the hosts' pools keep theirs.
+    # One connection, kept open between requests, as the reference host's pool keeps its own.
     connection = http.client.HTTPConnection(base.hostname, base.port, timeout=30)
     samples = []
     loop_started = time.perf_counter()
@@ -41,6 +46,9 @@ def main() -> None:
         if call == arguments.warmup:
             loop_started = time.perf_counter()
         started = time.perf_counter()
+        if arguments.fresh_connections:
+            connection.close()
+            connection = http.client.HTTPConnection(base.hostname, base.port, timeout=30)
         connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         body = response.read()
@@ -57,7 +65,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "peer": "python-raw",
+                "peer": "python-raw-fresh" if arguments.fresh_connections else "python-raw",
                 "op": "users.get",
                 "n": len(samples),
                 "warmup": arguments.warmup,
