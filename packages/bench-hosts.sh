@@ -113,7 +113,11 @@ run() {
   local before after
   before="$(counts)"
   echo "running $name" >&2
-  "$@" >"$work/$name.out"
+  if ! "$@" >"$work/$name.out"; then
+    cat "$work/$name.out" >&2
+    echo "bench-hosts.sh: $name failed" >&2
+    exit 1
+  fi
   after="$(counts)"
   python3 - "$name" "$before" "$after" "$(tail -n 1 "$work/$name.out")" "$((calls + warmup))" >>"$work/lines.jsonl" <<'EOF'
 import json, sys
@@ -152,7 +156,7 @@ run python-package env PYTHONPATH="$root/packages/python/src" "$PYTHON" packages
 run connector-host "$host_bin" invoke --component "$component" --config "$work/conn.json" --action users.get \
   --input "{\"userId\":\"$user_id\"}" --repeat "$calls" --warmup "$warmup" --allow-host "127.0.0.1:$port"
 
-echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)," \
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git describe --always --dirty 2>/dev/null || echo unknown)," \
   "$(nproc) cores, load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 echo "# node $(node --version)," \
   "$("$PYTHON" -c 'import importlib.metadata as m, platform; print("python", platform.python_version() + ", wasmtime-py", m.version("wasmtime"))'),"\

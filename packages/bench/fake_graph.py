@@ -158,7 +158,7 @@ def handler(token: str, counts: Counts) -> type[BaseHTTPRequestHandler]:
                 f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
                 "Content-Type: application/json; charset=utf-8\r\n"
                 f"Content-Length: {len(body)}\r\n"
-                "request-id: 5f4c9f7e-0000-4000-8000-bench0000000\r\n"
+                "request-id: 5f4c9f7e-0000-4000-8000-000000000001\r\n"
                 "\r\n"
             ).encode()
             # One write: the head and the body leave in the same segment.
