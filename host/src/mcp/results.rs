@@ -103,3 +103,79 @@ fn truncation(tool: &ActionTool, member: &str, returned: usize, omitted: usize) 
 fn json_len(value: &Value) -> usize {
     serde_json::to_vec(value).map(|bytes| bytes.len()).unwrap_or(usize::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mcp::tools::{test_descriptor, ToolSet};
+    use crate::mcp::McpOptions;
+    use crate::sandbox::runtime::ErrorCode;
+
+    fn tool(id: &str, read_only: bool) -> ActionTool {
+        let descriptor = test_descriptor(id, read_only, json!({"type": "object"}), json!({"type": "object"}));
+        ToolSet::new(vec![descriptor], &McpOptions::default()).unwrap().iter().next().unwrap().clone()
+    }
+
+    #[test]
+    fn the_largest_list_of_a_read_only_result_is_cut_and_the_rest_stays_whole() {
+        let items: Vec<String> = (0..8).map(|index| index.to_string().repeat(100)).collect();
+        let output = json!({"groupId": "g", "small": [1], "value": items});
+        let whole = success_result(&tool("groups.ids", true), &output.to_string(), 1_000);
+        assert_eq!(whole.structured_content, Some(output.clone()));
+
+        let result = success_result(&tool("groups.ids", true), &output.to_string(), 700);
+        let cut = result.structured_content.unwrap();
+        let text = result.content[0].as_text().unwrap().text.clone();
+        assert!(text.len() <= 700, "{text}");
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), cut);
+        assert_eq!(cut["groupId"], "g");
+        assert_eq!(cut["small"], json!([1]));
+        let returned = cut["value"].as_array().unwrap().len();
+        assert!(returned > 0 && returned < 8, "{cut}");
+        assert_eq!(cut["value"], json!(items[..returned]));
+        // One more item would not have fitted.
+        assert!(text.len() + items[returned].len() + 3 > 700);
+        assert_eq!(cut[TRUNCATED]["member"], "value");
+        assert_eq!(cut[TRUNCATED]["returned"], returned);
+        assert_eq!(cut[TRUNCATED]["omitted"], 8 - returned);
+        assert!(cut[TRUNCATED]["note"].as_str().unwrap().contains("a narrower request"), "{cut}");
+    }
+
+    #[test]
+    fn a_write_result_is_never_cut() {
+        let output = json!({"success": false, "succeeded": vec!["an-id"; 200]});
+        let result = success_result(&tool("groups.add-members", false), &output.to_string(), 1_024);
+        assert_eq!(result.structured_content, Some(output));
+    }
+
+    #[test]
+    fn a_result_whose_first_item_does_not_fit_says_so_and_keeps_none() {
+        let output = json!({"value": ["x".repeat(2_000)]});
+        let cut = success_result(&tool("users.list", true), &output.to_string(), 1_024).structured_content.unwrap();
+        assert_eq!(cut["value"], json!([]));
+        assert_eq!(cut[TRUNCATED]["returned"], 0);
+        assert!(cut[TRUNCATED]["note"].as_str().unwrap().starts_with("The result was cut to fit: not even its first"));
+    }
+
+    #[test]
+    fn a_result_that_is_not_an_object_is_text_only() {
+        let result = success_result(&tool("users.ids", true), r#"["a","b"]"#, 1_024);
+        assert_eq!(result.structured_content, None);
+        assert_eq!(result.content[0].as_text().unwrap().text, r#"["a","b"]"#);
+    }
+
+    #[test]
+    fn an_error_result_carries_its_typed_fields_and_leaves_out_absent_ones() {
+        let mut error = ConnectorError::new(ErrorCode::Throttled, "slow down");
+        error.status = Some(429);
+        error.retry_after_ms = Some(2_000);
+        let result = error_result(&error);
+        assert_eq!(result.is_error, Some(true));
+        assert_eq!(result.structured_content, None);
+        let text: Value = serde_json::from_str(&result.content[0].as_text().unwrap().text).unwrap();
+        assert_eq!(
+            text,
+            json!({"error": {"code": "throttled", "message": "slow down", "status": 429, "retryAfterMs": 2000}})
+        );
+    }
+}

@@ -212,7 +212,7 @@ fn action_tool(name: String, action: ActionDescriptor, options: &McpOptions) -> 
             properties.insert(
                 MAX_ITEMS.to_string(),
                 json!({
-                    "type": ["integer", "string"],
+                    "type": "integer",
                     "description": format!(
                         "Stop after this many items (default {} here, 0 = all; a result larger than {} bytes is \
                          cut and says how to get the rest)",
@@ -255,11 +255,60 @@ fn action_tool(name: String, action: ActionDescriptor, options: &McpOptions) -> 
     let mut annotations = annotations;
     annotations.title = Some(action.title.clone());
 
+    let mut input = Value::Object(input);
+    portable_types(&mut input, Narrowing::Input);
+    let Value::Object(input) = input else { return Err(ToolSetError::InputSchema(action.id.clone())) };
     let mut tool = Tool::new(name, description, Arc::new(input)).with_title(action.title.clone()).annotate(annotations);
     if let Some(output) = output.and_then(|schema| mcp_output_schema(schema, &action, list.is_some())) {
-        tool = tool.with_raw_output_schema(Arc::new(output));
+        let mut output = Value::Object(output);
+        portable_types(&mut output, Narrowing::Output);
+        if let Value::Object(output) = output {
+            tool = tool.with_raw_output_schema(Arc::new(output));
+        }
     }
     Ok(ActionTool { tool, action, list })
+}
+
+/// Which schema [`portable_types`] rewrites.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Narrowing {
+    /// An input: a value the action also accepts as a string (`["integer", "string"]`) is
+    /// offered in its natural type only, which is all an agent needs.
+    Input,
+    /// An output: described exactly, since clients check results against it.
+    Output,
+}
+
+/// Rewrites `type` arrays (`["integer", "string"]`), legal JSON Schema that clients mapping
+/// schemas onto a one-type dialect (Gemini's function declarations) refuse or drop: in an
+/// input, a scalar that may also come as a string keeps its scalar type; any other array
+/// becomes `anyOf` branches of one type each, which accept exactly the same values.
+fn portable_types(schema: &mut Value, narrowing: Narrowing) {
+    match schema {
+        Value::Object(members) => {
+            if let Some(Value::Array(types)) = members.get("type") {
+                let types: Vec<String> = types.iter().filter_map(|kind| kind.as_str().map(str::to_string)).collect();
+                let scalar: Vec<&String> = types.iter().filter(|kind| kind.as_str() != "string").collect();
+                let narrowed = narrowing == Narrowing::Input
+                    && types.len() == 2
+                    && types.iter().any(|kind| kind == "string")
+                    && matches!(scalar.first().map(|kind| kind.as_str()), Some("integer" | "number" | "boolean"));
+                if narrowed {
+                    let kind = scalar[0].clone();
+                    members.insert("type".to_string(), Value::String(kind));
+                } else if !members.contains_key("anyOf") {
+                    members.remove("type");
+                    let branches = types.into_iter().map(|kind| json!({ "type": kind })).collect();
+                    members.insert("anyOf".to_string(), Value::Array(branches));
+                }
+            }
+            for (_, value) in members.iter_mut() {
+                portable_types(value, narrowing);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| portable_types(item, narrowing)),
+        _ => {}
+    }
 }
 
 /// A list action takes `maxItems` and returns `{"value": [...], "nextLink"?}`.
@@ -312,7 +361,8 @@ fn mcp_output_schema(
                     "properties": {
                         "method": {"type": "string"},
                         "url": {"type": "string"},
-                        "body": {"description": "The JSON body, when the request has one"},
+                        "body": {"type": "object", "additionalProperties": true,
+                                 "description": "The JSON body, when the request has one"},
                         "returns": {"type": "object", "description": "The placeholder later steps use for \
                                     the id this write would create ({\"id\": \"{write-1.id}\"})"},
                     },
@@ -346,15 +396,122 @@ fn mcp_output_schema(
     Some(schema)
 }
 
+/// A descriptor for unit tests of this module and of [`super::results`].
+#[cfg(test)]
+pub(crate) fn test_descriptor(id: &str, read_only: bool, input: Value, output: Value) -> ActionDescriptor {
+    ActionDescriptor {
+        id: id.to_string(),
+        title: format!("Title of {id}"),
+        description: format!("Does {id}."),
+        category: id.split('.').next().unwrap_or_default().to_string(),
+        input_schema: input.to_string(),
+        output_schema: output.to_string(),
+        permissions: vec!["User.Read.All".to_string()],
+        read_only,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn descriptor(id: &str, read_only: bool) -> ActionDescriptor {
+        test_descriptor(id, read_only, json!({"type": "object", "properties": {}}), json!({"type": "object"}))
+    }
+
+    fn names(tools: &ToolSet) -> Vec<&str> {
+        tools.iter().map(ActionTool::name).collect()
+    }
+
+    #[test]
+    fn two_actions_with_one_tool_name_stop_the_server_even_when_one_is_not_offered() {
+        let descriptors = vec![descriptor("users.get", true), descriptor("users_get", false)];
+        let options = McpOptions { read_only: true, ..McpOptions::default() };
+        let error = ToolSet::new(descriptors, &options).unwrap_err();
+        assert_eq!(error.to_string(), "actions `users.get` and `users_get` would both be the MCP tool `users_get`");
+    }
+
+    #[test]
+    fn a_name_over_sixty_four_characters_is_refused() {
+        let id = format!("users.{}", "x".repeat(59));
+        let error = ToolSet::new(vec![descriptor(&id, true)], &McpOptions::default()).unwrap_err();
+        assert!(matches!(error, ToolSetError::NameTooLong { .. }), "{error}");
+        assert!(ToolSet::new(vec![descriptor(&id[..64], true)], &McpOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn the_allowlist_names_offered_actions_only_and_read_only_keeps_the_reads() {
+        let all =
+            || vec![descriptor("users.get", true), descriptor("users.delete", false), descriptor("users.list", true)];
+        let allowed = |ids: &[&str], read_only| McpOptions {
+            read_only,
+            actions: Some(ids.iter().map(|id| id.to_string()).collect()),
+            ..McpOptions::default()
+        };
+        let tools = ToolSet::new(all(), &allowed(&["users.list", "users.delete"], false)).unwrap();
+        assert_eq!(names(&tools), ["users_delete", "users_list"]);
+        assert_eq!(tools.get("users_delete").unwrap().action.id, "users.delete");
+        assert!(tools.get("users.delete").is_none(), "tools are found by their MCP name only");
+
+        let read_only = McpOptions { read_only: true, ..McpOptions::default() };
+        assert_eq!(names(&ToolSet::new(all(), &read_only).unwrap()), ["users_get", "users_list"]);
+
+        let error = ToolSet::new(all(), &allowed(&["users.get", "users.gte"], false)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--actions names `users.gte`, which the component does not offer (see `connector-host actions`)"
+        );
+        let error = ToolSet::new(all(), &allowed(&["users.delete"], true)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--actions names `users.delete`, which writes, but --read-only offers read-only actions only"
+        );
+    }
+
+    #[test]
+    fn an_input_schema_that_is_not_an_object_is_refused_by_action() {
+        let broken = test_descriptor("users.get", true, json!("text"), json!({"type": "object"}));
+        let error = ToolSet::new(vec![broken], &McpOptions::default()).unwrap_err();
+        assert_eq!(error.to_string(), "the input schema of action `users.get` is not a JSON Schema object");
+    }
+
+    #[test]
+    fn an_output_schema_that_is_not_an_object_is_left_out() {
+        let strings = test_descriptor("users.ids", true, json!({"type": "object"}), json!({"type": "array"}));
+        let tools = ToolSet::new(vec![strings], &McpOptions::default()).unwrap();
+        assert!(tools.get("users_ids").unwrap().tool.output_schema.is_none());
+    }
 
     #[test]
     fn tool_names_replace_dots_and_keep_hyphens() {
         assert_eq!(tool_name("users.get"), "users_get");
         assert_eq!(tool_name("users.list-licenses"), "users_list-licenses");
         assert_eq!(tool_name("a.b c/d"), "a_b_c_d");
+    }
+
+    #[test]
+    fn type_arrays_become_one_type_in_inputs_and_any_of_in_outputs() {
+        let schema = json!({"type": "object", "properties": {
+            "top": {"type": ["integer", "string"], "description": "Page size"},
+            "count": {"type": ["boolean", "string"]},
+            "value": {"type": ["object", "array", "string"]},
+        }});
+        let mut input = schema.clone();
+        portable_types(&mut input, Narrowing::Input);
+        assert_eq!(
+            input,
+            json!({"type": "object", "properties": {
+                "top": {"type": "integer", "description": "Page size"},
+                "count": {"type": "boolean"},
+                "value": {"anyOf": [{"type": "object"}, {"type": "array"}, {"type": "string"}]},
+            }})
+        );
+        let mut output = schema;
+        portable_types(&mut output, Narrowing::Output);
+        assert_eq!(
+            output["properties"]["top"],
+            json!({"anyOf": [{"type": "integer"}, {"type": "string"}], "description": "Page size"})
+        );
     }
 
     #[test]

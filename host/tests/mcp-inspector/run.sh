@@ -26,7 +26,11 @@ JSON
 
 export MCP_INSPECTOR_SECRET_STORE=memory # nothing to keep; no keychain on CI machines
 inspector=("$here/node_modules/.bin/mcp-inspector" --cli --config "$work/mcp.json" --server graph)
-"${inspector[@]}" --method tools/list > "$work/tools.json"
+# --strict: the Inspector's schema portability check reports every construct some model API
+# refuses or may drop; an error fails the command, and here a warning fails the run too.
+"${inspector[@]}" --method tools/list --strict > "$work/tools.json" 2> "$work/tools.err" \
+  || { cat "$work/tools.err" >&2; exit 1; }
+if grep -q '^Warning: ' "$work/tools.err"; then cat "$work/tools.err" >&2; exit 1; fi
 "${inspector[@]}" --method tools/call --tool-name users_get --tool-arg userId=abc > "$work/call.json"
 
 python3 - "$work" <<'PY'
