@@ -360,3 +360,22 @@ fn object(value: Value) -> Map<String, Value> {
         other => panic!("arguments must be an object, not {other}"),
     }
 }
+
+#[test]
+fn settings_the_component_refuses_stop_the_server_with_their_typed_error_and_no_secret() {
+    let settings = r#"{"auth":"clientCredentials","tenantId":"contoso.onmicrosoft.com","clientSecret":"SECRET-mcp-7"}"#;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_connector-host"))
+        .args(["mcp", "--config", settings])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty(), "stdout belongs to the protocol");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: the connection settings were refused: {\"code\":\"invalid-config\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("clientId"), "the error names the missing field: {stderr}");
+    assert!(!stderr.contains("SECRET-mcp-7"), "{stderr}");
+}
