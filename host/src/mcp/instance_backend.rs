@@ -16,7 +16,9 @@ use tokio::sync::Mutex;
 /// Makes the outgoing-HTTP policy of each new instance (the allowlist and the route).
 pub type OutboundFactory = Box<dyn Fn() -> OutboundHttp + Send + Sync>;
 
-/// One instance and one connection behind an MCP server (see the module docs).
+/// One instance and one connection behind an MCP server (see the module docs). Its
+/// [`McpBackend::invoke`] spawns the call on the current tokio runtime, so it is called from
+/// within one (as the MCP server's handlers are).
 #[derive(Clone)]
 pub struct InstanceBackend {
     inner: Arc<Inner>,
@@ -76,8 +78,22 @@ impl McpBackend for InstanceBackend {
 
     fn invoke(&self, action: String, input: String, timeout_ms: Option<u64>, dry_run: bool) -> InvokeFuture {
         let inner = self.inner.clone();
+        // The call runs in its own task: when the client cancels the request (or drops the
+        // HTTP stream), the call still ends normally and releases the instance, rather than
+        // stopping mid-call inside the component.
+        let call =
+            tokio::spawn(async move { inner.invoke(&action, &input, InvokeOptions { timeout_ms, dry_run }).await });
         Box::pin(async move {
-            match inner.invoke(&action, &input, InvokeOptions { timeout_ms, dry_run }).await {
+            let outcome = match call.await {
+                Ok(outcome) => outcome,
+                Err(join_error) => {
+                    return Err(ConnectorError::new(
+                        ErrorCode::Internal,
+                        format!("the call did not finish: {join_error}"),
+                    ))
+                }
+            };
+            match outcome {
                 Ok(result) => result,
                 // A limit of the sandbox has a typed form; any other failure of the host is
                 // `internal`, described without the input or the settings.
