@@ -379,3 +379,24 @@ fn settings_the_component_refuses_stop_the_server_with_their_typed_error_and_no_
     assert!(stderr.contains("clientId"), "the error names the missing field: {stderr}");
     assert!(!stderr.contains("SECRET-mcp-7"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_stopped_by_a_limit_is_a_typed_tool_error_and_the_next_call_gets_a_fresh_one() {
+    use connector_host::mcp::ConnectorMcpServer;
+    use connector_host::Limits;
+    let limits = Limits { memory_bytes: 16 * 1024 * 1024, ..Limits::default() };
+    let runtime = crate::hostile_component::hostile_runtime().with_limits(limits);
+    let outbound = Box::new(|| OutboundHttp::new(AllowedHosts::none(), Route::Live));
+    let backend = InstanceBackend::open(runtime, outbound, "{}".to_string()).await.unwrap().unwrap();
+    let server = ConnectorMcpServer::new(Arc::new(backend), McpOptions::default()).unwrap();
+
+    let stopped = server.call("grow-memory", None).await.unwrap();
+    assert_eq!(stopped.is_error, Some(true));
+    let error: Value = serde_json::from_str(&text_of(&stopped)).unwrap();
+    assert_eq!(error["error"]["code"], "upstream", "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("bytes of memory the sandbox allows"), "{error}");
+
+    let next = server.call("ok", Some(object(json!({"n": 1})))).await.unwrap();
+    assert_eq!(next.is_error, Some(false), "{next:?}");
+    assert_eq!(next.structured_content, Some(json!({"ok": true, "input": {"n": 1}})));
+}
