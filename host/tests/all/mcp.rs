@@ -30,6 +30,9 @@ fn fake_graph() -> RoutedServer {
         if request.method == "GET" && target == "/v1.0/users/abc" {
             return (200, json!({"id": "abc", "displayName": "Adele Vance", "mail": "AdeleV@contoso.com"}).to_string());
         }
+        if request.method == "GET" && target.starts_with("/v1.0/users/boss@contoso.com") {
+            return (200, json!({"id": "boss-id"}).to_string());
+        }
         if request.method == "GET" && target.starts_with("/v1.0/users?") {
             let top: usize = target
                 .split(['?', '&'])
@@ -283,7 +286,7 @@ async fn read_only_and_the_allowlist_offer_only_those_tools() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_write_tool_with_dry_run_returns_the_plan_and_sends_nothing() {
+async fn a_write_tool_with_dry_run_returns_the_plan_and_sends_no_write() {
     let graph = fake_graph();
     let client = stdio_client(&graph, &[]).await;
     let result = call(&client, "users_disable", json!({"userId": "abc", "revokeSessions": true, "dryRun": true})).await;
@@ -297,6 +300,20 @@ async fn a_write_tool_with_dry_run_returns_the_plan_and_sends_nothing() {
         ]}))
     );
     assert!(graph.requests().is_empty(), "{:?}", graph.requests());
+
+    // The reads of a dry run are sent: a manager's userPrincipalName becomes its id.
+    let arguments = json!({"userId": "abc", "managerId": "boss@contoso.com", "dryRun": true});
+    let result = call(&client, "users_assign-manager", arguments).await;
+    assert_eq!(
+        result.structured_content,
+        Some(json!({"dryRun": true, "plan": [
+            {"method": "PUT", "url": format!("{base}/users/abc/manager/$ref"),
+             "body": {"@odata.id": format!("{base}/users/boss-id")}},
+        ]}))
+    );
+    let seen = graph.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!((seen[0].method.as_str(), seen[0].target.as_str()), ("GET", "/v1.0/users/boss@contoso.com?$select=id"));
 
     let result = call(&client, "users_disable", json!({"userId": "abc", "dryRun": "yes"})).await;
     assert_eq!(result.is_error, Some(true));
