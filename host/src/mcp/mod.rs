@@ -11,6 +11,13 @@
 //!   [`McpOptions::max_output_bytes`], with a note saying how to get the rest ([`results`]);
 //! - typed errors as tool errors (`isError`), and the dry-run plan of a write tool called
 //!   with `dryRun`.
+//!
+//! `serve` mounts the HTTP transport next to its own routes, with its pool as the backend:
+//!
+//! ```ignore
+//! let mcp = streamable_http_service(pool_backend, options, StreamableHttpServerConfig::default())?;
+//! let app = axum::Router::new().nest_service("/mcp", mcp) /* .route(...) for the HTTP API */;
+//! ```
 
 use crate::sandbox::runtime::{ActionDescriptor, ConnectorError};
 use rmcp::model::{
@@ -105,9 +112,10 @@ impl ConnectorMcpServer {
         &self.tools
     }
 
-    /// Runs one `tools/call`: unknown tools and arguments that are not an object are
-    /// protocol errors (`invalid params`); everything the action answers, a typed error
-    /// included, is a tool result.
+    /// Runs one `tools/call`: an unknown tool is a protocol error (`invalid params`);
+    /// everything the action answers, a typed error included, is a tool result. `dryRun` is
+    /// taken out of the arguments into the call's options (read-only actions ignore it), and a
+    /// list tool called without `maxItems` gets [`McpOptions::max_items`].
     pub async fn call(&self, name: &str, arguments: Option<Map<String, Value>>) -> Result<CallToolResult, ErrorData> {
         let Some(tool) = self.tools.get(name) else {
             return Err(ErrorData::invalid_params(format!("unknown tool `{name}`"), None));
