@@ -192,7 +192,10 @@ pub async fn serve_stdio(backend: Arc<dyn McpBackend>, options: McpOptions) -> a
 /// `config` is rmcp's: its defaults accept only loopback `Host` headers (against DNS
 /// rebinding); a server listening elsewhere names its hosts with
 /// `StreamableHttpServerConfig::with_allowed_hosts`, and stops the sessions with its
-/// cancellation token on shutdown.
+/// cancellation token on shutdown. By default sessions live in this process's memory, so
+/// replicas behind a load balancer need sticky sessions; with
+/// `with_legacy_session_mode(false).with_json_response(true)` every request stands alone and
+/// any replica answers it (both are tested).
 pub fn streamable_http_service(
     backend: Arc<dyn McpBackend>,
     options: McpOptions,

@@ -325,6 +325,17 @@ async fn a_write_tool_with_dry_run_returns_the_plan_and_sends_no_write() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_streamable_http_service_lists_tools_and_calls_users_get() {
+    streamable_http_lists_tools_and_calls_users_get(StreamableHttpServerConfig::default()).await;
+}
+
+/// Without sessions, every request stands alone: what `serve` behind a load balancer needs.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stateless_streamable_http_service_lists_tools_and_calls_users_get() {
+    let config = StreamableHttpServerConfig::default().with_legacy_session_mode(false).with_json_response(true);
+    streamable_http_lists_tools_and_calls_users_get(config).await;
+}
+
+async fn streamable_http_lists_tools_and_calls_users_get(config: StreamableHttpServerConfig) {
     let graph = fake_graph();
     let allowed = AllowedHosts::from_patterns([format!("127.0.0.1:{}", graph.port).parse().unwrap()]);
     let outbound = Box::new(move || OutboundHttp::new(allowed.clone(), Route::Live));
@@ -335,7 +346,7 @@ async fn the_streamable_http_service_lists_tools_and_calls_users_get() {
     let service = streamable_http_service(
         Arc::new(backend),
         McpOptions { actions: Some(vec!["users.get".into()]), ..McpOptions::default() },
-        StreamableHttpServerConfig::default(),
+        config,
     )
     .unwrap();
 
