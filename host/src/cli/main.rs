@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod mcp;
 mod repeat;
 
 /// The demo scenario, relative to the workspace root.
@@ -72,6 +73,21 @@ enum Command {
         dry_run: bool,
         #[command(flatten)]
         repeat: repeat::RepeatArgs,
+    },
+    /// Serve the actions as MCP tools over stdio, for agents (Claude Desktop, VS Code, ...):
+    /// one connection, opened at start-up; stdout carries the protocol, logs go to stderr.
+    Mcp {
+        #[command(flatten)]
+        component: ComponentArgs,
+        #[command(flatten)]
+        network: NetworkArgs,
+        #[command(flatten)]
+        live: LiveArgs,
+        /// Connection settings: a JSON file (or inline JSON text).
+        #[arg(long, value_name = "FILE")]
+        config: String,
+        #[command(flatten)]
+        tools: mcp::ToolArgs,
     },
     /// Replay fixtures (files, or folders searched for *.json) without any network.
     Replay {
@@ -209,6 +225,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             invoke(&component, &network, &live, &config, &action, &input, options)
+        }
+        Command::Mcp { component, network, live, config, tools } => {
+            mcp::serve_mcp_stdio(&component, &network, &live, &config, &tools)
         }
         Command::Replay { component, network, paths, chaos_seed, fault_rate } => {
             let runtime = component.runtime(None)?;

@@ -15,6 +15,7 @@ mod harness_catches_broken_fixtures;
 mod hostile_component;
 mod invoke_repeat;
 mod live_http;
+mod mcp;
 mod pooled_instances;
 mod private_ca_and_proxy;
 mod replaying_fixtures;

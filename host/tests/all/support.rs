@@ -286,3 +286,69 @@ fn read_head(line: &str, reader: &mut impl BufRead) -> Option<(String, String, V
         .unwrap_or(0);
     Some((method, target, headers, length))
 }
+
+/// A Graph look-alike on 127.0.0.1 whose answers a test writes: `answer(request)` gives the
+/// status and JSON body of each request, which is recorded first. Connections are kept
+/// alive, as real servers do.
+pub struct RoutedServer {
+    pub port: u16,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
+}
+
+impl RoutedServer {
+    pub fn start(answer: impl Fn(&SeenRequest) -> (u16, String) + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let recorder = seen.clone();
+        let answer = Arc::new(answer);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (recorder, answer) = (recorder.clone(), answer.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream);
+                    while serve_routed(&mut reader, &recorder, answer.as_ref()).is_some() {}
+                });
+            }
+        });
+        Self { port, seen }
+    }
+
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Connection settings with the access token `t`, pointing the connector at this server.
+    pub fn connection(&self) -> String {
+        format!(r#"{{"auth":"accessToken","accessToken":"t","graphBaseUrl":"http://127.0.0.1:{}/v1.0"}}"#, self.port)
+    }
+}
+
+/// Reads one request and answers it with `answer`; `None` once the client has closed the
+/// connection.
+fn serve_routed(
+    reader: &mut BufReader<TcpStream>,
+    seen: &Mutex<Vec<SeenRequest>>,
+    answer: &(dyn Fn(&SeenRequest) -> (u16, String) + Send + Sync),
+) -> Option<()> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let (method, target, headers, length) = read_head(&line, reader)?;
+    let chunked = headers
+        .iter()
+        .any(|(name, value)| name.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked"));
+    let body = if chunked { read_chunked(reader)? } else { read_exactly(reader, length)? };
+    let request = SeenRequest { method, target, headers, body };
+    seen.lock().unwrap().push(request.clone());
+    let (status, body_out) = answer(&request);
+    let response = format!(
+        "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\nrequest-id: routed-1\r\ncontent-length: {}\r\n\r\n{body_out}",
+        if status < 400 { "OK" } else { "Error" },
+        body_out.len()
+    );
+    let stream = reader.get_mut();
+    stream.write_all(response.as_bytes()).ok()?;
+    stream.flush().ok()
+}
