@@ -14,6 +14,9 @@
 //! - [`replay`]: fixtures (format, matcher, session), chaos faults injected in front of
 //!   replayed answers, and the report; the session plugs into the sandbox's seam
 //!   ([`replay::route`]), which never imports it.
+//! - [`serve`]: `connector-host serve`, the connector as an HTTP service (routes, connection
+//!   registry and instance pools, admission, rate limits, metrics, OpenAPI); it calls the
+//!   sandbox, which never imports it.
 //! - [`cli`]: what the `connector-host` binary renders beyond the above (the catalog as
 //!   Markdown); the binary itself is `src/cli/main.rs`, one function per subcommand.
 //! - [`error`]: the host's typed errors.
@@ -25,6 +28,7 @@ pub mod error;
 pub mod http;
 pub mod replay;
 pub mod sandbox;
+pub mod serve;
 
 pub use error::{HostError, Result};
 pub use sandbox::http_policy::{AllowedHosts, HostPattern};

@@ -1,5 +1,5 @@
-//! `connector-host`: list a connector's actions, invoke one live, replay fixtures, or
-//! walk through the bundled demo scenario.
+//! `connector-host`: list a connector's actions, invoke one live, serve them over HTTP,
+//! replay fixtures, or walk through the bundled demo scenario.
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod repeat;
+mod serve;
 
 /// The demo scenario, relative to the workspace root.
 const DEMO_FIXTURE: &str = "fixtures/scenarios/onboarding.json";
@@ -43,6 +44,10 @@ enum Command {
         /// outputs and permissions), as checked in under docs/actions.md.
         #[arg(long, conflicts_with = "json")]
         markdown: bool,
+        /// Print the OpenAPI 3.1 document of `serve`'s HTTP API for these actions, as checked
+        /// in under docs/openapi.json.
+        #[arg(long, conflicts_with_all = ["json", "markdown"])]
+        openapi: bool,
     },
     /// Run one action against the real service.
     Invoke {
@@ -72,6 +77,17 @@ enum Command {
         dry_run: bool,
         #[command(flatten)]
         repeat: repeat::RepeatArgs,
+    },
+    /// Serve the actions over HTTP (see README, "Serve"): connections, invocations, metrics.
+    Serve {
+        #[command(flatten)]
+        component: ComponentArgs,
+        #[command(flatten)]
+        network: NetworkArgs,
+        #[command(flatten)]
+        live: LiveArgs,
+        #[command(flatten)]
+        serve: serve::ServeArgs,
     },
     /// Replay fixtures (files, or folders searched for *.json) without any network.
     Replay {
@@ -191,8 +207,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Actions { component, json, markdown } => {
-            let format = if markdown {
+        Command::Actions { component, json, markdown, openapi } => {
+            let format = if openapi {
+                CatalogFormat::OpenApi
+            } else if markdown {
                 CatalogFormat::Markdown
             } else if json {
                 CatalogFormat::Json
@@ -210,6 +228,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             invoke(&component, &network, &live, &config, &action, &input, options)
         }
+        Command::Serve { component, network, live, serve } => serve::serve(&component, &network, &live, serve),
         Command::Replay { component, network, paths, chaos_seed, fault_rate } => {
             let runtime = component.runtime(None)?;
             let chaos = chaos_seed.map(|seed| ChaosOptions::new(seed, fault_rate)).transpose()?;
@@ -237,6 +256,8 @@ enum CatalogFormat {
     Json,
     /// Markdown documentation (see `connector_host::cli::catalog_docs`).
     Markdown,
+    /// The OpenAPI document of `serve` (see `connector_host::serve::openapi`).
+    OpenApi,
 }
 
 fn list_actions(component: &ComponentArgs, format: CatalogFormat) -> anyhow::Result<ExitCode> {
@@ -255,6 +276,10 @@ fn list_actions(component: &ComponentArgs, format: CatalogFormat) -> anyhow::Res
         }
         CatalogFormat::Markdown => {
             emit(&connector_host::cli::catalog_docs::render_markdown(&actions));
+            return Ok(ExitCode::SUCCESS);
+        }
+        CatalogFormat::OpenApi => {
+            emit(&connector_host::serve::openapi::render(&actions));
             return Ok(ExitCode::SUCCESS);
         }
     }
