@@ -3,10 +3,11 @@
 
 use crate::{ComponentArgs, LiveArgs, NetworkArgs};
 use anyhow::{bail, Context as _};
+use clap::builder::TypedValueParser as _;
 use clap::Args;
 use connector_host::serve::auth::ApiKeys;
-use connector_host::serve::service::{CoreOptions, Settings};
 use connector_host::serve::rate_limit::Rate;
+use connector_host::serve::service::{CoreOptions, Settings};
 use connector_host::serve::{ServeOptions, Server};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -132,7 +133,12 @@ async fn shutdown_signal() {
 fn read_connections(path: &Path) -> anyhow::Result<Vec<(String, Settings)>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading --connections {}", path.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|error| {
-        anyhow::anyhow!("--connections {} is not valid JSON (line {}, column {})", path.display(), error.line(), error.column())
+        anyhow::anyhow!(
+            "--connections {} is not valid JSON (line {}, column {})",
+            path.display(),
+            error.line(),
+            error.column()
+        )
     })?;
     let serde_json::Value::Object(named) = value else {
         bail!("--connections {} must hold a JSON object of name -> connection settings", path.display());

@@ -251,7 +251,11 @@ async fn get_connection(State(state): State<ApiState>, Path(id): Path<String>) -
     Ok((StatusCode::OK, json_headers(), connection_json(&entry).to_string()).into_response())
 }
 
-async fn create_connection(State(state): State<ApiState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn create_connection(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let settings = read_json_object(&headers, body, state.max_body_bytes, "the connection settings").await?;
     let entry = match state.core.register(None, Settings::new(Value::Object(settings).to_string())).await {
         Ok(Ok(entry)) => entry,
@@ -287,7 +291,9 @@ async fn invoke(
                 json_kind(&other)
             )))
         }
-        None => return Err(ApiError::invalid_request("`connection` is missing: give a connection id or name, or settings")),
+        None => {
+            return Err(ApiError::invalid_request("`connection` is missing: give a connection id or name, or settings"))
+        }
     };
     let input = match envelope.remove("input") {
         None => "{}".to_string(),

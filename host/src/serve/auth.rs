@@ -24,7 +24,9 @@ pub enum ApiKeyFileError {
         source: std::io::Error,
     },
     /// The file holds no key.
-    #[error("the API key file {path} holds no key (one key per line; blank lines and lines starting with # are skipped)")]
+    #[error(
+        "the API key file {path} holds no key (one key per line; blank lines and lines starting with # are skipped)"
+    )]
     Empty {
         /// The file as given.
         path: std::path::PathBuf,

@@ -32,7 +32,8 @@ pub struct Metrics {
 
 /// Latency buckets in seconds: from a replayed call (well under a millisecond) to the host's
 /// hard limit per call.
-const DURATION_BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 150.0];
+const DURATION_BUCKETS: [f64; 14] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 150.0];
 
 fn duration_histogram() -> Histogram {
     Histogram::new(DURATION_BUCKETS.iter().copied())
@@ -63,7 +64,11 @@ impl Metrics {
             graph_requests.clone(),
         );
         let retries = Counter::default();
-        registry.register("upstream_retries", "Requests the component sent again (marked `retry-attempt`)", retries.clone());
+        registry.register(
+            "upstream_retries",
+            "Requests the component sent again (marked `retry-attempt`)",
+            retries.clone(),
+        );
         let throttle_waits = Counter::default();
         registry.register(
             "upstream_throttle_waits",

@@ -15,10 +15,10 @@
 
 pub mod api;
 pub mod auth;
-pub mod service;
 pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
+pub mod service;
 
 use crate::sandbox::runtime::{ActionDescriptor, ConnectorError};
 use crate::serve::api::ApiState;

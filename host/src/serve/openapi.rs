@@ -34,7 +34,10 @@ pub fn render(actions: &[ActionDescriptor]) -> String {
 pub fn document(actions: &[ActionDescriptor]) -> Value {
     let mut paths = Map::new();
     paths.insert("/healthz".into(), probe("The process is up.", "ok"));
-    paths.insert("/readyz".into(), probe("The component is compiled and the connections are open; 503 while shutting down.", "ready"));
+    paths.insert(
+        "/readyz".into(),
+        probe("The component is compiled and the connections are open; 503 while shutting down.", "ready"),
+    );
     paths.insert(
         "/metrics".into(),
         json!({"get": {

@@ -201,9 +201,10 @@ impl CallError {
     pub fn to_connector_error(&self) -> ConnectorError {
         match self {
             CallError::Connector(error) | CallError::Stopped { error, .. } => error.clone(),
-            CallError::NotOffered { action, reason } => {
-                ConnectorError::new(ErrorCode::UnknownAction, format!("the action `{action}` is not offered here: {reason}"))
-            }
+            CallError::NotOffered { action, reason } => ConnectorError::new(
+                ErrorCode::UnknownAction,
+                format!("the action `{action}` is not offered here: {reason}"),
+            ),
             CallError::UnknownConnection(name) => {
                 ConnectorError::new(ErrorCode::InvalidInput, format!("no connection has the id or name `{name}`"))
             }
@@ -218,11 +219,7 @@ impl CallError {
                 retry_after_ms: Some(retry_after.as_millis().max(1) as u64),
                 ..ConnectorError::new(
                     ErrorCode::Throttled,
-                    format!(
-                        "the connection made its {} calls allowed per {} s",
-                        rate.calls,
-                        rate.period.as_secs_f64()
-                    ),
+                    format!("the connection made its {} calls allowed per {} s", rate.calls, rate.period.as_secs_f64()),
                 )
             },
             CallError::Failed(error) => ConnectorError::new(ErrorCode::Internal, error.to_string()),
@@ -289,12 +286,12 @@ impl ServeCore {
         options: CoreOptions,
         named: Vec<(String, Settings)>,
     ) -> Result<Arc<Self>, CoreError> {
-        let mut lister = runtime.instantiate(OutboundHttp::new(AllowedHosts::none(), Route::Live), TimeSource::Real).await?;
+        let mut lister =
+            runtime.instantiate(OutboundHttp::new(AllowedHosts::none(), Route::Live), TimeSource::Real).await?;
         let all_actions = lister.list_actions().await?;
         let known: BTreeSet<&str> = all_actions.iter().map(|action| action.id.as_str()).collect();
         if let Some(allowlist) = &options.actions {
-            let unknown: Vec<String> =
-                allowlist.iter().filter(|id| !known.contains(id.as_str())).cloned().collect();
+            let unknown: Vec<String> = allowlist.iter().filter(|id| !known.contains(id.as_str())).cloned().collect();
             if !unknown.is_empty() {
                 return Err(CoreError::UnknownActions { unknown });
             }
@@ -490,10 +487,7 @@ impl ServeCore {
             }
         }
         let Ok(_admitted) = self.admission.clone().try_acquire_owned() else {
-            return (
-                connection_id,
-                refused(CallError::Busy { max_concurrency: self.options.max_concurrency }),
-            );
+            return (connection_id, refused(CallError::Busy { max_concurrency: self.options.max_concurrency }));
         };
         self.metrics.calls_in_flight().inc();
         let options = InvokeOptions { timeout_ms: request.timeout_ms, dry_run: request.dry_run };
@@ -549,7 +543,9 @@ impl ServeCore {
             Ok(Err(error)) => {
                 return CallOutcome { result: Err(CallError::Connector(error)), upstream_request_ids: Vec::new() }
             }
-            Err(error) => return CallOutcome { result: Err(CallError::Failed(error)), upstream_request_ids: Vec::new() },
+            Err(error) => {
+                return CallOutcome { result: Err(CallError::Failed(error)), upstream_request_ids: Vec::new() }
+            }
         };
         self.metrics.instances_in_use().inc();
         let result = pooled.instance.invoke_on(&pooled.connection, action, input, options).await;
@@ -563,8 +559,8 @@ impl ServeCore {
         settings: &Settings,
     ) -> Result<Result<(PooledInstance, String), ConnectorError>, HostError> {
         let observer = Arc::new(CallObserver::new(self.metrics.clone()));
-        let outbound = OutboundHttp::new(self.options.allowed_hosts.clone(), self.options.route.clone())
-            .observe(observer.clone());
+        let outbound =
+            OutboundHttp::new(self.options.allowed_hosts.clone(), self.options.route.clone()).observe(observer.clone());
         let mut instance = self.runtime.instantiate(outbound, TimeSource::Real).await?;
         match instance.open(&settings.0).await {
             Ok(Ok((connection, description))) => {

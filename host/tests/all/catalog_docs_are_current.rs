@@ -19,11 +19,7 @@ fn checked_in_openapi_document_matches_what_the_component_reports() {
     let document = std::fs::read_to_string(workspace().join(OPENAPI_DOCUMENT)).unwrap_or_default();
     let parsed: serde_json::Value = serde_json::from_str(&document).unwrap_or_default();
     assert_eq!(parsed["openapi"], "3.1.0", "{OPENAPI_DOCUMENT} is an OpenAPI 3.1 document");
-    assert_generated_file_is_current(
-        OPENAPI_DOCUMENT,
-        "--openapi",
-        connector_host::serve::openapi::REGENERATE_COMMAND,
-    );
+    assert_generated_file_is_current(OPENAPI_DOCUMENT, "--openapi", connector_host::serve::openapi::REGENERATE_COMMAND);
 }
 
 /// The OpenAPI document of `serve`, relative to the workspace root.

@@ -1,7 +1,9 @@
 //! The HTTP API: connections, invocations and every error mapping, API keys, the offered
 //! catalog, admission, rate limits, metrics, probes and graceful shutdown.
 
-use super::{client_id, log_lines_with, logs, metric, named, secret_of, token_of, ApiClient, FakeGraph, TestServer, TENANT};
+use super::{
+    client_id, log_lines_with, logs, metric, named, secret_of, token_of, ApiClient, FakeGraph, TestServer, TENANT,
+};
 use connector_host::serve::auth::ApiKeys;
 use connector_host::{HostPattern, Limits};
 use serde_json::{json, Value};
@@ -74,7 +76,10 @@ async fn a_connection_is_opened_used_with_its_cached_token_and_deleted_without_i
     // One token request, then the two calls with the token it issued.
     let seen = graph.requests();
     assert_eq!(seen.len(), 3, "{seen:?}");
-    assert_eq!((seen[0].method.as_str(), seen[0].target.as_str()), ("POST", "/contoso.onmicrosoft.com/oauth2/v2.0/token"));
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].target.as_str()),
+        ("POST", "/contoso.onmicrosoft.com/oauth2/v2.0/token")
+    );
     let token_form = form(&seen[0].body);
     let field = |name: &str| token_form.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
     assert_eq!(field("grant_type"), Some("client_credentials"));
@@ -133,7 +138,8 @@ async fn inputs_are_never_logged_and_inline_settings_open_a_connection_for_one_c
         assert_no_secrets(&reply.text(), 2, &[]);
     }
     // Nothing is kept between inline calls: a token request for each.
-    let targets: Vec<String> = graph.requests().iter().map(|request| format!("{} {}", request.method, request.target)).collect();
+    let targets: Vec<String> =
+        graph.requests().iter().map(|request| format!("{} {}", request.method, request.target)).collect();
     let token = "POST /contoso.onmicrosoft.com/oauth2/v2.0/token".to_string();
     let user = "GET /v1.0/users/input-marker-7f3".to_string();
     assert_eq!(targets, [token.clone(), user.clone(), token, user]);
@@ -186,8 +192,18 @@ async fn every_typed_error_has_its_http_status_body_and_headers() {
     let connection = json!(id);
 
     let cases = [
-        ("missing", 404, json!({"code": "not-found", "status": 404, "graphCode": "Request_ResourceNotFound", "retryAfterMs": null}), None),
-        ("forbidden", 403, json!({"code": "forbidden", "status": 403, "graphCode": "Authorization_RequestDenied"}), None),
+        (
+            "missing",
+            404,
+            json!({"code": "not-found", "status": 404, "graphCode": "Request_ResourceNotFound", "retryAfterMs": null}),
+            None,
+        ),
+        (
+            "forbidden",
+            403,
+            json!({"code": "forbidden", "status": 403, "graphCode": "Authorization_RequestDenied"}),
+            None,
+        ),
         ("conflict", 409, json!({"code": "conflict", "status": 409, "graphCode": "Request_Conflict"}), None),
         ("broken", 502, json!({"code": "upstream", "status": 500, "graphCode": "InternalServerError"}), None),
         ("throttled", 429, json!({"code": "throttled", "status": 429, "retryAfterMs": 1000}), Some("1")),
@@ -231,11 +247,17 @@ async fn every_typed_error_has_its_http_status_body_and_headers() {
 
     for (body, message) in [
         (json!({"input": {}}), "`connection` is missing: give a connection id or name, or settings"),
-        (json!({"connection": 7}), "`connection` must be a connection id or name (a string) or connection settings (an object), not a number"),
+        (
+            json!({"connection": 7}),
+            "`connection` must be a connection id or name (a string) or connection settings (an object), not a number",
+        ),
         (json!({"connection": id, "input": []}), "`input` must be an object, not an array"),
         (json!({"connection": id, "timeoutMs": 0}), "`timeoutMs` must be a whole number of milliseconds above 0"),
         (json!({"connection": id, "dryRun": "yes"}), "`dryRun` must be true or false"),
-        (json!({"connection": id, "timeout_ms": 5}), "unknown member `timeout_ms` (expected connection, input, timeoutMs, dryRun)"),
+        (
+            json!({"connection": id, "timeout_ms": 5}),
+            "unknown member `timeout_ms` (expected connection, input, timeoutMs, dryRun)",
+        ),
     ] {
         let reply = api.invoke("users.get", &body).await;
         assert_eq!(reply.status, 400, "{body}");
@@ -279,7 +301,8 @@ async fn api_keys_are_required_everywhere_but_the_probes_and_never_logged() {
     assert!(wrong.json()["error"]["message"].as_str().unwrap().starts_with("wrong API key"), "{}", wrong.body);
     let unknown_route = anonymous.get("/nowhere").await;
     assert_eq!(unknown_route.status, 401, "unknown routes say nothing without a key");
-    let invoke = anonymous.invoke("users.get", &json!({"connection": graph.settings(6), "input": {"userId": "abc"}})).await;
+    let invoke =
+        anonymous.invoke("users.get", &json!({"connection": graph.settings(6), "input": {"userId": "abc"}})).await;
     assert_eq!(invoke.status, 401);
     assert!(graph.requests().is_empty());
 
@@ -287,7 +310,8 @@ async fn api_keys_are_required_everywhere_but_the_probes_and_never_logged() {
     assert_eq!(anonymous.get("/readyz").await.status, 200);
     let allowed = anonymous.with_key(KEY);
     assert_eq!(allowed.get("/v1/actions").await.status, 200);
-    let called = allowed.invoke("users.get", &json!({"connection": graph.settings(6), "input": {"userId": "abc"}})).await;
+    let called =
+        allowed.invoke("users.get", &json!({"connection": graph.settings(6), "input": {"userId": "abc"}})).await;
     assert_eq!(called.status, 200, "{}", called.body);
 
     let refused_lines = log_lines_with("no-key-1");
@@ -322,7 +346,8 @@ async fn read_only_and_an_action_list_narrow_the_catalog_and_refuse_the_rest() {
 
     let listed = TestServer::start(&graph, |options| options.core.actions = Some(vec!["users.get".into()])).await;
     let api = ApiClient::new(listed.addr);
-    let ids: Vec<Value> = api.get("/v1/actions").await.json().as_array().unwrap().iter().map(|a| a["id"].clone()).collect();
+    let ids: Vec<Value> =
+        api.get("/v1/actions").await.json().as_array().unwrap().iter().map(|a| a["id"].clone()).collect();
     assert_eq!(ids, [json!("users.get")]);
     let other = api.invoke("groups.get", &json!({"connection": graph.settings(7), "input": {"groupId": "g"}})).await;
     assert_eq!(other.status, 404);
@@ -336,9 +361,11 @@ async fn read_only_and_an_action_list_narrow_the_catalog_and_refuse_the_rest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_returns_the_plan_and_sends_no_write() {
     let graph = FakeGraph::start();
-    let server = TestServer::start(&graph, |options| options.connections = vec![named("tenant", &graph.settings(8))]).await;
+    let server =
+        TestServer::start(&graph, |options| options.connections = vec![named("tenant", &graph.settings(8))]).await;
     let api = ApiClient::new(server.addr);
-    let reply = api.invoke("users.delete", &json!({"connection": "tenant", "input": {"userId": "abc"}, "dryRun": true})).await;
+    let reply =
+        api.invoke("users.delete", &json!({"connection": "tenant", "input": {"userId": "abc"}, "dryRun": true})).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let output = &reply.json()["output"];
     assert_eq!(output["dryRun"], true);
@@ -423,7 +450,8 @@ async fn metrics_count_calls_latency_upstream_requests_instances_and_connections
     for user in ["abc", "def", "missing"] {
         api.invoke("users.get", &json!({"connection": "m", "input": {"userId": user}})).await;
     }
-    let text = wait_for_metric(&api, r#"connector_invocations_total{action="users.get",outcome="not-found"}"#, 1.0).await;
+    let text =
+        wait_for_metric(&api, r#"connector_invocations_total{action="users.get",outcome="not-found"}"#, 1.0).await;
     let expect = [
         (r#"connector_invocations_total{action="users.get",outcome="ok"}"#, 2.0),
         (r#"connector_invocation_duration_seconds_count{action="users.get"}"#, 3.0),
@@ -446,13 +474,15 @@ async fn metrics_count_calls_latency_upstream_requests_instances_and_connections
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_the_call_in_flight_finish_then_closes_the_listener() {
     let graph = FakeGraph::start();
-    let mut server = TestServer::start(&graph, |options| options.connections = vec![named("s", &graph.settings(13))]).await;
+    let mut server =
+        TestServer::start(&graph, |options| options.connections = vec![named("s", &graph.settings(13))]).await;
     let api = ApiClient::new(server.addr);
     assert_eq!(api.get("/healthz").await.json(), json!({"status": "ok"}));
     assert_eq!(api.get("/readyz").await.json(), json!({"status": "ready"}));
     let caller = api.clone();
-    let slow =
-        tokio::spawn(async move { caller.invoke("users.get", &json!({"connection": "s", "input": {"userId": "slow-2"}})).await });
+    let slow = tokio::spawn(async move {
+        caller.invoke("users.get", &json!({"connection": "s", "input": {"userId": "slow-2"}})).await
+    });
     wait_for_metric(&api, "connector_calls_in_flight", 1.0).await;
     let stopped = server.begin_shutdown();
     let reply = slow.await.unwrap();

@@ -57,7 +57,8 @@ async fn a_body_of_50_mb_is_refused_with_413_declared_or_not() {
     for chunked in [false, true] {
         let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let framing = if chunked { "transfer-encoding: chunked".to_string() } else { format!("content-length: {FIFTY_MB}") };
+        let framing =
+            if chunked { "transfer-encoding: chunked".to_string() } else { format!("content-length: {FIFTY_MB}") };
         write!(stream, "POST /v1/actions/users.get/invoke HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n{framing}\r\n\r\n").unwrap();
         let mut writer = stream.try_clone().unwrap();
         // The body goes out from another thread until the service stops reading it.
@@ -66,7 +67,9 @@ async fn a_body_of_50_mb_is_refused_with_413_declared_or_not() {
             let mut sent = 0;
             while sent < FIFTY_MB {
                 let written = if chunked {
-                    write!(writer, "{:x}\r\n", piece.len()).and_then(|()| writer.write_all(&piece)).and_then(|()| writer.write_all(b"\r\n"))
+                    write!(writer, "{:x}\r\n", piece.len())
+                        .and_then(|()| writer.write_all(&piece))
+                        .and_then(|()| writer.write_all(b"\r\n"))
                 } else {
                     writer.write_all(&piece)
                 };
@@ -115,7 +118,9 @@ async fn a_slowloris_client_is_cut_off_at_the_header_read_timeout() {
             match reader.read(&mut byte) {
                 Ok(0) => return "closed",
                 Ok(_) => return "answered",
-                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock || error.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(error)
+                    if error.kind() == std::io::ErrorKind::WouldBlock
+                        || error.kind() == std::io::ErrorKind::TimedOut => {}
                 Err(_) => return "closed",
             }
             if stream.write_all(b"x").is_err() {

@@ -37,7 +37,10 @@ async fn run_calls(api: &ApiClient) -> Vec<(u16, serde_json::Value, Duration)> {
                 let (connection, user) = call_of(i);
                 let started = Instant::now();
                 let reply = api
-                    .invoke("users.get", &json!({"connection": format!("tenant-{connection}"), "input": {"userId": user}}))
+                    .invoke(
+                        "users.get",
+                        &json!({"connection": format!("tenant-{connection}"), "input": {"userId": user}}),
+                    )
                     .await;
                 (reply.status, reply.json(), started.elapsed())
             })

@@ -8,9 +8,9 @@ mod process;
 
 use crate::support::{read_chunked, read_exactly, read_head, runtime, SeenRequest};
 use bytes::Bytes;
-use connector_host::serve::service::{CoreOptions, ServeCore, Settings};
-use connector_host::serve::{ServeOptions, Server};
 use connector_host::sandbox::http_policy::Route;
+use connector_host::serve::service::{CoreOptions, Settings};
+use connector_host::serve::{ServeOptions, Server};
 use connector_host::{AllowedHosts, HostPattern};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -166,8 +166,12 @@ fn answer_one(
             ("429 Too Many Requests", graph_error("TooManyRequests", "Too many requests."))
         } else {
             match user.as_str() {
-                "missing" => ("404 Not Found", graph_error("Request_ResourceNotFound", "Resource 'missing' does not exist.")),
-                "forbidden" => ("403 Forbidden", graph_error("Authorization_RequestDenied", "Insufficient privileges.")),
+                "missing" => {
+                    ("404 Not Found", graph_error("Request_ResourceNotFound", "Resource 'missing' does not exist."))
+                }
+                "forbidden" => {
+                    ("403 Forbidden", graph_error("Authorization_RequestDenied", "Insufficient privileges."))
+                }
                 "conflict" => ("409 Conflict", graph_error("Request_Conflict", "Conflict.")),
                 "broken" => ("500 Internal Server Error", graph_error("InternalServerError", "Something broke.")),
                 _ => {
@@ -228,14 +232,15 @@ pub fn log_lines_with(needle: &str) -> Vec<Value> {
     logs()
         .lines()
         .filter(|line| line.contains(needle))
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("a log line that is not JSON ({error}): {line}")))
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("a log line that is not JSON ({error}): {line}"))
+        })
         .collect()
 }
 
 /// A service running in this process.
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub core: Arc<ServeCore>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -263,12 +268,11 @@ impl TestServer {
         configure(&mut options);
         let server = Server::start(runtime, options).await.expect("the service starts");
         let addr = server.local_addr();
-        let core = server.core().clone();
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stop.await;
         }));
-        Self { addr, core, shutdown: Some(shutdown), task: Some(task) }
+        Self { addr, shutdown: Some(shutdown), task: Some(task) }
     }
 
     /// Begins shutdown, as SIGTERM does, and returns the task that ends when the service has.
@@ -351,7 +355,11 @@ impl ApiClient {
         let response = self.client.request(request).await.expect("the service answers");
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("the body arrives").to_bytes();
-        Reply { status: parts.status.as_u16(), headers: parts.headers, body: String::from_utf8_lossy(&body).into_owned() }
+        Reply {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
