@@ -161,7 +161,7 @@ fn answer_one(
     } else if let Some(user) = target.strip_prefix("/v1.0/users/").filter(|_| method == "GET") {
         let user = user.split('?').next().unwrap_or_default().to_string();
         let nth = behaviour.users_counter.fetch_add(1, Ordering::SeqCst) + 1;
-        if behaviour.throttle_every.is_some_and(|every| nth % every == 0) || user == "throttled" {
+        if behaviour.throttle_every.is_some_and(|every| nth.is_multiple_of(every)) || user == "throttled" {
             extra.push_str("retry-after: 1\r\n");
             ("429 Too Many Requests", graph_error("TooManyRequests", "Too many requests."))
         } else {
