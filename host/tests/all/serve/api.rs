@@ -212,6 +212,23 @@ async fn every_typed_error_has_its_http_status_body_and_headers() {
         expect_error(&api, &graph, &connection, user, status, expected, retry_after).await;
     }
 
+    // The log line of a failed call names the outcome, Graph's status, code and request id.
+    let logged = api
+        .send(
+            "POST",
+            "/v1/actions/users.get/invoke",
+            &[("x-request-id", "error-log-1")],
+            Some(json!({"connection": id, "input": {"userId": "missing"}}).to_string()),
+        )
+        .await;
+    assert_eq!(logged.status, 404);
+    let lines = log_lines_with("error-log-1");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["outcome"], "not-found");
+    assert_eq!(lines[0]["upstream_status"], 404);
+    assert_eq!(lines[0]["graph_code"], "Request_ResourceNotFound");
+    assert_eq!(lines[0]["upstream_request_ids"], format!("graph-{}", graph.requests().len()));
+
     let invalid = api.invoke("users.get", &json!({"connection": id, "input": {}})).await;
     assert_eq!(invalid.status, 400, "{}", invalid.body);
     assert_eq!(invalid.json()["error"]["code"], "invalid-input");
