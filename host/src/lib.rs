@@ -16,6 +16,9 @@
 //!   ([`replay::route`]), which never imports it.
 //! - [`mcp`]: the actions as Model Context Protocol tools (rmcp), over stdio or streamable
 //!   HTTP, driven by a backend that runs them (one instance, or `serve`'s pool).
+//! - [`serve`]: `connector-host serve`, the connector as an HTTP service (routes, connection
+//!   registry and instance pools, admission, rate limits, metrics, OpenAPI); it calls the
+//!   sandbox, which never imports it.
 //! - [`cli`]: what the `connector-host` binary renders beyond the above (the catalog as
 //!   Markdown); the binary itself is `src/cli/main.rs`, one function per subcommand.
 //! - [`error`]: the host's typed errors.
@@ -28,6 +31,7 @@ pub mod http;
 pub mod mcp;
 pub mod replay;
 pub mod sandbox;
+pub mod serve;
 
 pub use error::{HostError, Result};
 pub use sandbox::http_policy::{AllowedHosts, HostPattern};

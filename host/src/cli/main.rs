@@ -1,5 +1,5 @@
-//! `connector-host`: list a connector's actions, invoke one live, replay fixtures, or
-//! walk through the bundled demo scenario.
+//! `connector-host`: list a connector's actions, invoke one live, serve them over HTTP,
+//! replay fixtures, or walk through the bundled demo scenario.
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
@@ -19,6 +19,7 @@ use std::time::Duration;
 
 mod mcp;
 mod repeat;
+mod serve;
 
 /// The demo scenario, relative to the workspace root.
 const DEMO_FIXTURE: &str = "fixtures/scenarios/onboarding.json";
@@ -44,6 +45,10 @@ enum Command {
         /// outputs and permissions), as checked in under docs/actions.md.
         #[arg(long, conflicts_with = "json")]
         markdown: bool,
+        /// Print the OpenAPI 3.1 document of `serve`'s HTTP API for these actions, as checked
+        /// in under docs/openapi.json.
+        #[arg(long, conflicts_with_all = ["json", "markdown"])]
+        openapi: bool,
     },
     /// Run one action against the real service.
     Invoke {
@@ -88,6 +93,17 @@ enum Command {
         config: String,
         #[command(flatten)]
         tools: mcp::ToolArgs,
+    },
+    /// Serve the actions over HTTP (see README, "Serve"): connections, invocations, metrics.
+    Serve {
+        #[command(flatten)]
+        component: ComponentArgs,
+        #[command(flatten)]
+        network: NetworkArgs,
+        #[command(flatten)]
+        live: LiveArgs,
+        #[command(flatten)]
+        serve: serve::ServeArgs,
     },
     /// Replay fixtures (files, or folders searched for *.json) without any network.
     Replay {
@@ -207,8 +223,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Actions { component, json, markdown } => {
-            let format = if markdown {
+        Command::Actions { component, json, markdown, openapi } => {
+            let format = if openapi {
+                CatalogFormat::OpenApi
+            } else if markdown {
                 CatalogFormat::Markdown
             } else if json {
                 CatalogFormat::Json
@@ -229,6 +247,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mcp { component, network, live, config, tools } => {
             mcp::serve_mcp_stdio(&component, &network, &live, &config, &tools)
         }
+        Command::Serve { component, network, live, serve } => serve::serve(&component, &network, &live, serve),
         Command::Replay { component, network, paths, chaos_seed, fault_rate } => {
             let runtime = component.runtime(None)?;
             let chaos = chaos_seed.map(|seed| ChaosOptions::new(seed, fault_rate)).transpose()?;
@@ -256,6 +275,8 @@ enum CatalogFormat {
     Json,
     /// Markdown documentation (see `connector_host::cli::catalog_docs`).
     Markdown,
+    /// The OpenAPI document of `serve` (see `connector_host::serve::openapi`).
+    OpenApi,
 }
 
 fn list_actions(component: &ComponentArgs, format: CatalogFormat) -> anyhow::Result<ExitCode> {
@@ -274,6 +295,10 @@ fn list_actions(component: &ComponentArgs, format: CatalogFormat) -> anyhow::Res
         }
         CatalogFormat::Markdown => {
             emit(&connector_host::cli::catalog_docs::render_markdown(&actions));
+            return Ok(ExitCode::SUCCESS);
+        }
+        CatalogFormat::OpenApi => {
+            emit(&connector_host::serve::openapi::render(&actions));
             return Ok(ExitCode::SUCCESS);
         }
     }

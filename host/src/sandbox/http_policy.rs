@@ -188,6 +188,21 @@ pub trait Interceptor: Send + Sync {
     }
 }
 
+/// Hears what became of each allowed request that went to the network, without changing it:
+/// a host that counts requests by status or logs the server's request ids plugs in here
+/// ([`OutboundHttp::observe`]). Calls come from the instance's own task, so they must be quick.
+pub trait ExchangeObserver: Send + Sync {
+    /// A request is about to be sent, with these headers (a component marks retries with
+    /// them, e.g. `retry-attempt`).
+    fn sending(&self, _headers: &http::HeaderMap) {}
+
+    /// Its response head arrived.
+    fn answered(&self, _status: http::StatusCode, _headers: &http::HeaderMap) {}
+
+    /// It failed before a response head arrived (refused, timed out, connection lost).
+    fn failed(&self, _error: &Error) {}
+}
+
 /// A monotonic and a wall clock, as an [`Interceptor`] hands them to an instance.
 pub type VirtualClocks = (Box<dyn HostMonotonicClock>, Box<dyn HostWallClock>);
 
@@ -209,6 +224,8 @@ pub struct OutboundHttp {
     requests_this_call: usize,
     /// Whether the current call tried to send more than `request_cap` requests.
     request_cap_broken: bool,
+    /// Hears of every request that goes to the network, if set.
+    observer: Option<Arc<dyn ExchangeObserver>>,
 }
 
 impl OutboundHttp {
@@ -225,7 +242,14 @@ impl OutboundHttp {
             request_cap: usize::MAX,
             requests_this_call: 0,
             request_cap_broken: false,
+            observer: None,
         }
+    }
+
+    /// Reports every request that goes to the network, and its answer, to `observer`.
+    pub fn observe(mut self, observer: Arc<dyn ExchangeObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Caps the size of response bodies passed to the component and the number of
@@ -323,27 +347,46 @@ impl WasiHttpHooks for OutboundHttp {
             }
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        let observer = self.observer.clone();
         match &self.route {
             Route::Live => Box::new(async move {
-                let (response, io) = LiveHttp::direct()?.send(request, options).await?;
-                Ok((capped_response(response, body_cap)?, io))
+                let live = LiveHttp::direct()?;
+                send_observed(live, request, options, observer.as_deref(), body_cap).await
             }),
             Route::LiveWith(live) => {
                 let live = live.clone();
-                Box::new(async move {
-                    let (response, io) = live.send(request, options).await?;
-                    Ok((capped_response(response, body_cap)?, io))
-                })
+                Box::new(async move { send_observed(&live, request, options, observer.as_deref(), body_cap).await })
             }
             Route::Intercept(interceptor) => match interceptor.intercept(request, body_cap) {
                 Interception::Answer(answer) => answer,
                 Interception::PassOn(request) => Box::new(async move {
-                    let (response, io) = LiveHttp::direct()?.send(*request, options).await?;
-                    Ok((capped_response(response, body_cap)?, io))
+                    let live = LiveHttp::direct()?;
+                    send_observed(live, *request, options, observer.as_deref(), body_cap).await
                 }),
             },
         }
     }
+}
+
+/// Sends a request on the live route, telling `observer` (if any) of it and of its answer.
+async fn send_observed(
+    live: &LiveHttp,
+    request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+    observer: Option<&dyn ExchangeObserver>,
+    body_cap: usize,
+) -> Result<(http::Response<WasiBody>, crate::http::live_http::ConnectionFuture), Error> {
+    if let Some(observer) = observer {
+        observer.sending(request.headers());
+    }
+    let sent = live.send(request, options).await;
+    match (&sent, observer) {
+        (Ok((response, _)), Some(observer)) => observer.answered(response.status(), response.headers()),
+        (Err(error), Some(observer)) => observer.failed(error),
+        (_, None) => {}
+    }
+    let (response, io) = sent?;
+    Ok((capped_response(response, body_cap)?, io))
 }
 
 /// Refuses a response whose declared length passes `cap`, and stops the body of one

@@ -1,5 +1,6 @@
 //! `docs/actions.md` is exactly what `connector-host actions --markdown` prints for the
-//! embedded component, so the documentation cannot drift from the catalog.
+//! embedded component, and `docs/openapi.json` what `connector-host actions --openapi` prints,
+//! so the documentation cannot drift from the catalog.
 
 use crate::support::workspace;
 use connector_host::cli::catalog_docs::REGENERATE_COMMAND;
@@ -10,21 +11,38 @@ const CATALOG_DOCS: &str = "docs/actions.md";
 
 #[test]
 fn checked_in_catalog_docs_match_what_the_component_reports() {
+    assert_generated_file_is_current(CATALOG_DOCS, "--markdown", REGENERATE_COMMAND);
+}
+
+#[test]
+fn checked_in_openapi_document_matches_what_the_component_reports() {
+    let document = std::fs::read_to_string(workspace().join(OPENAPI_DOCUMENT)).unwrap_or_default();
+    let parsed: serde_json::Value = serde_json::from_str(&document).unwrap_or_default();
+    assert_eq!(parsed["openapi"], "3.1.0", "{OPENAPI_DOCUMENT} is an OpenAPI 3.1 document");
+    assert_generated_file_is_current(OPENAPI_DOCUMENT, "--openapi", connector_host::serve::openapi::REGENERATE_COMMAND);
+}
+
+/// The OpenAPI document of `serve`, relative to the workspace root.
+const OPENAPI_DOCUMENT: &str = "docs/openapi.json";
+
+/// Fails, naming the first difference and the command to run, unless `file` is exactly what
+/// `connector-host actions <flag>` prints.
+fn assert_generated_file_is_current(file: &str, flag: &str, regenerate: &str) {
     let output = Command::new(env!("CARGO_BIN_EXE_connector-host"))
-        .args(["actions", "--markdown"])
+        .args(["actions", flag])
         .current_dir(workspace())
         .output()
-        .expect("running connector-host actions --markdown");
+        .expect("running connector-host actions");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let reported = String::from_utf8(output.stdout).expect("the Markdown is UTF-8");
-    let checked_in = std::fs::read_to_string(workspace().join(CATALOG_DOCS)).unwrap_or_else(|error| {
-        panic!("{CATALOG_DOCS} cannot be read ({error}); generate it from the workspace root with:\n    {REGENERATE_COMMAND}")
+    let reported = String::from_utf8(output.stdout).expect("the output is UTF-8");
+    let checked_in = std::fs::read_to_string(workspace().join(file)).unwrap_or_else(|error| {
+        panic!("{file} cannot be read ({error}); generate it from the workspace root with:\n    {regenerate}")
     });
     if let Some(difference) = first_difference(&checked_in, &reported) {
         panic!(
-            "{CATALOG_DOCS} differs from what the component's list-actions reports.\n{difference}\n\
-             Regenerate it from the workspace root with:\n    {REGENERATE_COMMAND}\n\
-             and review the change with `git diff {CATALOG_DOCS}`."
+            "{file} differs from what the component's list-actions reports.\n{difference}\n\
+             Regenerate it from the workspace root with:\n    {regenerate}\n\
+             and review the change with `git diff {file}`."
         );
     }
 }

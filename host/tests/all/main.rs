@@ -21,5 +21,6 @@ mod private_ca_and_proxy;
 mod replaying_fixtures;
 mod sandbox;
 mod secrets_stay_in_the_sandbox;
+mod serve;
 mod support;
 mod wasi_http_answers;

@@ -211,14 +211,14 @@ fn serve_kept_alive(reader: &mut BufReader<impl Read + Write>, seen: &Mutex<Vec<
 }
 
 /// Reads `length` bytes of a request body.
-fn read_exactly(reader: &mut impl Read, length: usize) -> Option<Vec<u8>> {
+pub fn read_exactly(reader: &mut impl Read, length: usize) -> Option<Vec<u8>> {
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
     Some(body)
 }
 
 /// Reads a request body in chunked transfer coding (and its trailers, ignored).
-fn read_chunked(reader: &mut impl BufRead) -> Option<Vec<u8>> {
+pub fn read_chunked(reader: &mut impl BufRead) -> Option<Vec<u8>> {
     let mut body = Vec::new();
     loop {
         let mut size = String::new();
@@ -264,7 +264,7 @@ pub fn test_server_tls_config() -> Arc<tokio_rustls::rustls::ServerConfig> {
 /// The rest of a request head after its request `line`: method, target, headers and the
 /// declared `Content-Length` (0 when absent).
 #[allow(clippy::type_complexity)]
-fn read_head(line: &str, reader: &mut impl BufRead) -> Option<(String, String, Vec<(String, String)>, usize)> {
+pub fn read_head(line: &str, reader: &mut impl BufRead) -> Option<(String, String, Vec<(String, String)>, usize)> {
     let mut parts = line.split_whitespace();
     let method = parts.next()?.to_string();
     let target = parts.next()?.to_string();
