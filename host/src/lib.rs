@@ -14,6 +14,8 @@
 //! - [`replay`]: fixtures (format, matcher, session), chaos faults injected in front of
 //!   replayed answers, and the report; the session plugs into the sandbox's seam
 //!   ([`replay::route`]), which never imports it.
+//! - [`record`]: live runs kept as fixtures: an interceptor that sends each request on and
+//!   keeps the exchange, secrets replaced by placeholders, tenant data by consistent fakes.
 //! - [`cli`]: what the `connector-host` binary renders beyond the above (the catalog as
 //!   Markdown); the binary itself is `src/cli/main.rs`, one function per subcommand.
 //! - [`error`]: the host's typed errors.
@@ -23,6 +25,7 @@
 pub mod cli;
 pub mod error;
 pub mod http;
+pub mod record;
 pub mod replay;
 pub mod sandbox;
 

@@ -17,6 +17,8 @@ mod invoke_repeat;
 mod live_http;
 mod pooled_instances;
 mod private_ca_and_proxy;
+mod record;
+mod replay_reports;
 mod replaying_fixtures;
 mod sandbox;
 mod secrets_stay_in_the_sandbox;

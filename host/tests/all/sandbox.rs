@@ -120,6 +120,7 @@ impl connector_host::sandbox::http_policy::Interceptor for AnswerOrPassOn {
     fn intercept(
         &self,
         request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
         _body_cap: usize,
     ) -> connector_host::sandbox::http_policy::Interception {
         use connector_host::sandbox::http_policy::Interception;
