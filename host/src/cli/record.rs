@@ -62,14 +62,16 @@ pub fn record(
     if args.out.exists() && !args.force {
         bail!("{} exists; pass --force to overwrite it", args.out.display());
     }
-    let config = json_argument(&args.config, JsonSource::FileUnlessInline).context("reading the connection settings (--config)")?;
+    let config = json_argument(&args.config, JsonSource::FileUnlessInline)
+        .context("reading the connection settings (--config)")?;
     let scenario = match (&args.scenario, &args.action) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             ScenarioFile::parse(&text).with_context(|| format!("reading {}", path.display()))?
         }
         (None, Some(action)) => {
-            let input = json_argument(&args.input, JsonSource::InlineUnlessAt).context("reading the action input (--input)")?;
+            let input =
+                json_argument(&args.input, JsonSource::InlineUnlessAt).context("reading the action input (--input)")?;
             let name = args.name.clone().unwrap_or_else(|| format!("{action} (recorded)"));
             ScenarioFile::single(&name, action, serde_json::from_str(&input)?)
         }
@@ -99,11 +101,7 @@ pub fn record(
         .and_then(|mut file| file.write_all(text.as_bytes()))
         .with_context(|| format!("writing {}", args.out.display()))?;
     let exchanges: usize = steps.iter().map(|step| step.exchanges.len()).sum();
-    crate::emit(&format!(
-        "recorded {} step(s), {exchanges} exchange(s) to {}\n",
-        steps.len(),
-        args.out.display()
-    ));
+    crate::emit(&format!("recorded {} step(s), {exchanges} exchange(s) to {}\n", steps.len(), args.out.display()));
     for note in &built.notes {
         eprintln!("note: {note}");
     }

@@ -736,7 +736,11 @@ fn response_error(error: hyper::Error) -> Error {
 
 /// Asks the proxy for a tunnel to `authority` and reads its answer; the stream then
 /// carries the target's bytes.
-async fn open_tunnel(stream: &mut (impl AsyncRead + AsyncWrite + Unpin), proxy: &ProxyUrl, authority: &str) -> Result<(), Error> {
+async fn open_tunnel(
+    stream: &mut (impl AsyncRead + AsyncWrite + Unpin),
+    proxy: &ProxyUrl,
+    authority: &str,
+) -> Result<(), Error> {
     let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some(authorization) = &proxy.authorization {
         request.push_str(&format!("Proxy-Authorization: {authorization}\r\n"));

@@ -4,5 +4,5 @@
 //! without a task switch.
 
 pub mod live_http;
-pub mod proxy_env;
 pub(crate) mod outgoing_handler;
+pub mod proxy_env;

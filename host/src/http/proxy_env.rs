@@ -76,7 +76,9 @@ impl ProxySettings {
         let exempt = self.no_proxy.iter().any(|entry| match entry {
             NoProxyEntry::Everything => true,
             NoProxyEntry::Domain(domain) => host == *domain || host.ends_with(&format!(".{domain}")),
-            NoProxyEntry::Network(network, prefix) => address.is_some_and(|address| in_network(address, *network, *prefix)),
+            NoProxyEntry::Network(network, prefix) => {
+                address.is_some_and(|address| in_network(address, *network, *prefix))
+            }
         });
         (!exempt).then_some(proxy)
     }
@@ -163,7 +165,9 @@ mod tests {
             ("https_proxy", "http://proxy.example:3128"),
             ("NO_PROXY", "localhost, .corp.example,*.internal:8443 10.0.0.0/8,::1"),
         ]);
-        for exempt in ["localhost", "corp.example", "a.b.corp.example", "svc.internal", "10.1.2.3", "[::1]", "LOCALHOST."] {
+        for exempt in
+            ["localhost", "corp.example", "a.b.corp.example", "svc.internal", "10.1.2.3", "[::1]", "LOCALHOST."]
+        {
             assert!(proxies.for_target(exempt, true).is_none(), "{exempt}");
         }
         for proxied in ["graph.microsoft.com", "notcorp.example", "11.0.0.1", "127.0.0.1"] {

@@ -141,14 +141,20 @@ impl ScenarioFile {
     /// Parses a scenario (`{"name", "description"?, "steps": [{"action", "input", "description"?}]}`);
     /// errors name the member at fault.
     pub fn parse(text: &str) -> Result<Self, RecordError> {
-        let problem = |at: &str, problem: &str| RecordError::Scenario { at: at.to_string(), problem: problem.to_string() };
-        let document: Value = serde_json::from_str(text).map_err(|error| problem("file", &format!("not JSON: {error}")))?;
+        let problem =
+            |at: &str, problem: &str| RecordError::Scenario { at: at.to_string(), problem: problem.to_string() };
+        let document: Value =
+            serde_json::from_str(text).map_err(|error| problem("file", &format!("not JSON: {error}")))?;
         let root = document.as_object().ok_or_else(|| problem("file", "must be a JSON object"))?;
-        if let Some(unknown) = root.keys().find(|key| !["name", "description", "steps", "$schema"].contains(&key.as_str())) {
+        if let Some(unknown) =
+            root.keys().find(|key| !["name", "description", "steps", "$schema"].contains(&key.as_str()))
+        {
             return Err(problem(unknown, "unknown member (a scenario has name, description and steps)"));
         }
-        let name = root.get("name").and_then(Value::as_str).ok_or_else(|| problem("name", "missing, or not a string"))?;
-        let steps = root.get("steps").and_then(Value::as_array).ok_or_else(|| problem("steps", "missing, or not an array"))?;
+        let name =
+            root.get("name").and_then(Value::as_str).ok_or_else(|| problem("name", "missing, or not a string"))?;
+        let steps =
+            root.get("steps").and_then(Value::as_array).ok_or_else(|| problem("steps", "missing, or not an array"))?;
         if steps.is_empty() {
             return Err(problem("steps", "is empty; list one or more steps"));
         }
@@ -163,7 +169,10 @@ impl ScenarioFile {
                 {
                     return Err(problem(&at(unknown), "unknown member (a step has action, input and description)"));
                 }
-                let action = step.get("action").and_then(Value::as_str).ok_or_else(|| problem(&at("action"), "missing, or not a string"))?;
+                let action = step
+                    .get("action")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| problem(&at("action"), "missing, or not a string"))?;
                 let input = step.get("input").cloned().unwrap_or_else(|| json!({}));
                 if !input.is_object() {
                     return Err(problem(&at("input"), "must be a JSON object"));
@@ -178,7 +187,11 @@ impl ScenarioFile {
 
     /// A scenario of one action.
     pub fn single(name: &str, action: &str, input: Value) -> Self {
-        Self { name: name.to_string(), description: None, steps: vec![ScenarioStep { action: action.to_string(), input, description: None }] }
+        Self {
+            name: name.to_string(),
+            description: None,
+            steps: vec![ScenarioStep { action: action.to_string(), input, description: None }],
+        }
     }
 }
 
@@ -235,7 +248,12 @@ impl RecordingInterceptor {
 }
 
 impl Interceptor for RecordingInterceptor {
-    fn intercept(&self, request: http::Request<WasiBody>, options: Option<RequestOptions>, body_cap: usize) -> Interception {
+    fn intercept(
+        &self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        body_cap: usize,
+    ) -> Interception {
         let live = self.live.clone();
         let exchanges = self.exchanges.clone();
         Interception::Answer(Box::new(async move {
@@ -247,17 +265,19 @@ impl Interceptor for RecordingInterceptor {
                 headers: header_list(&parts.headers),
                 body: body.to_vec(),
             };
-            let request = http::Request::from_parts(parts, Full::new(body).map_err(|never| match never {}).boxed_unsync());
+            let request =
+                http::Request::from_parts(parts, Full::new(body).map_err(|never| match never {}).boxed_unsync());
             let sent = async {
                 let (response, _io) = live.send(request, options).await?;
                 let (parts, body) = response.into_parts();
                 // The whole body is read here (the recording needs it), within the same cap
                 // the component would have met.
-                let body = Limited::new(body, body_cap).collect().await.map_err(|error| match error.downcast::<Error>() {
-                    Ok(error) => *error,
-                    Err(error) if error.is::<LengthLimitError>() => Error::HttpResponseBodySize(None),
-                    Err(error) => Error::InternalError(Some(error.to_string())),
-                })?;
+                let body =
+                    Limited::new(body, body_cap).collect().await.map_err(|error| match error.downcast::<Error>() {
+                        Ok(error) => *error,
+                        Err(error) if error.is::<LengthLimitError>() => Error::HttpResponseBodySize(None),
+                        Err(error) => Error::InternalError(Some(error.to_string())),
+                    })?;
                 Ok::<_, Error>((parts, body.to_bytes()))
             };
             let outcome = sent.await;
@@ -266,9 +286,13 @@ impl Interceptor for RecordingInterceptor {
                 headers: header_list(&parts.headers),
                 body: body.to_vec(),
             });
-            exchanges.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(RecordedExchange { request: recorded_request, response });
+            exchanges
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(RecordedExchange { request: recorded_request, response });
             let (parts, body) = outcome?;
-            let response = http::Response::from_parts(parts, Full::new(body).map_err(|never| match never {}).boxed_unsync());
+            let response =
+                http::Response::from_parts(parts, Full::new(body).map_err(|never| match never {}).boxed_unsync());
             let io: Box<dyn std::future::Future<Output = Result<(), Error>> + Send> = Box::new(async { Ok(()) });
             Ok((response, io))
         }))
@@ -276,7 +300,10 @@ impl Interceptor for RecordingInterceptor {
 }
 
 fn header_list(headers: &http::HeaderMap) -> Vec<(String, String)> {
-    headers.iter().map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned())).collect()
+    headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .collect()
 }
 
 /// What one step did, live.
@@ -308,7 +335,10 @@ pub async fn record_scenario(
     }
     let mut steps = Vec::new();
     for step in &scenario.steps {
-        let result = match instance.invoke_with(&step.action, &step.input.to_string(), InvokeOptions { timeout_ms: None, dry_run: false }).await {
+        let result = match instance
+            .invoke_with(&step.action, &step.input.to_string(), InvokeOptions { timeout_ms: None, dry_run: false })
+            .await
+        {
             Ok(Ok(output)) => Ok(serde_json::from_str(&output).unwrap_or(Value::String(output))),
             Ok(Err(error)) => Err(error.to_json()),
             Err(error) => match error.as_connector_error() {
@@ -444,9 +474,9 @@ pub fn build_fixture(
 /// A typed error without its `null` members, as fixtures write them.
 fn without_nulls(error: &Value) -> Value {
     match error {
-        Value::Object(members) => {
-            Value::Object(members.iter().filter(|(_, value)| !value.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
+        Value::Object(members) => Value::Object(
+            members.iter().filter(|(_, value)| !value.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -457,7 +487,9 @@ fn learn_request_secrets(secrets: &mut SecretRedactor, request: &RecordedRequest
             let (scheme, credential) = value.trim().split_once(' ').unwrap_or(("", value.trim()));
             if scheme.eq_ignore_ascii_case("basic") {
                 // `id:secret` in base64: the secret alone too, wherever else it shows.
-                if let Some(decoded) = Base64::decode_vec(credential.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok()) {
+                if let Some(decoded) =
+                    Base64::decode_vec(credential.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok())
+                {
                     if let Some((_, secret)) = decoded.split_once(':') {
                         secrets.add(secret, "client-secret");
                     }
@@ -518,7 +550,9 @@ fn learn_secrets_in_value(secrets: &mut SecretRedactor, value: &Value) {
 fn is_form(headers: &[(String, String)], body: &[u8]) -> bool {
     header(headers, "content-type")
         .is_some_and(|value| value.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
-        || (!body.is_empty() && std::str::from_utf8(body).is_ok_and(|text| text.starts_with("grant_type=") || text.contains("&grant_type=")))
+        || (!body.is_empty()
+            && std::str::from_utf8(body)
+                .is_ok_and(|text| text.starts_with("grant_type=") || text.contains("&grant_type=")))
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -535,7 +569,11 @@ fn scrub_value(secrets: &SecretRedactor, scrubber: &mut Scrubber, value: &mut Va
 fn scrub_strings(scrubber: &mut Scrubber, value: &mut Value) {
     match value {
         Value::String(text) => {
-            *text = if text.starts_with("http://") || text.starts_with("https://") { scrubber.scrub_url(text) } else { scrubber.scrub(text) };
+            *text = if text.starts_with("http://") || text.starts_with("https://") {
+                scrubber.scrub_url(text)
+            } else {
+                scrubber.scrub(text)
+            };
         }
         Value::Array(items) => items.iter_mut().for_each(|item| scrub_strings(scrubber, item)),
         Value::Object(members) => members.values_mut().for_each(|member| scrub_strings(scrubber, member)),

@@ -167,7 +167,15 @@ impl Scrubber {
                 .iter()
                 .zip(&decoded)
                 .zip(&new_segments)
-                .map(|((original, decoded), new)| if decoded == new { original.to_string() } else { encode_url_part(new, false) })
+                .map(
+                    |((original, decoded), new)| {
+                        if decoded == new {
+                            original.to_string()
+                        } else {
+                            encode_url_part(new, false)
+                        }
+                    },
+                )
                 .collect();
             out.push_str(&path.join("/"));
         } else {
@@ -213,7 +221,10 @@ impl Scrubber {
         let mut copied = 0;
         for found in pattern.find_iter(text) {
             let real = found.as_str();
-            if real.is_empty() || self.fakes.contains(real) || (self.rules[index].fold_case && self.is_fake_folded(real)) {
+            if real.is_empty()
+                || self.fakes.contains(real)
+                || (self.rules[index].fold_case && self.is_fake_folded(real))
+            {
                 continue;
             }
             if matches!(self.rules[index].replacement, Replacement::Email) && is_odata_annotation(real) {
@@ -250,7 +261,8 @@ impl Scrubber {
             }
             Replacement::Email => {
                 let domain = real.rsplit_once('@').map_or("", |(_, domain)| domain);
-                let domain = if self.is_fake_folded(domain) { domain.to_string() } else { FAKE_EMAIL_DOMAIN.to_string() };
+                let domain =
+                    if self.is_fake_folded(domain) { domain.to_string() } else { FAKE_EMAIL_DOMAIN.to_string() };
                 format!("user{ordinal}@{domain}")
             }
         };
@@ -270,9 +282,10 @@ fn split_rule(rule: &str) -> Result<(&str, &str), ScrubRuleError> {
 pub fn is_guid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(group, len)| {
-            group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit())
-        })
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// `members@odata.bind` and the like: an OData annotation, not an address.
@@ -320,7 +333,10 @@ mod tests {
         assert_eq!(scrubber.scrub("MEGAN@RealTenant.onmicrosoft.com"), "user2@contoso.onmicrosoft.com");
         assert_eq!(scrubber.scrub("x@gmail.com"), "user3@example.com");
         assert_eq!(scrubber.scrub("tenant 3f2504e0-4f89-11d3-9a0c-0305e82c3301"), format!("tenant {FAKE_TENANT_ID}"));
-        assert_eq!(scrubber.scrub("www.fabrikam-real.com other.onmicrosoft.com"), "www.contoso2.onmicrosoft.com contoso3.onmicrosoft.com");
+        assert_eq!(
+            scrubber.scrub("www.fabrikam-real.com other.onmicrosoft.com"),
+            "www.contoso2.onmicrosoft.com contoso3.onmicrosoft.com"
+        );
         assert_eq!(scrubber.scrub(&first), first, "fakes are never scrubbed again");
         assert_eq!(scrubber.scrub(r#"{"manager@odata.bind":"x"}"#), r#"{"manager@odata.bind":"x"}"#);
     }

@@ -72,8 +72,7 @@ impl SecretRedactor {
                 name == kind || name.strip_prefix(kind).is_some_and(|rest| rest.starts_with('-'))
             })
             .count();
-        let placeholder =
-            if same_kind == 0 { format!("<{kind}>") } else { format!("<{kind}-{}>", same_kind + 1) };
+        let placeholder = if same_kind == 0 { format!("<{kind}>") } else { format!("<{kind}-{}>", same_kind + 1) };
         let mut forms = Vec::new();
         if value.chars().count() >= MIN_SECRET_CHARS {
             forms.push(value.to_string());
@@ -189,7 +188,11 @@ impl SecretRedactor {
     /// secret's placeholder.
     fn match_at(&self, text: &str, at: usize) -> Option<(usize, &str)> {
         self.secrets.iter().find_map(|secret| {
-            secret.forms.iter().find_map(|form| match_form(text.as_bytes(), at, form)).map(|end| (end, secret.placeholder.as_str()))
+            secret
+                .forms
+                .iter()
+                .find_map(|form| match_form(text.as_bytes(), at, form))
+                .map(|end| (end, secret.placeholder.as_str()))
         })
     }
 }
@@ -365,7 +368,7 @@ mod tests {
     #[test]
     fn every_spelling_of_a_secret_becomes_its_placeholder() {
         let redactor = redactor();
-        let json = serde_json::to_string(SECRET).unwrap();
+        let json = serde_json::to_string(SECRET).unwrap().trim_matches('"').to_string();
         let ascii_json = json.replace('ü', "\\u00fc").replace('~', "\\u007E");
         let form_plus: String = url_encode(SECRET, true, true);
         let form_lower = url_encode(SECRET, true, false);

@@ -301,7 +301,9 @@ fn parse_exchange(node: Node<'_>) -> Result<Exchange, FixtureError> {
                 .map_err(|_| encoded.problem("must be standard base64 (RFC 4648, with padding)"))?;
             CannedResponse::with_bytes(status, headers, bytes)
         }
-        (body, None) => CannedResponse::new(status, headers, body.map(|body| body.value().clone()).filter(|body| !body.is_null())),
+        (body, None) => {
+            CannedResponse::new(status, headers, body.map(|body| body.value().clone()).filter(|body| !body.is_null()))
+        }
     };
     Ok(Exchange { request, response })
 }
@@ -429,10 +431,8 @@ mod tests {
 
     #[test]
     fn binary_response_bodies_are_given_in_base64_with_their_content_type() {
-        let binary = EXAMPLE.replace(
-            r#""body": { "id": "87d3", "displayName": "Megan Bowen" }"#,
-            r#""bodyBase64": "UEsDBAAA/w==""#,
-        );
+        let binary = EXAMPLE
+            .replace(r#""body": { "id": "87d3", "displayName": "Megan Bowen" }"#, r#""bodyBase64": "UEsDBAAA/w==""#);
         let fixture = Fixture::parse(&binary).unwrap();
         let wire = fixture.steps()[0].exchanges[0].response.wire();
         assert_eq!(wire.body, [b'P', b'K', 3, 4, 0, 0, 0xff]);

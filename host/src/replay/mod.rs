@@ -741,7 +741,12 @@ pub fn route(session: Arc<Mutex<ReplaySession>>) -> Route {
 }
 
 impl Interceptor for ReplayInterceptor {
-    fn intercept(&self, request: http::Request<WasiBody>, _options: Option<RequestOptions>, body_cap: usize) -> Interception {
+    fn intercept(
+        &self,
+        request: http::Request<WasiBody>,
+        _options: Option<RequestOptions>,
+        body_cap: usize,
+    ) -> Interception {
         let session = self.session.clone();
         Interception::Answer(answer_from(session, request, body_cap))
     }

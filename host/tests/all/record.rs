@@ -81,7 +81,8 @@ fn serve_connection(stream: TcpStream, port: u16, seen: &Mutex<Vec<(String, Stri
         seen.lock().unwrap().push((method.clone(), target.clone()));
         let authorization = headers.iter().find(|(name, _)| name == "authorization").map(|(_, v)| v.clone());
         let (status, extra_headers, answer) = answer(port, &method, &target, authorization.as_deref(), &body);
-        let mut response = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n", answer.len());
+        let mut response =
+            format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n", answer.len());
         for (name, value) in extra_headers {
             response.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -100,7 +101,13 @@ fn form_value(body: &[u8], key: &str) -> Option<String> {
         .map(|(_, value)| value)
 }
 
-fn answer(port: u16, method: &str, target: &str, authorization: Option<&str>, body: &[u8]) -> (u16, Vec<(String, String)>, String) {
+fn answer(
+    port: u16,
+    method: &str,
+    target: &str,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, String) {
     let base = format!("http://127.0.0.1:{port}/v1.0");
     if method == "POST" && target == format!("/{TENANT_ID}/oauth2/v2.0/token") {
         if form_value(body, "client_secret").as_deref() != Some(CLIENT_SECRET) {
@@ -271,7 +278,11 @@ fn record_cli(args: &[&str]) -> Output {
 }
 
 fn describe(output: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 #[test]
@@ -286,12 +297,18 @@ fn a_recorded_scenario_holds_no_secret_or_tenant_data_and_replays_green() {
     let login_rule = format!(r"http://127\.0\.0\.1:{}=https://login.microsoftonline.com", tenant.port);
     let allowed = format!("127.0.0.1:{}", tenant.port);
     let args = [
-        "--config", config.to_str().unwrap(),
-        "--scenario", scenario.to_str().unwrap(),
-        "--out", out.to_str().unwrap(),
-        "--allow-host", &allowed,
-        "--scrub", &graph_rule,
-        "--scrub", &login_rule,
+        "--config",
+        config.to_str().unwrap(),
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--allow-host",
+        &allowed,
+        "--scrub",
+        &graph_rule,
+        "--scrub",
+        &login_rule,
         "--scrub-email",
     ];
     let output = record_cli(&args);
@@ -314,7 +331,8 @@ fn a_recorded_scenario_holds_no_secret_or_tenant_data_and_replays_green() {
         }
     }
     let lower = text.to_ascii_lowercase();
-    for tenant_data in [TENANT_ID, "fabrikamresearch", "meganb", "lynner", "adelev", "127.0.0.1", "x-ms-ags-diagnostic"] {
+    for tenant_data in [TENANT_ID, "fabrikamresearch", "meganb", "lynner", "adelev", "127.0.0.1", "x-ms-ags-diagnostic"]
+    {
         assert!(!lower.contains(tenant_data), "{tenant_data} is in the recording:\n{text}");
     }
 
@@ -353,11 +371,13 @@ fn a_recorded_scenario_holds_no_secret_or_tenant_data_and_replays_green() {
         create["exchanges"][0]["response"]["headers"]["location"],
         format!("https://graph.microsoft.com/v1.0/users/{NEW_USER_ID}")
     );
-    assert_eq!(create["exchanges"][1]["request"]["url"], "https://graph.microsoft.com/v1.0/users/user1@contoso.onmicrosoft.com?$select=id");
+    assert_eq!(
+        create["exchanges"][1]["request"]["url"],
+        "https://graph.microsoft.com/v1.0/users/user1@contoso.onmicrosoft.com?$select=id"
+    );
     let list = &steps[2];
     assert_eq!(
-        list["exchanges"][0]["response"]["body"]["@odata.nextLink"],
-        list["exchanges"][1]["request"]["url"],
+        list["exchanges"][0]["response"]["body"]["@odata.nextLink"], list["exchanges"][1]["request"]["url"],
         "the next link and the request it led to were scrubbed alike"
     );
     assert_eq!(list["expect"]["output"]["value"][2]["employeeId"], "00000000-0000-0000-0000-000000000000");
@@ -376,7 +396,11 @@ fn a_recorded_scenario_holds_no_secret_or_tenant_data_and_replays_green() {
     // A second run does not overwrite the file without --force.
     let again = record_cli(&args);
     assert_eq!(again.status.code(), Some(2), "{}", describe(&again));
-    assert!(String::from_utf8_lossy(&again.stderr).contains("exists; pass --force to overwrite it"), "{}", describe(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("exists; pass --force to overwrite it"),
+        "{}",
+        describe(&again)
+    );
     assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -11,7 +11,11 @@ fn host(args: &[&str]) -> Output {
 }
 
 fn describe(output: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 fn temp_file(name: &str) -> PathBuf {
@@ -23,7 +27,8 @@ fn junit_xml_lists_every_fixture_and_carries_each_failure() {
     let passing = workspace().join("fixtures/users/users.get.doc-example.json");
     let failing = bad_fixture("wrong-output.json");
     let report = temp_file("junit.xml");
-    let output = host(&["replay", "--junit", report.to_str().unwrap(), passing.to_str().unwrap(), failing.to_str().unwrap()]);
+    let output =
+        host(&["replay", "--junit", report.to_str().unwrap(), passing.to_str().unwrap(), failing.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let xml = std::fs::read_to_string(&report).unwrap();
     std::fs::remove_file(&report).unwrap();
