@@ -681,3 +681,75 @@ fn build_response(secrets: &SecretRedactor, scrubber: &mut Scrubber, response: &
     }
     Value::Object(recorded)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "Zk9~q.secret+value/42";
+
+    fn exchange(url: &str, response_headers: &[(&str, &str)], body: Vec<u8>) -> RecordedExchange {
+        RecordedExchange {
+            request: RecordedRequest {
+                method: "GET".into(),
+                url: url.into(),
+                headers: vec![("authorization".into(), "Bearer issued-token-value".into())],
+                body: Vec::new(),
+            },
+            response: Some(RecordedResponse {
+                status: 200,
+                headers: response_headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+                body,
+            }),
+        }
+    }
+
+    #[test]
+    fn binary_bodies_are_kept_in_base64_and_text_as_text_without_their_secrets() {
+        let mut workbook = vec![b'P', b'K', 3, 4, 0xff, 0xfe];
+        workbook.extend_from_slice(SECRET.as_bytes());
+        let step = RecordedStep {
+            step: ScenarioStep { action: "workbook.download".into(), input: json!({}), description: None },
+            exchanges: vec![
+                exchange(
+                    "https://graph.microsoft.com/v1.0/me/drive/items/1/content",
+                    &[("content-type", "application/octet-stream"), ("date", "Sun, 06 Dec 2026 07:00:00 GMT")],
+                    workbook,
+                ),
+                exchange(
+                    "https://graph.microsoft.com/v1.0/me/drive/items/2/content",
+                    &[("content-type", "text/csv")],
+                    format!("a,b\n{SECRET},issued-token-value\n").into_bytes(),
+                ),
+            ],
+            result: Ok(json!({"note": "no secret"})),
+        };
+        let scenario = ScenarioFile::single("download", "workbook.download", json!({}));
+        let config =
+            json!({"auth": "clientCredentials", "tenantId": "contoso-test.onmicrosoft.com", "clientSecret": SECRET});
+        let built = build_fixture(&scenario, &config, &[step], &ScrubOptions::default()).unwrap();
+        let exchanges = &built.fixture["steps"][0]["exchanges"];
+        let binary = &exchanges[0]["response"];
+        assert_eq!(binary["headers"], json!({"content-type": "application/octet-stream"}), "no date header");
+        let bytes = Base64::decode_vec(binary["bodyBase64"].as_str().unwrap()).unwrap();
+        let mut expected = vec![b'P', b'K', 3, 4, 0xff, 0xfe];
+        expected.extend_from_slice(b"<client-secret>");
+        assert_eq!(bytes, expected);
+        assert_eq!(exchanges[1]["response"]["body"], "a,b\n<client-secret>,<access-token>\n");
+        assert_eq!(exchanges[1]["request"]["headers"]["authorization"], "Bearer <access-token>");
+        assert_eq!(built.fixture["connection"]["clientSecret"], "<client-secret>");
+        assert_eq!(built.fixture["connection"]["tenantId"], "contoso.onmicrosoft.com");
+        // And the fixture format reads it back.
+        crate::replay::fixture::Fixture::from_json(&built.fixture).unwrap();
+    }
+
+    #[test]
+    fn scenario_files_name_the_member_at_fault() {
+        let error = ScenarioFile::parse(r#"{"name":"n","steps":[{"action":"a","input":[]}]}"#).unwrap_err();
+        assert_eq!(error.to_string(), "scenario steps[0].input: must be a JSON object");
+        let error = ScenarioFile::parse(r#"{"name":"n","steps":[{"action":"a","exchanges":[]}]}"#).unwrap_err();
+        assert!(error.to_string().starts_with("scenario steps[0].exchanges: unknown member"), "{error}");
+        let parsed = ScenarioFile::parse(r#"{"name":"n","steps":[{"action":"users.get"}]}"#).unwrap();
+        assert_eq!(parsed.steps[0].input, json!({}));
+    }
+}

@@ -272,8 +272,8 @@ impl Scrubber {
     }
 }
 
-/// `REGEX=REPLACEMENT`, split at the last `=` that is not escaped as `\=`... kept simple:
-/// the last `=`, since replacements rarely hold one and patterns often do (`a=b` queries).
+/// `REGEX=REPLACEMENT`, split at the last `=`: patterns often hold one (`$top=5` in a
+/// query), replacements rarely do.
 fn split_rule(rule: &str) -> Result<(&str, &str), ScrubRuleError> {
     rule.rsplit_once('=').ok_or_else(|| ScrubRuleError::MissingReplacement { rule: rule.to_string() })
 }

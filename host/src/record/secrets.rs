@@ -249,7 +249,7 @@ fn match_percent(rest: &[u8], encoded: &[u8]) -> Option<usize> {
 
 fn hex_value(high: u8, low: u8) -> Option<u8> {
     let digit = |byte: u8| (byte as char).to_digit(16).map(|digit| digit as u8);
-    Some(digit(high)? << 4 | digit(low)?)
+    Some((digit(high)? << 4) | digit(low)?)
 }
 
 fn match_json_escape(rest: &[u8], character: char) -> Option<usize> {

@@ -79,6 +79,12 @@ fn serve_connection(stream: TcpStream, port: u16, seen: &Mutex<Vec<(String, Stri
         let mut body = vec![0; length];
         reader.read_exact(&mut body).ok()?;
         seen.lock().unwrap().push((method.clone(), target.clone()));
+        // Through a proxy, a plain-http request names its whole URL: this server plays the
+        // proxy for such requests and answers them itself.
+        let target = match target.strip_prefix("http://") {
+            Some(rest) => rest.find('/').map_or("/".to_string(), |slash| rest[slash..].to_string()),
+            None => target,
+        };
         let authorization = headers.iter().find(|(name, _)| name == "authorization").map(|(_, v)| v.clone());
         let (status, extra_headers, answer) = answer(port, &method, &target, authorization.as_deref(), &body);
         let mut response =
@@ -357,7 +363,7 @@ fn a_recorded_scenario_holds_no_secret_or_tenant_data_and_replays_green() {
     );
     assert_eq!(token["request"]["body"]["client_secret"], "<client-secret>");
     assert_eq!(token["response"]["body"]["access_token"], "<access-token>");
-    assert_eq!(token["response"]["body"]["trace"]["basic"].as_str().unwrap().contains("<client-secret>"), true);
+    assert!(token["response"]["body"]["trace"]["basic"].as_str().unwrap().contains("<client-secret>"));
     let lookup = &steps[0]["exchanges"][1]["request"];
     assert_eq!(lookup["url"], "https://graph.microsoft.com/v1.0/users/user1@contoso.onmicrosoft.com");
     assert_eq!(lookup["headers"]["authorization"], "Bearer <access-token>");
@@ -402,5 +408,52 @@ fn a_recorded_scenario_holds_no_secret_or_tenant_data_and_replays_green() {
         describe(&again)
     );
     assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn recording_goes_through_the_proxy_of_the_flag_or_the_environment() {
+    // The tenant's URLs point at a port nothing listens on; only a proxy reaches the tenant.
+    let tenant = FakeTenant::start();
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = temp_dir("proxy");
+    let mut connection = tenant.connection();
+    connection["loginBaseUrl"] = json!(format!("http://127.0.0.1:{unused}"));
+    connection["graphBaseUrl"] = json!(format!("http://127.0.0.1:{unused}/v1.0"));
+    let config = dir.join("connection.json");
+    std::fs::write(&config, connection.to_string()).unwrap();
+    let allowed = format!("127.0.0.1:{unused}");
+    let proxy = format!("http://127.0.0.1:{}", tenant.port);
+    for (index, via_environment) in [false, true].into_iter().enumerate() {
+        let out = dir.join(format!("get-{index}.json"));
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_connector-host"));
+        command.args(["record", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        command.args(["--action", "users.get", "--input", &format!(r#"{{"userId":"meganb@{TENANT_DOMAIN}"}}"#)]);
+        command.args(["--allow-host", &allowed]);
+        for name in
+            ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"]
+        {
+            command.env_remove(name);
+        }
+        if via_environment {
+            command.env("HTTP_PROXY", &proxy);
+        } else {
+            command.args(["--proxy", &proxy]);
+        }
+        let before = tenant.seen.lock().unwrap().len();
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+        let seen: Vec<(String, String)> = tenant.seen.lock().unwrap()[before..].to_vec();
+        assert_eq!(
+            seen,
+            [
+                ("POST".to_string(), format!("http://127.0.0.1:{unused}/{TENANT_ID}/oauth2/v2.0/token")),
+                ("GET".to_string(), format!("http://127.0.0.1:{unused}/v1.0/users/meganb@{TENANT_DOMAIN}")),
+            ],
+            "every request went to the proxy in absolute form"
+        );
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(!text.contains(CLIENT_SECRET) && !text.contains(ACCESS_TOKEN) && !text.contains(TENANT_ID), "{text}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
