@@ -27,9 +27,9 @@ const MIN_SIGNATURE_CHARS: usize = 16;
 struct Secret {
     value: String,
     placeholder: String,
-    /// The value, its signature part if it is a dotted token, and its base64 fragments;
-    /// the longest first, so a whole token wins over its signature.
-    forms: Vec<Vec<char>>,
+    /// The value, its signature part if it is a dotted token, and its base64 fragments
+    /// (marked `true`); the longest first, so a whole token wins over its signature.
+    forms: Vec<(Vec<char>, bool)>,
 }
 
 /// Every secret of a recording, with the placeholder each is replaced by.
@@ -74,6 +74,7 @@ impl SecretRedactor {
             .count();
         let placeholder = if same_kind == 0 { format!("<{kind}>") } else { format!("<{kind}-{}>", same_kind + 1) };
         let mut forms = Vec::new();
+        let mut fragments = Vec::new();
         if value.chars().count() >= MIN_SECRET_CHARS {
             forms.push(value.to_string());
             if let Some(signature) = value.rsplit('.').next().filter(|_| value.matches('.').count() == 2) {
@@ -84,10 +85,14 @@ impl SecretRedactor {
                     forms.push(signature.replace('-', "+").replace('_', "/"));
                 }
             }
-            forms.extend(base64_fragments(value.as_bytes()));
+            fragments = base64_fragments(value.as_bytes());
         }
-        let mut forms: Vec<Vec<char>> = forms.into_iter().map(|form| form.chars().collect()).collect();
-        forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
+        let mut forms: Vec<(Vec<char>, bool)> = forms
+            .into_iter()
+            .map(|form| (form.chars().collect(), false))
+            .chain(fragments.into_iter().map(|fragment| (fragment.chars().collect(), true)))
+            .collect();
+        forms.sort_by_key(|(form, _)| std::cmp::Reverse(form.len()));
         forms.dedup();
         self.secrets.push(Secret { value: value.to_string(), placeholder: placeholder.clone(), forms });
         // Longest secrets first: a token that contains another secret is replaced whole.
@@ -121,9 +126,9 @@ impl SecretRedactor {
                 at += 1;
                 continue;
             }
-            match self.match_at(text, at) {
-                Some((end, placeholder)) => {
-                    out.push_str(&text[copied..at]);
+            match self.match_at(text, at, copied) {
+                Some((start, end, placeholder)) => {
+                    out.push_str(&text[copied..start]);
                     out.push_str(placeholder);
                     copied = end;
                     at = end;
@@ -141,7 +146,9 @@ impl SecretRedactor {
     /// The placeholder of the first secret found in `text`, if any: the check a recording
     /// passes before it is written.
     pub fn find_in(&self, text: &str) -> Option<&str> {
-        (0..text.len()).filter(|&at| text.is_char_boundary(at)).find_map(|at| self.match_at(text, at).map(|(_, p)| p))
+        (0..text.len())
+            .filter(|&at| text.is_char_boundary(at))
+            .find_map(|at| self.match_at(text, at, at).map(|(_, _, placeholder)| placeholder))
     }
 
     /// Bytes with every secret, as raw UTF-8 or in base64, replaced by its placeholder (for
@@ -149,7 +156,7 @@ impl SecretRedactor {
     pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
         let mut out = bytes.to_vec();
         for secret in &self.secrets {
-            for form in &secret.forms {
+            for (form, _) in &secret.forms {
                 let form: String = form.iter().collect();
                 out = replace_bytes(&out, form.as_bytes(), secret.placeholder.as_bytes());
             }
@@ -184,15 +191,26 @@ impl SecretRedactor {
         }
     }
 
-    /// The longest spelling of a secret starting at byte `at`: where it ends, and the
-    /// secret's placeholder.
-    fn match_at(&self, text: &str, at: usize) -> Option<(usize, &str)> {
+    /// The longest spelling of a secret starting at byte `at`: where the stretch to replace
+    /// starts and ends, and the secret's placeholder. A base64 fragment takes the character
+    /// on each side with it (not before `floor`), and any padding: those characters mix bits
+    /// of the secret with bits of its neighbours.
+    fn match_at(&self, text: &str, at: usize, floor: usize) -> Option<(usize, usize, &str)> {
+        let bytes = text.as_bytes();
+        let is_base64 = |byte: u8| byte.is_ascii_alphanumeric() || b"+/-_".contains(&byte);
         self.secrets.iter().find_map(|secret| {
-            secret
-                .forms
-                .iter()
-                .find_map(|form| match_form(text.as_bytes(), at, form))
-                .map(|end| (end, secret.placeholder.as_str()))
+            secret.forms.iter().find_map(|(form, fragment)| {
+                let end = match_form(bytes, at, form)?;
+                if !fragment {
+                    return Some((at, end, secret.placeholder.as_str()));
+                }
+                let start = if at > floor && is_base64(bytes[at - 1]) { at - 1 } else { at };
+                let mut end = if bytes.get(end).copied().is_some_and(is_base64) { end + 1 } else { end };
+                while bytes.get(end) == Some(&b'=') {
+                    end += 1;
+                }
+                Some((start, end, secret.placeholder.as_str()))
+            })
         })
     }
 }
@@ -387,6 +405,11 @@ mod tests {
             let encoded = Base64Unpadded::encode_string(format!("{prefix}{SECRET}tail").as_bytes());
             let redacted = redactor.redact(&encoded);
             assert!(redacted.contains("<client-secret>"), "{prefix}: {redacted}");
+            // What is left around the placeholder decodes to the prefix and the tail alone:
+            // no character that mixes in bits of the secret is kept.
+            let (before, after) = redacted.split_once("<client-secret>").unwrap();
+            assert!(before.len() <= prefix.len() * 8 / 6, "{prefix}: {redacted}");
+            assert!(after.len() <= Base64Unpadded::encode_string(b"tail").len(), "{prefix}: {redacted}");
             assert!(redactor.find_in(&redacted).is_none());
         }
     }
