@@ -19,6 +19,8 @@
 //! - [`serve`]: `connector-host serve`, the connector as an HTTP service (routes, connection
 //!   registry and instance pools, admission, rate limits, metrics, OpenAPI); it calls the
 //!   sandbox, which never imports it.
+//! - [`record`]: live runs kept as fixtures: an interceptor that sends each request on and
+//!   keeps the exchange, secrets replaced by placeholders, tenant data by consistent fakes.
 //! - [`cli`]: what the `connector-host` binary renders beyond the above (the catalog as
 //!   Markdown); the binary itself is `src/cli/main.rs`, one function per subcommand.
 //! - [`error`]: the host's typed errors.
@@ -29,6 +31,7 @@ pub mod cli;
 pub mod error;
 pub mod http;
 pub mod mcp;
+pub mod record;
 pub mod replay;
 pub mod sandbox;
 pub mod serve;

@@ -4,10 +4,12 @@
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use connector_host::http::live_http::{load_ca_certificates, LiveHttp, ProxyUrl};
+use connector_host::http::proxy_env::ProxySettings;
 use connector_host::replay::chaos::ChaosOptions;
 use connector_host::replay::fixture::Fixture;
+use connector_host::replay::junit::render_junit;
 use connector_host::replay::report::render_walkthrough;
-use connector_host::replay::{paused_runtime, replay_fixture, replay_paths_tallied, ReplayOptions};
+use connector_host::replay::{paused_runtime, replay_fixture, replay_paths_observed, ReplayOptions};
 use connector_host::sandbox::cache::CompiledCache;
 use connector_host::sandbox::clock::TimeSource;
 use connector_host::sandbox::http_policy::{OutboundHttp, Route};
@@ -18,6 +20,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod mcp;
+mod record;
 mod repeat;
 mod serve;
 
@@ -121,6 +124,25 @@ enum Command {
         /// With --chaos: the probability (0 to 1) that an eligible request gets a fault.
         #[arg(long, value_name = "R", default_value_t = 0.3, requires = "chaos_seed")]
         fault_rate: f64,
+        /// Show a progress bar on stderr (when it is a terminal) and, at the end, the
+        /// slowest fixtures.
+        #[arg(long)]
+        progress: bool,
+        /// Also write the results as a JUnit XML report to FILE.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
+    /// Run a scenario (or one action) live and keep it as a fixture, secrets and tenant
+    /// data scrubbed; then replay the fixture and report whether it passes.
+    Record {
+        #[command(flatten)]
+        component: ComponentArgs,
+        #[command(flatten)]
+        network: NetworkArgs,
+        #[command(flatten)]
+        live: LiveArgs,
+        #[command(flatten)]
+        record: record::RecordArgs,
     },
     /// Replay the onboarding scenario and show each step as it happens.
     Demo {
@@ -159,8 +181,10 @@ struct NetworkArgs {
 /// How live requests reach the network.
 #[derive(Args)]
 struct LiveArgs {
-    /// Send every request through this HTTP proxy: http://[USER:PASSWORD@]HOST[:PORT]
-    /// (https targets through a CONNECT tunnel, plain http ones as absolute URLs).
+    /// Send every request through this HTTP proxy: http://[USER:PASSWORD@]HOST[:PORT], or
+    /// https://... for TLS to the proxy (https targets through a CONNECT tunnel, plain http
+    /// ones as absolute URLs). Without it, HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY
+    /// are read as curl reads them (lower case first).
     #[arg(long, value_name = "URL")]
     proxy: Option<String>,
     /// Also trust the certificate authorities in this PEM file (repeatable), besides the
@@ -171,15 +195,32 @@ struct LiveArgs {
 
 impl LiveArgs {
     fn route(&self) -> anyhow::Result<Route> {
-        if self.proxy.is_none() && self.ca_certs.is_empty() {
+        let proxies = self.proxies()?;
+        if proxies.is_empty() && self.ca_certs.is_empty() {
             return Ok(Route::Live);
         }
-        let proxy = self.proxy.as_deref().map(str::parse::<ProxyUrl>).transpose().context("reading --proxy")?;
+        Ok(Route::LiveWith(self.live_http_with(proxies)?))
+    }
+
+    /// The live client these settings describe.
+    fn live_http(&self) -> anyhow::Result<LiveHttp> {
+        self.live_http_with(self.proxies()?)
+    }
+
+    fn live_http_with(&self, proxies: ProxySettings) -> anyhow::Result<LiveHttp> {
         let mut extra_roots = Vec::new();
         for path in &self.ca_certs {
             extra_roots.extend(load_ca_certificates(path)?);
         }
-        Ok(Route::LiveWith(LiveHttp::new(proxy, &extra_roots)?))
+        Ok(LiveHttp::with_proxies(proxies, &extra_roots)?)
+    }
+
+    /// `--proxy` for every request, or else the proxies of the environment.
+    fn proxies(&self) -> anyhow::Result<ProxySettings> {
+        match self.proxy.as_deref() {
+            Some(proxy) => Ok(ProxySettings::all(proxy.parse::<ProxyUrl>().context("reading --proxy")?)),
+            None => ProxySettings::from_env().context("reading the proxy environment variables"),
+        }
     }
 }
 
@@ -248,19 +289,63 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             mcp::serve_mcp_stdio(&component, &network, &live, &config, &tools)
         }
         Command::Serve { component, network, live, serve } => serve::serve(&component, &network, &live, serve),
-        Command::Replay { component, network, paths, chaos_seed, fault_rate } => {
-            let runtime = component.runtime(None)?;
-            let chaos = chaos_seed.map(|seed| ChaosOptions::new(seed, fault_rate)).transpose()?;
-            let options = ReplayOptions { allowed_hosts: network.allowed_hosts()?, chaos };
-            let (report, tally) = replay_paths_tallied(&runtime, &paths, &options);
-            emit(&report.render());
-            if let Some(chaos) = &chaos {
-                emit(&tally.render(chaos));
-            }
-            Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        Command::Replay { component, network, paths, chaos_seed, fault_rate, progress, junit } => {
+            replay(&component, &network, &paths, chaos_seed, fault_rate, progress, junit.as_deref())
         }
+        Command::Record { component, network, live, record } => record::record(&component, &network, &live, &record),
         Command::Demo { component, fixture } => demo(&component, fixture),
     }
+}
+
+/// How many of the slowest fixtures `replay --progress` names at the end.
+const SLOWEST_SHOWN: usize = 5;
+
+fn replay(
+    component: &ComponentArgs,
+    network: &NetworkArgs,
+    paths: &[PathBuf],
+    chaos_seed: Option<u64>,
+    fault_rate: f64,
+    progress: bool,
+    junit: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let runtime = component.runtime(None)?;
+    let chaos = chaos_seed.map(|seed| ChaosOptions::new(seed, fault_rate)).transpose()?;
+    let options = ReplayOptions { allowed_hosts: network.allowed_hosts()?, chaos };
+    // indicatif draws nothing when stderr is not a terminal, so pipes and CI logs stay clean.
+    let bar = progress.then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} fixtures {elapsed} {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let on_done = |finished: usize, total: usize, outcome: &connector_host::replay::report::FixtureOutcome| {
+        if let Some(bar) = &bar {
+            bar.set_length(total as u64);
+            bar.set_position(finished as u64);
+            if !outcome.passed() {
+                bar.println(format!("FAILED {}", outcome.name));
+            }
+        }
+    };
+    let (report, tally) = replay_paths_observed(&runtime, paths, &options, &on_done);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    if let Some(file) = junit {
+        std::fs::write(file, render_junit(&report)).with_context(|| format!("writing {}", file.display()))?;
+    }
+    emit(&report.render());
+    if let Some(chaos) = &chaos {
+        emit(&tally.render(chaos));
+    }
+    if progress {
+        // On stderr: stdout keeps its last line `N passed, N failed`.
+        eprint!("{}", report.render_slowest(SLOWEST_SHOWN));
+    }
+    Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn live_runtime() -> anyhow::Result<tokio::runtime::Runtime> {

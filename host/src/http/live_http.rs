@@ -17,6 +17,7 @@
 //! brings all its headers (its own `Authorization`), and nothing of a response is kept.
 
 use crate::error::{HostError, Result};
+use crate::http::proxy_env::ProxySettings;
 use base64ct::{Base64, Encoding as _};
 use bytes::Bytes;
 use http::uri::Scheme;
@@ -80,20 +81,31 @@ const REUSE_GRACE: Duration = Duration::from_millis(3);
 /// failure while the body is read reaches the component through the body.
 pub type ConnectionFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 
-/// An HTTP proxy given as `http://[user:password@]host[:port]`.
+/// An HTTP proxy given as `http://[user:password@]host[:port]`, or `https://...` for a
+/// proxy spoken to over TLS (the tunnel to an https target then carries TLS inside TLS).
 ///
 /// The credentials become a `Proxy-Authorization: Basic` header and are never printed:
-/// `Display` and `Debug` show only the host and port.
+/// `Display` and `Debug` show only the scheme, host and port.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProxyUrl {
     host: String,
     port: u16,
     authorization: Option<String>,
+    /// Whether the connection to the proxy itself is TLS (`https://`).
+    tls: bool,
 }
 
 impl ProxyUrl {
-    /// The port of a proxy URL without one, the usual port of HTTP proxies.
+    /// The port of an `http://` proxy URL without one, the usual port of HTTP proxies.
     pub const DEFAULT_PORT: u16 = 8080;
+
+    /// The port of an `https://` proxy URL without one, as curl takes it.
+    pub const DEFAULT_TLS_PORT: u16 = 443;
+
+    /// Whether the host speaks TLS to the proxy itself.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
 
     /// The `host:port` the host connects to.
     pub fn authority(&self) -> String {
@@ -109,16 +121,18 @@ impl ProxyUrl {
 impl FromStr for ProxyUrl {
     type Err = HostError;
 
-    /// Parses `http://[user:password@]host[:port][/]`; the user and password may be
-    /// percent-encoded. The error never repeats the URL, which may hold a password.
+    /// Parses `http://[user:password@]host[:port][/]` (or `https://...`); the user and
+    /// password may be percent-encoded. The error never repeats the URL, which may hold a
+    /// password.
     fn from_str(text: &str) -> Result<Self> {
         let invalid = |reason: &str| HostError::InvalidProxy { reason: reason.to_string() };
         let uri: http::Uri = text.trim().parse().map_err(|_| invalid("not a URL"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some(_) => return Err(invalid("only http:// proxies are supported (the tunnel itself carries TLS)")),
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            Some(_) => return Err(invalid("only http:// and https:// proxies are supported")),
             None => return Err(invalid("give a URL such as http://proxy.example:3128")),
-        }
+        };
         if uri.path_and_query().is_some_and(|path| !matches!(path.as_str(), "" | "/")) {
             return Err(invalid("a proxy URL has no path or query"));
         }
@@ -141,13 +155,14 @@ impl FromStr for ProxyUrl {
                 Some(format!("Basic {}", Base64::encode_string(credentials.as_bytes())))
             }
         };
-        Ok(Self { host: host.to_string(), port: authority.port_u16().unwrap_or(Self::DEFAULT_PORT), authorization })
+        let default_port = if tls { Self::DEFAULT_TLS_PORT } else { Self::DEFAULT_PORT };
+        Ok(Self { host: host.to_string(), port: authority.port_u16().unwrap_or(default_port), authorization, tls })
     }
 }
 
 impl fmt::Display for ProxyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}", self.authority())
+        write!(f, "{}://{}", if self.tls { "https" } else { "http" }, self.authority())
     }
 }
 
@@ -155,6 +170,7 @@ impl fmt::Debug for ProxyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProxyUrl")
             .field("authority", &self.authority())
+            .field("tls", &self.tls)
             .field("credentials", &self.authorization.as_ref().map(|_| "<redacted>"))
             .finish()
     }
@@ -185,12 +201,12 @@ pub struct LiveHttp {
     /// Behind an `Arc`: the client is a few hundred bytes, and [`crate::sandbox::http_policy::Route`]
     /// holds a `LiveHttp` by value.
     client: Arc<Client<Connector, WasiBody>>,
-    proxy: Option<Arc<ProxyUrl>>,
+    proxies: Arc<ProxySettings>,
 }
 
 impl fmt::Debug for LiveHttp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LiveHttp").field("proxy", &self.proxy).finish_non_exhaustive()
+        f.debug_struct("LiveHttp").field("proxies", &self.proxies).finish_non_exhaustive()
     }
 }
 
@@ -198,6 +214,12 @@ impl LiveHttp {
     /// Connects directly and trusts the webpki roots plus `extra_roots`; with `proxy`,
     /// every connection goes through it.
     pub fn new(proxy: Option<ProxyUrl>, extra_roots: &[CertificateDer<'static>]) -> Result<Self> {
+        Self::with_proxies(proxy.map_or_else(ProxySettings::none, ProxySettings::all), extra_roots)
+    }
+
+    /// Trusts the webpki roots plus `extra_roots`, and sends each request through the proxy
+    /// `proxies` chooses for its target (see [`ProxySettings::from_env`]).
+    pub fn with_proxies(proxies: ProxySettings, extra_roots: &[CertificateDer<'static>]) -> Result<Self> {
         let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
         for certificate in extra_roots {
             roots.add(certificate.clone()).map_err(|error| HostError::TlsSetup { reason: error.to_string() })?;
@@ -213,11 +235,15 @@ impl LiveHttp {
         // HTTP/2 where the server offers it (one connection carries concurrent requests).
         // The configuration, and with it rustls's in-memory session cache, lives as long as
         // the pool: a new connection to a known server resumes its TLS session.
+        // The proxy speaks HTTP/1.1 (`CONNECT`, or requests in absolute form): no `h2` to it.
+        let mut proxy_config = config.clone();
+        proxy_config.alpn_protocols = vec![b"http/1.1".to_vec()];
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let proxy = proxy.map(Arc::new);
+        let proxies = Arc::new(proxies);
         let connector = Connector {
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
-            proxy: proxy.clone(),
+            proxy_tls: tokio_rustls::TlsConnector::from(Arc::new(proxy_config)),
+            proxies: proxies.clone(),
             slots: Arc::new(Mutex::new(HashMap::new())),
         };
         let client = Client::builder(TokioExecutor::new())
@@ -226,7 +252,7 @@ impl LiveHttp {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(connector);
-        Ok(Self { client: Arc::new(client), proxy })
+        Ok(Self { client: Arc::new(client), proxies })
     }
 
     /// Direct connections trusting only the webpki roots, built once per process: every
@@ -239,9 +265,9 @@ impl LiveHttp {
             .ok_or_else(|| Error::InternalError(Some("the TLS client could not be set up".into())))
     }
 
-    /// The proxy every connection goes through, if any.
-    pub fn proxy(&self) -> Option<&ProxyUrl> {
-        self.proxy.as_deref()
+    /// The proxy a request to an https target on `host` goes through, if any.
+    pub fn proxy_for(&self, host: &str) -> Option<&ProxyUrl> {
+        self.proxies.for_target(host, true)
     }
 
     /// Sends one request, on a pooled connection or a new one, and returns its response as
@@ -264,7 +290,7 @@ impl LiveHttp {
 
         // A plain-HTTP request to a proxy carries the credentials (the pooled client writes
         // it in absolute form); any other request line carries only the path.
-        if let (Some(proxy), false) = (&self.proxy, target.tls) {
+        if let (Some(proxy), false) = (self.proxies.for_target(&target.host, false), target.tls) {
             if let Some(authorization) = &proxy.authorization {
                 let value = http::HeaderValue::from_str(authorization)
                     .map_err(|_| Error::InternalError(Some("proxy credentials are not a header value".into())))?;
@@ -377,7 +403,9 @@ fn client_error(error: &hyper_util::client::legacy::Error, attempt: &Attempt) ->
 #[derive(Clone)]
 struct Connector {
     tls: tokio_rustls::TlsConnector,
-    proxy: Option<Arc<ProxyUrl>>,
+    /// TLS to an `https://` proxy itself.
+    proxy_tls: tokio_rustls::TlsConnector,
+    proxies: Arc<ProxySettings>,
     /// The connections each destination may still open ([`MAX_CONNECTIONS_PER_HOST`]).
     slots: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
@@ -466,10 +494,16 @@ impl Connector {
     /// Opens a connection to the target, once one of the destination's connection slots is free.
     async fn open(&self, target: &Target, slots: Arc<Semaphore>) -> Result<PooledStream, Error> {
         let slot = slots.acquire_owned().await.map_err(|_| Error::ConnectionLimitReached)?;
-        let stream = match &self.proxy {
-            None => connect_tcp(&target.host, target.port).await?,
+        let proxy = self.proxies.for_target(&target.host, target.tls);
+        let stream: Box<dyn Stream> = match proxy {
+            None => Box::new(connect_tcp(&target.host, target.port).await?),
             Some(proxy) => {
-                let mut stream = connect_tcp(&proxy.host, proxy.port).await?;
+                let tcp = connect_tcp(&proxy.host, proxy.port).await?;
+                let mut stream: Box<dyn Stream> = if proxy.tls {
+                    Box::new(self.proxy_tls.connect(server_name(&proxy.host)?, tcp).await.map_err(tls_error)?)
+                } else {
+                    Box::new(tcp)
+                };
                 if target.tls {
                     open_tunnel(&mut stream, proxy, &target.authority()).await?;
                 }
@@ -478,8 +512,8 @@ impl Connector {
         };
         if !target.tls {
             // Plain HTTP through a proxy: the request goes to the proxy in absolute form.
-            let proxied = self.proxy.is_some();
-            return Ok(PooledStream { io: TokioIo::new(Box::new(stream)), h2: false, proxied, _slot: slot });
+            let proxied = proxy.is_some();
+            return Ok(PooledStream { io: TokioIo::new(stream), h2: false, proxied, _slot: slot });
         }
         let server_name = server_name(&target.host)?;
         let stream = self.tls.connect(server_name, stream).await.map_err(tls_error)?;
@@ -702,7 +736,11 @@ fn response_error(error: hyper::Error) -> Error {
 
 /// Asks the proxy for a tunnel to `authority` and reads its answer; the stream then
 /// carries the target's bytes.
-async fn open_tunnel(stream: &mut TcpStream, proxy: &ProxyUrl, authority: &str) -> Result<(), Error> {
+async fn open_tunnel(
+    stream: &mut (impl AsyncRead + AsyncWrite + Unpin),
+    proxy: &ProxyUrl,
+    authority: &str,
+) -> Result<(), Error> {
     let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some(authorization) = &proxy.authorization {
         request.push_str(&format!("Proxy-Authorization: {authorization}\r\n"));
@@ -761,8 +799,15 @@ mod tests {
     }
 
     #[test]
+    fn https_proxies_default_to_port_443_and_say_so() {
+        let proxy: ProxyUrl = "https://u:secret@proxy.corp.example".parse().unwrap();
+        assert!(proxy.is_tls());
+        assert_eq!(proxy.to_string(), "https://proxy.corp.example:443");
+    }
+
+    #[test]
     fn bad_proxy_urls_are_refused_without_echoing_them() {
-        for text in ["proxy.corp.example:3128", "https://u:secret@proxy:443", "http://u:secret@proxy:1/path", "::"] {
+        for text in ["proxy.corp.example:3128", "socks5://u:secret@proxy:443", "http://u:secret@proxy:1/path", "::"] {
             let error = text.parse::<ProxyUrl>().unwrap_err().to_string();
             assert!(!error.contains("secret"), "{error}");
         }

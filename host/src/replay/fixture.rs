@@ -109,7 +109,13 @@ impl CannedResponse {
         self.status
     }
 
-    /// The body, as the fixture gives it.
+    /// A response whose body is these bytes (`bodyBase64`), sent as they are: their
+    /// content type is whatever the headers say.
+    pub fn with_bytes(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
+        Self { status, body: None, wire: ReadyResponse { status, headers, body } }
+    }
+
+    /// The body, as the fixture gives it (`None` for no body and for `bodyBase64` bytes).
     pub fn body(&self) -> Option<&Value> {
         self.body.as_ref()
     }
@@ -278,7 +284,7 @@ fn parse_exchange(node: Node<'_>) -> Result<Exchange, FixtureError> {
         body_match,
     };
 
-    let response = exchange.required("response")?.object(&["status", "headers", "body"])?;
+    let response = exchange.required("response")?.object(&["status", "headers", "body", "bodyBase64"])?;
     let status_node = response.required("status")?;
     let status = status_node
         .value()
@@ -286,11 +292,19 @@ fn parse_exchange(node: Node<'_>) -> Result<Exchange, FixtureError> {
         .and_then(|status| u16::try_from(status).ok())
         .filter(|status| (100..=999).contains(status))
         .ok_or_else(|| status_node.problem("must be an HTTP status code (100 to 999)"))?;
-    let response = CannedResponse::new(
-        status,
-        parse_headers(response.optional("headers"))?,
-        response.optional("body").map(|body| body.value().clone()).filter(|body| !body.is_null()),
-    );
+    let headers = parse_headers(response.optional("headers"))?;
+    let response = match (response.optional("body"), response.optional("bodyBase64")) {
+        (Some(_), Some(_)) => return Err(response.problem("has both `body` and `bodyBase64`; keep one")),
+        (_, Some(encoded)) => {
+            use base64ct::{Base64, Encoding as _};
+            let bytes = Base64::decode_vec(encoded.string()?.trim())
+                .map_err(|_| encoded.problem("must be standard base64 (RFC 4648, with padding)"))?;
+            CannedResponse::with_bytes(status, headers, bytes)
+        }
+        (body, None) => {
+            CannedResponse::new(status, headers, body.map(|body| body.value().clone()).filter(|body| !body.is_null()))
+        }
+    };
     Ok(Exchange { request, response })
 }
 
@@ -413,6 +427,22 @@ mod tests {
         assert_eq!(step.exchanges[0].response.status(), 200);
         assert!(matches!(step.expect, Expectation::Output(_)));
         assert_eq!(fixture.exchange_hosts(), vec!["graph.microsoft.com"]);
+    }
+
+    #[test]
+    fn binary_response_bodies_are_given_in_base64_with_their_content_type() {
+        let binary = EXAMPLE
+            .replace(r#""body": { "id": "87d3", "displayName": "Megan Bowen" }"#, r#""bodyBase64": "UEsDBAAA/w==""#);
+        let fixture = Fixture::parse(&binary).unwrap();
+        let wire = fixture.steps()[0].exchanges[0].response.wire();
+        assert_eq!(wire.body, [b'P', b'K', 3, 4, 0, 0, 0xff]);
+        assert_eq!(wire.headers, vec![("content-type".to_string(), "application/json".to_string())]);
+        let both = binary.replace(r#""bodyBase64""#, r#""body": "x", "bodyBase64""#);
+        let error = Fixture::parse(&both).unwrap_err().to_string();
+        assert!(error.contains("has both `body` and `bodyBase64`"), "{error}");
+        let bad = binary.replace("UEsDBAAA/w==", "not base64!");
+        let error = Fixture::parse(&bad).unwrap_err().to_string();
+        assert!(error.starts_with("steps[0].exchanges[0].response.bodyBase64: must be standard base64"), "{error}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod chaos;
 pub mod fixture;
+pub mod junit;
 pub mod matcher;
 pub mod report;
 
@@ -25,7 +26,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use wasmtime_wasi_http::{Error, WasiBody};
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
 /// Options of a replay run.
 #[derive(Debug, Clone, Default)]
@@ -220,9 +221,12 @@ impl ReplaySession {
         if self.next >= self.open_until {
             self.refuse(&actual, "not in the fixture");
             let context = self.context.clone();
+            let near_miss = self.near_miss(&actual, None);
             self.report(None, &actual, || {
+                let mut details = side_by_side(None, Some(&actual));
+                details.extend(near_miss);
                 Difference::new(context, format!("extra request {ordinal}: the fixture lists no further request here"))
-                    .with_details(side_by_side(None, Some(&actual)))
+                    .with_details(details)
             });
             return None;
         }
@@ -241,6 +245,7 @@ impl ReplaySession {
         }
         let mut details: Vec<String> = differences.into_iter().map(|d| format!("- {d}")).collect();
         details.extend(side_by_side(Some(exchange), Some(&actual)));
+        details.extend(self.near_miss(&actual, Some(index)));
         let difference = Difference::new(
             self.context.clone(),
             format!("request {ordinal} does not match request {} of the fixture", index + 1),
@@ -250,6 +255,48 @@ impl ReplaySession {
         self.refuse(&actual, "does not match the fixture");
         self.report(Some(index), &actual, || difference);
         None
+    }
+
+    /// The fixture's request closest to one that matched none, as WireMock's near-miss
+    /// report shows it: the same method and path count most, then the fewest query
+    /// differences, then the fewest header and body ones. Nothing when the closest is
+    /// `shown` (the expected request, already side by side) or nothing is close at all
+    /// (neither method nor path in common).
+    fn near_miss(&self, actual: &ActualRequest, shown: Option<usize>) -> Vec<String> {
+        let closest = self
+            .exchanges
+            .iter()
+            .enumerate()
+            .map(|(index, exchange)| {
+                let differences = request_differences(&exchange.request, actual);
+                let count = |prefixes: &[&str]| {
+                    differences.iter().filter(|line| prefixes.iter().any(|prefix| line.starts_with(prefix))).count()
+                };
+                let method_and_path = count(&["method:", "url scheme:", "url host:", "url path:", "url:"]);
+                let query = count(&["url query:"]);
+                let rest = differences.len() - method_and_path - query;
+                ((method_and_path, query, rest, index), differences)
+            })
+            .min_by_key(|(rank, _)| *rank);
+        let Some(((method_and_path, _, _, index), differences)) = closest else {
+            return Vec::new();
+        };
+        if Some(index) == shown || method_and_path >= 2 {
+            return Vec::new();
+        }
+        let request = &self.exchanges[index].request;
+        let step = self.step_ends.iter().position(|&end| index < end).map_or(0, |step| step + 1);
+        let mut lines = vec![format!(
+            "closest request in the fixture: request {} (step {step}): {} {}",
+            index + 1,
+            request.method,
+            request.url
+        )];
+        if differences.is_empty() {
+            lines.push("  (it matches, but is not the next one the fixture lists here)".to_string());
+        }
+        lines.extend(differences.into_iter().map(|difference| format!("  - {difference}")));
+        lines
     }
 
     /// Records a refused request's difference, or, when the component repeats the
@@ -451,6 +498,7 @@ pub async fn replay_fixture_tallied(
         path: None,
         differences,
         virtual_time: started.elapsed(),
+        wall_time: std::time::Duration::ZERO,
         steps: records,
     };
     let tally = lock(&session).chaos_tally();
@@ -517,6 +565,13 @@ pub fn replay_file(runtime: &Runtime, path: &Path, options: &ReplayOptions) -> F
 
 /// [`replay_file`], also returning what chaos did (an empty tally without chaos).
 pub fn replay_file_tallied(runtime: &Runtime, path: &Path, options: &ReplayOptions) -> (FixtureOutcome, ChaosTally) {
+    let started = std::time::Instant::now();
+    let (mut outcome, tally) = replay_file_untimed(runtime, path, options);
+    outcome.wall_time = started.elapsed();
+    (outcome, tally)
+}
+
+fn replay_file_untimed(runtime: &Runtime, path: &Path, options: &ReplayOptions) -> (FixtureOutcome, ChaosTally) {
     let fixture = match Fixture::load(path) {
         Ok(fixture) => fixture,
         Err(error) => {
@@ -593,7 +648,19 @@ pub fn replay_paths_tallied(
     paths: &[PathBuf],
     options: &ReplayOptions,
 ) -> (ReplayReport, ChaosTally) {
+    replay_paths_observed(runtime, paths, options, &|_, _, _| {})
+}
+
+/// [`replay_paths_tallied`], telling `on_done(finished, total, outcome)` of each fixture as
+/// it finishes (in the order they finish; the report keeps the order of the files).
+pub fn replay_paths_observed(
+    runtime: &Runtime,
+    paths: &[PathBuf],
+    options: &ReplayOptions,
+    on_done: &(dyn Fn(usize, usize, &FixtureOutcome) + Sync),
+) -> (ReplayReport, ChaosTally) {
     let files = collect_fixture_files(paths);
+    let finished = AtomicUsize::new(0);
     let outcomes: Vec<Mutex<Option<(FixtureOutcome, ChaosTally)>>> = files.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let workers = std::thread::available_parallelism().map_or(1, |count| count.get()).min(files.len()).max(1);
@@ -615,6 +682,7 @@ pub fn replay_paths_tallied(
                         ChaosTally::default(),
                     ),
                 };
+                on_done(finished.fetch_add(1, Ordering::Relaxed) + 1, files.len(), &outcome.0);
                 *outcomes[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(outcome);
             });
         }
@@ -673,7 +741,12 @@ pub fn route(session: Arc<Mutex<ReplaySession>>) -> Route {
 }
 
 impl Interceptor for ReplayInterceptor {
-    fn intercept(&self, request: http::Request<WasiBody>, body_cap: usize) -> Interception {
+    fn intercept(
+        &self,
+        request: http::Request<WasiBody>,
+        _options: Option<RequestOptions>,
+        body_cap: usize,
+    ) -> Interception {
         let session = self.session.clone();
         Interception::Answer(answer_from(session, request, body_cap))
     }
@@ -772,6 +845,51 @@ mod tests {
         assert_eq!(differences.len(), 1);
         assert_eq!(differences[0].context, "step 1 (a)");
         assert!(differences[0].summary.starts_with("extra request 2"));
+    }
+
+    #[test]
+    fn a_request_that_matches_nothing_shows_the_closest_one_in_the_fixture() {
+        let mut session = ReplaySession::new(&fixture());
+        session.begin_step(0, "a");
+        assert!(session.answer(get("https://graph.microsoft.com/v1.0/users?$top=5")).is_none());
+        let differences = session.take_differences();
+        let details = &differences[0].details;
+        assert_eq!(details[0], "- url path: expected /v1.0/me, found /v1.0/users");
+        let near_miss = details.iter().position(|line| line.starts_with("closest")).expect("a near-miss report");
+        assert_eq!(
+            details[near_miss..],
+            [
+                "closest request in the fixture: request 2 (step 2): GET https://graph.microsoft.com/v1.0/users",
+                "  - url query: unexpected $top=5",
+            ]
+        );
+
+        // An extra request: the closest is ranked by method and path first, then query.
+        let mut session = ReplaySession::new(&fixture());
+        session.begin_step(0, "a");
+        assert!(session.answer(get("https://graph.microsoft.com/v1.0/me")).is_some());
+        let post = ActualRequest { method: "POST".into(), ..get("https://graph.microsoft.com/v1.0/me?$select=id") };
+        assert!(session.answer(post).is_none());
+        let details = &session.take_differences()[0].details;
+        let near_miss = details.iter().position(|line| line.starts_with("closest")).expect("a near-miss report");
+        assert_eq!(
+            details[near_miss..],
+            [
+                "closest request in the fixture: request 1 (step 1): GET https://graph.microsoft.com/v1.0/me",
+                "  - method: expected GET, found POST",
+                "  - url query: unexpected $select=id",
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_close_means_no_near_miss_report() {
+        let mut session = ReplaySession::new(&fixture());
+        session.begin_step(0, "a");
+        let post = ActualRequest { method: "POST".into(), ..get("https://graph.microsoft.com/v1.0/groups") };
+        assert!(session.answer(post).is_none());
+        let details = &session.take_differences()[0].details;
+        assert!(!details.iter().any(|line| line.starts_with("closest")), "{details:#?}");
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub struct FixtureOutcome {
     pub differences: Vec<Difference>,
     /// How much virtual time the scenario took (waits the component made).
     pub virtual_time: Duration,
+    /// How long replaying it took on the wall clock (reading, instantiating, running).
+    pub wall_time: Duration,
     /// What each step did, for the demo.
     pub steps: Vec<StepRecord>,
 }
@@ -29,6 +31,7 @@ impl FixtureOutcome {
             path,
             differences: vec![Difference::new("fixture", problem)],
             virtual_time: Duration::ZERO,
+            wall_time: Duration::ZERO,
             steps: Vec::new(),
         }
     }
@@ -128,6 +131,27 @@ impl ReplayReport {
     /// True when no fixture failed.
     pub fn success(&self) -> bool {
         self.failed() == 0
+    }
+
+    /// The `count` fixtures that took longest on the wall clock, slowest first.
+    pub fn slowest(&self, count: usize) -> Vec<&FixtureOutcome> {
+        let mut outcomes: Vec<&FixtureOutcome> = self.outcomes.iter().collect();
+        outcomes.sort_by(|a, b| b.wall_time.cmp(&a.wall_time).then_with(|| a.name.cmp(&b.name)));
+        outcomes.truncate(count);
+        outcomes
+    }
+
+    /// The slowest fixtures as lines for a terminal: `  1.2s  name (path)`.
+    pub fn render_slowest(&self, count: usize) -> String {
+        let mut text = format!("slowest {} fixture(s):\n", count.min(self.outcomes.len()));
+        for outcome in self.slowest(count) {
+            let _ = write!(text, "  {:>8}  {}", format_duration(outcome.wall_time), outcome.name);
+            if let Some(path) = &outcome.path {
+                let _ = write!(text, " ({})", path.display());
+            }
+            text.push('\n');
+        }
+        text
     }
 
     /// The whole report: each outcome, then the summary line.
@@ -232,6 +256,7 @@ mod tests {
             path: Some(PathBuf::from("fixtures/x.json")),
             differences,
             virtual_time: Duration::from_millis(1500),
+            wall_time: Duration::ZERO,
             steps: Vec::new(),
         }
     }

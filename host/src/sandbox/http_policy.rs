@@ -157,7 +157,9 @@ pub enum Route {
     /// authorities (`--proxy`, `--ca-cert`).
     LiveWith(LiveHttp),
     /// To an interceptor in front of the network, which answers requests itself (a replay
-    /// answers from a fixture, without any network) or passes them on to [`Route::Live`].
+    /// answers from a fixture, without any network) or passes them on to the network, as
+    /// the policy's pass-on client sends them ([`OutboundHttp::passing_on_to`]; by default
+    /// as [`Route::Live`] does).
     Intercept(Arc<dyn Interceptor>),
 }
 
@@ -166,7 +168,8 @@ pub enum Interception {
     /// Its answer, as [`WasiHttpHooks::send_request`] gives one: a response, or a wasi-http
     /// error code (a refusal, a dropped connection).
     Answer(SendFuture),
-    /// Not its to answer: the request goes on to the network as [`Route::Live`] sends it.
+    /// Not its to answer: the request goes on to the network through the policy's pass-on
+    /// client ([`OutboundHttp::passing_on_to`]), with the request options it came with.
     PassOn(Box<http::Request<WasiBody>>),
 }
 
@@ -174,9 +177,15 @@ pub enum Interception {
 /// into it (replay, chaos) answers, refuses or passes on each request that passed the
 /// allowlist, and the sandbox never knows what it is.
 pub trait Interceptor: Send + Sync {
-    /// Decides what happens to an allowed request; `body_cap` is the largest response body
-    /// the component may be handed.
-    fn intercept(&self, request: http::Request<WasiBody>, body_cap: usize) -> Interception;
+    /// Decides what happens to an allowed request; `options` are the timeouts the component
+    /// gave it (an interceptor that sends it on itself applies them), `body_cap` is the
+    /// largest response body the component may be handed.
+    fn intercept(
+        &self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        body_cap: usize,
+    ) -> Interception;
 
     /// Hears of a request the allowlist refused, before the component gets the refusal.
     fn refused(&self, _method: &str, _uri: &str) {}
@@ -216,6 +225,9 @@ pub struct OutboundHttp {
     /// Allowed because the open connection names them and the component declares them.
     connection_hosts: AllowedHosts,
     route: Route,
+    /// Where an interceptor's pass-on requests go: the live settings of the instance
+    /// (`--proxy`, `--ca-cert`), or direct connections when `None`.
+    pass_on: Option<LiveHttp>,
     /// The largest response body passed to the component, in bytes.
     response_body_cap: usize,
     /// How many requests one call may send.
@@ -238,6 +250,7 @@ impl OutboundHttp {
             declared_hosts: AllowedHosts::none(),
             connection_hosts: AllowedHosts::none(),
             route,
+            pass_on: None,
             response_body_cap: usize::MAX,
             request_cap: usize::MAX,
             requests_this_call: 0,
@@ -249,6 +262,13 @@ impl OutboundHttp {
     /// Reports every request that goes to the network, and its answer, to `observer`.
     pub fn observe(mut self, observer: Arc<dyn ExchangeObserver>) -> Self {
         self.observer = Some(observer);
+        self
+    }
+
+    /// Sends the requests an interceptor passes on through `live` (its proxy, its trusted
+    /// certificate authorities and its pool) instead of direct connections.
+    pub fn passing_on_to(mut self, live: LiveHttp) -> Self {
+        self.pass_on = Some(live);
         self
     }
 
@@ -357,12 +377,18 @@ impl WasiHttpHooks for OutboundHttp {
                 let live = live.clone();
                 Box::new(async move { send_observed(&live, request, options, observer.as_deref(), body_cap).await })
             }
-            Route::Intercept(interceptor) => match interceptor.intercept(request, body_cap) {
+            Route::Intercept(interceptor) => match interceptor.intercept(request, options, body_cap) {
                 Interception::Answer(answer) => answer,
-                Interception::PassOn(request) => Box::new(async move {
-                    let live = LiveHttp::direct()?;
-                    send_observed(live, *request, options, observer.as_deref(), body_cap).await
-                }),
+                Interception::PassOn(request) => {
+                    let live = self.pass_on.clone();
+                    Box::new(async move {
+                        let live = match &live {
+                            Some(live) => live,
+                            None => LiveHttp::direct()?,
+                        };
+                        send_observed(live, *request, options, observer.as_deref(), body_cap).await
+                    })
+                }
             },
         }
     }

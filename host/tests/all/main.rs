@@ -18,6 +18,8 @@ mod live_http;
 mod mcp;
 mod pooled_instances;
 mod private_ca_and_proxy;
+mod record;
+mod replay_reports;
 mod replaying_fixtures;
 mod sandbox;
 mod secrets_stay_in_the_sandbox;

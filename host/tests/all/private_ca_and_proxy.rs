@@ -255,3 +255,137 @@ fn a_proxy_that_refuses_the_tunnel_is_asked_once_and_named_in_a_typed_error() {
         assert_eq!(*tunnels.lock().unwrap(), 1, "a refused tunnel is not asked for again ({refusal})");
     }
 }
+
+/// The proxy variables a test run may have inherited, cleared for the tests that set them.
+const PROXY_VARIABLES: &[&str] =
+    &["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"];
+
+/// Runs `connector-host invoke users.get` for user `abc` with these proxy variables only.
+fn invoke_cli_with_env(connection: &str, allowed: &str, extra: &[&str], env: &[(&str, String)]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_connector-host"));
+    command
+        .args(["invoke", "--config", connection, "--action", "users.get", "--input", r#"{"userId":"abc"}"#])
+        .args(["--allow-host", allowed])
+        .args(extra);
+    for name in PROXY_VARIABLES {
+        command.env_remove(name);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+/// A port nothing listens on: a proxy there refuses every connection.
+fn dead_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn without_proxy_the_environment_names_the_proxy_as_curl_reads_it() {
+    let server = start_https_server();
+    let ca = test_data("TEST-ONLY-ca.pem");
+    let ca_arg = ["--ca-cert", ca.to_str().unwrap()];
+    let allowed = format!("127.0.0.1:{}", server.port);
+    let dead = format!("http://127.0.0.1:{}", dead_port());
+
+    // HTTPS_PROXY, in upper case, for an https target.
+    let proxy = ConnectProxy::start();
+    let env = [("HTTPS_PROXY", format!("http://127.0.0.1:{}", proxy.port)), ("HTTP_PROXY", dead.clone())];
+    let output = invoke_cli_with_env(&https_connection(&server), &allowed, &ca_arg, &env);
+    assert!(output.status.success(), "{}", describe(&output));
+    let tunnels = proxy.requests();
+    assert_eq!(tunnels.len(), 1, "{tunnels:?}");
+    assert_eq!((tunnels[0].method.as_str(), tunnels[0].target.clone()), ("CONNECT", allowed.clone()));
+
+    // The lower-case variable wins over the upper-case one, as in curl; no scheme means http.
+    let proxy = ConnectProxy::start();
+    let env = [("https_proxy", format!("127.0.0.1:{}", proxy.port)), ("HTTPS_PROXY", dead.clone())];
+    let output = invoke_cli_with_env(&https_connection(&server), &allowed, &ca_arg, &env);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(proxy.requests().len(), 1);
+
+    // NO_PROXY exempts the target: the request goes direct, the dead proxy is never asked.
+    for no_proxy in ["no_proxy", "NO_PROXY"] {
+        let env = [("HTTPS_PROXY", dead.clone()), (no_proxy, "example.com, 127.0.0.0/8".to_string())];
+        let output = invoke_cli_with_env(&https_connection(&server), &allowed, &ca_arg, &env);
+        assert!(output.status.success(), "{no_proxy}: {}", describe(&output));
+    }
+
+    // --proxy overrides the environment.
+    let proxy = ConnectProxy::start();
+    let flag = format!("http://127.0.0.1:{}", proxy.port);
+    let env = [("HTTPS_PROXY", dead.clone())];
+    let output =
+        invoke_cli_with_env(&https_connection(&server), &allowed, &[ca_arg[0], ca_arg[1], "--proxy", &flag], &env);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(proxy.requests().len(), 1);
+
+    // And a dead proxy from the environment is a typed transport error, not a direct call.
+    let before = server.requests().len();
+    // (`maxRetries` 0: a refused connection is otherwise retried with backoff.)
+    let connection = https_connection(&server).replace(r#""auth""#, r#""maxRetries":0,"auth""#);
+    let output = invoke_cli_with_env(&connection, &allowed, &ca_arg, &[("HTTPS_PROXY", dead)]);
+    assert!(!output.status.success(), "{}", describe(&output));
+    let error: Value = serde_json::from_slice(&output.stderr).unwrap_or_else(|_| panic!("{}", describe(&output)));
+    assert_eq!(error["code"], "transport", "{error}");
+    assert_eq!(server.requests().len(), before, "nothing went around the proxy");
+}
+
+#[test]
+fn a_bad_proxy_variable_is_named_without_its_credentials() {
+    let output = invoke_cli_with_env(
+        r#"{"auth":"accessToken","accessToken":"t"}"#,
+        "127.0.0.1:9",
+        &[],
+        &[("HTTPS_PROXY", "socks5://user:hunter2@127.0.0.1:1080".to_string())],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("https_proxy") && !stderr.contains("hunter2"), "{stderr}");
+}
+
+/// The local server behind TLS plays an `https://` proxy: it records the request line.
+fn start_tls_proxy() -> LocalServer {
+    start_https_server()
+}
+
+#[test]
+fn an_https_proxy_is_spoken_to_over_tls() {
+    let ca = load_ca_certificates(&test_data("TEST-ONLY-ca.pem")).unwrap();
+    let unused_port = dead_port();
+
+    // A plain-http target: the absolute URL, with the proxy's credentials, inside TLS.
+    let proxy = start_tls_proxy();
+    let proxy_url: ProxyUrl = format!("https://u:p@127.0.0.1:{}", proxy.port).parse().unwrap();
+    let live = LiveHttp::new(Some(proxy_url), &ca).unwrap();
+    let allowed = AllowedHosts::from_patterns([format!("127.0.0.1:{unused_port}").parse().unwrap()]);
+    let connection =
+        format!(r#"{{"auth":"accessToken","accessToken":"t","graphBaseUrl":"http://127.0.0.1:{unused_port}/v1.0"}}"#);
+    invoke_live(live, allowed.clone(), &connection);
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].target, format!("http://127.0.0.1:{unused_port}/v1.0/users/abc"));
+    assert_eq!(seen[0].header("proxy-authorization"), Some("Basic dTpw")); // "u:p"
+
+    // An https target: the CONNECT goes inside TLS to the proxy (this one refuses it).
+    let proxy = start_tls_proxy();
+    let proxy_url: ProxyUrl = format!("https://127.0.0.1:{}", proxy.port).parse().unwrap();
+    let live = LiveHttp::new(Some(proxy_url), &ca).unwrap();
+    let connection =
+        format!(r#"{{"auth":"accessToken","accessToken":"t","graphBaseUrl":"https://127.0.0.1:{unused_port}/v1.0"}}"#);
+    let error = invoke_live(live, allowed, &connection);
+    assert_eq!(error["code"], "transport", "{error}");
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!((seen[0].method.as_str(), seen[0].target.clone()), ("CONNECT", format!("127.0.0.1:{unused_port}")));
+
+    // Without the proxy's CA, the TLS handshake with the proxy fails: nothing is sent.
+    let proxy = start_tls_proxy();
+    let proxy_url: ProxyUrl = format!("https://127.0.0.1:{}", proxy.port).parse().unwrap();
+    let live = LiveHttp::new(Some(proxy_url), &[]).unwrap();
+    let allowed = AllowedHosts::from_patterns([format!("127.0.0.1:{unused_port}").parse().unwrap()]);
+    let error = invoke_live(live, allowed, &connection);
+    assert_eq!(error["code"], "transport", "{error}");
+    assert!(proxy.requests().is_empty());
+}

@@ -120,6 +120,7 @@ impl connector_host::sandbox::http_policy::Interceptor for AnswerOrPassOn {
     fn intercept(
         &self,
         request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
         _body_cap: usize,
     ) -> connector_host::sandbox::http_policy::Interception {
         use connector_host::sandbox::http_policy::Interception;
@@ -219,4 +220,31 @@ fn a_connection_reaches_the_declared_hosts_its_description_names_and_nothing_els
         reachable_after_open(&elsewhere, AllowedHosts::from_patterns(["graph.evil.example".parse().unwrap()])),
         ["login.microsoftonline.com", "graph.evil.example"]
     );
+}
+
+#[test]
+fn requests_an_interceptor_passes_on_go_through_the_instances_proxy() {
+    // The local server plays a plain-http proxy: it records the absolute URL it is sent.
+    let proxy = LocalServer::start();
+    let proxy_url: connector_host::http::live_http::ProxyUrl =
+        format!("http://127.0.0.1:{}", proxy.port).parse().unwrap();
+    let live = connector_host::http::live_http::LiveHttp::new(Some(proxy_url), &[]).unwrap();
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let allowed = AllowedHosts::from_patterns([format!("127.0.0.1:{unused}").parse().unwrap()]);
+    let connection =
+        format!(r#"{{"auth":"accessToken","accessToken":"t","graphBaseUrl":"http://127.0.0.1:{unused}/v1.0"}}"#);
+    let interceptor = std::sync::Arc::new(AnswerOrPassOn { seen: std::sync::Mutex::new(Vec::new()) });
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    tokio
+        .block_on(async {
+            let outbound = OutboundHttp::new(allowed, Route::Intercept(interceptor.clone())).passing_on_to(live);
+            let mut instance = runtime().instantiate(outbound, TimeSource::Real).await?;
+            instance.connect(&connection).await?.expect("the connection is accepted");
+            instance.invoke("users.get", r#"{"userId":"abc"}"#).await
+        })
+        .unwrap()
+        .expect_err("the proxy answers 404 to an absolute URL");
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].target, format!("http://127.0.0.1:{unused}/v1.0/users/abc"));
 }
