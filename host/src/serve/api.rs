@@ -55,6 +55,11 @@ pub fn router(state: ApiState) -> Router {
     // connection of --connections, at `/mcp/{name}` (see `mcp_services` in serve/mod.rs).
     let api =
         state.mcp.iter().fold(api, |api, (name, service)| api.nest_service(&format!("/mcp/{name}"), service.clone()));
+    // With one named connection there is no choice to make: `/mcp` is its server too.
+    let api = match state.mcp.as_slice() {
+        [(_, only)] => api.nest_service("/mcp", only.clone()),
+        _ => api,
+    };
     let api = api
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)

@@ -29,6 +29,9 @@ async fn each_named_connection_is_an_mcp_server_behind_the_api_keys() {
     assert_eq!(refused.status, 401, "{}", refused.body);
     let unknown = ApiClient::new(server.addr).with_key(KEY).send("POST", "/mcp/nobody", &[], Some("{}".into())).await;
     assert_eq!(unknown.status, 404, "{}", unknown.body);
+    // Two named connections: `/mcp` alone names none of them.
+    let ambiguous = ApiClient::new(server.addr).with_key(KEY).send("POST", "/mcp", &[], Some("{}".into())).await;
+    assert_eq!(ambiguous.status, 404, "{}", ambiguous.body);
 
     for (n, name) in [(1, "tenant-a"), (2, "tenant-b")] {
         let config = StreamableHttpClientTransportConfig::with_uri(uri(name)).auth_header(KEY);
@@ -54,4 +57,20 @@ async fn each_named_connection_is_an_mcp_server_behind_the_api_keys() {
         assert_eq!((last.method.as_str(), last.target.as_str()), ("GET", format!("/v1.0/users/user-{n}").as_str()));
         assert_eq!(last.header("authorization"), Some(format!("Bearer {}", token_of(&client_id(n))).as_str()));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_named_connection_mcp_is_also_at_the_bare_path() {
+    let graph = FakeGraph::start();
+    let server =
+        TestServer::start(&graph, |options| options.connections = vec![named("only", &graph.settings(3))]).await;
+    let transport = StreamableHttpClientTransport::from_uri(format!("http://{}/mcp", server.addr));
+    let client = ().serve(transport).await.expect("the MCP handshake at /mcp");
+    let arguments = json!({"userId": "solo"}).as_object().cloned().unwrap();
+    let result = client.call_tool(CallToolRequestParams::new("users_get").with_arguments(arguments)).await.unwrap();
+    assert_eq!(result.structured_content, Some(json!({"id": "solo", "displayName": "User solo"})));
+    client.cancel().await.unwrap();
+    let last = graph.requests().pop().unwrap();
+    assert_eq!(last.target, "/v1.0/users/solo");
+    assert_eq!(last.header("authorization"), Some(format!("Bearer {}", token_of(&client_id(3))).as_str()));
 }
