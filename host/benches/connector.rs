@@ -162,7 +162,11 @@ impl Bench {
             Some(path) => CacheDir::Kept(path),
             None => CacheDir::Temporary(TemporaryDir::new("bench-cache")),
         };
-        let options = |allocation| RuntimeOptions { cache: Some(CompiledCache::new(cache_dir.path())), allocation };
+        let options = |allocation| RuntimeOptions {
+            cache: Some(CompiledCache::new(cache_dir.path())),
+            allocation,
+            ..RuntimeOptions::default()
+        };
         let on_demand = Runtime::with_options(component(), Limits::default(), &options(Default::default()))
             .expect("the embedded component compiles");
         let pooled = match pooling {
@@ -206,19 +210,26 @@ impl Bench {
         report("compile (Component::new, parallel Cranelift)", &compiling);
 
         let cache = CompiledCache::new(self.cache_dir.path());
-        let artefact = cache.artefact_path(&engine, component());
-        let _ = cache.load_or_compile(&engine, component()).expect("the cache is primed");
+        // The embedded component's digest was computed at build time, as the CLI uses it.
+        let known = std::ptr::eq(component(), EMBEDDED_COMPONENT)
+            .then_some(connector_host::embedded::EMBEDDED_COMPONENT_SHA256);
+        let artefact = cache.artefact_path(&engine, component(), known);
+        let _ = cache.load_or_compile(&engine, component(), known).expect("the cache is primed");
         let keying = sample(scale.loads, || {
-            std::hint::black_box(cache.artefact_path(&engine, component()));
+            std::hint::black_box(cache.artefact_path(&engine, component(), known));
         });
         report("cache key (SHA-256 of the component + engine hash)", &keying);
         let loading = sample(scale.loads, || {
-            let (_component, source) = cache.load_or_compile(&engine, component()).expect("loads");
+            let (_component, source) = cache.load_or_compile(&engine, component(), known).expect("loads");
             assert_eq!(source, connector_host::sandbox::cache::ComponentSource::LoadedFromCache);
         });
         report("load cached artefact (key + mmap + checks)", &loading);
         let starting = sample(scale.loads / 4 + 1, || {
-            let options = RuntimeOptions { cache: Some(cache.clone()), allocation: InstanceAllocation::OnDemand };
+            let options = RuntimeOptions {
+                cache: Some(cache.clone()),
+                allocation: InstanceAllocation::OnDemand,
+                component_sha256: known,
+            };
             Runtime::with_options(component(), Limits::default(), &options).expect("starts");
         });
         report("whole Runtime start-up from the cache (+ engine, linker, pre-instantiation)", &starting);
@@ -436,6 +447,7 @@ impl Bench {
         let options = RuntimeOptions {
             cache: Some(CompiledCache::new(self.cache_dir.path())),
             allocation: InstanceAllocation::pooling(),
+            ..RuntimeOptions::default()
         };
         let other = Runtime::from_file_with_options(baseline, Limits::default(), &options)
             .expect("the baseline component named by CONNECTOR_BENCH_BASELINE compiles");
@@ -551,8 +563,7 @@ fn memory_child(arguments: &[String]) {
     let before = high_water_mark_bytes();
     match side.as_str() {
         "wasm" => {
-            let options =
-                RuntimeOptions { cache: Some(CompiledCache::new(cache_dir)), allocation: InstanceAllocation::OnDemand };
+            let options = RuntimeOptions { cache: Some(CompiledCache::new(cache_dir)), ..RuntimeOptions::default() };
             let runtime = Runtime::with_options(component(), Limits::default(), &options).expect("loads");
             let tokio = paused_runtime().expect("a tokio runtime");
             let mut connection = tokio.block_on(SandboxedConnection::open(&runtime, &fixture));

@@ -60,7 +60,7 @@ fn main() {
     );
     let tokio = &tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     let ca = load_ca_certificates(&test_data("TEST-ONLY-ca.pem")).expect("the TEST-ONLY CA loads");
-    let warm = &Runtime::embedded(Limits::default()).expect("the component compiles");
+    let warm = &connector_host::embedded::runtime(Limits::default()).expect("the component compiles");
     let pooled = &Runtime::with_options(
         EMBEDDED_COMPONENT,
         Limits::default(),

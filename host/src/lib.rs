@@ -21,6 +21,8 @@
 //!   sandbox, which never imports it.
 //! - [`record`]: live runs kept as fixtures: an interceptor that sends each request on and
 //!   keeps the exchange, secrets replaced by placeholders, tenant data by consistent fakes.
+//! - [`embedded`]: the Graph component built into the binaries, the CLI's default; the sandbox
+//!   never refers to it.
 //! - [`cli`]: what the `connector-host` binary renders beyond the above (the catalog as
 //!   Markdown); the binary itself is `src/cli/main.rs`, one function per subcommand.
 //! - [`error`]: the host's typed errors.
@@ -28,6 +30,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod embedded;
 pub mod error;
 pub mod http;
 pub mod mcp;
@@ -36,6 +39,7 @@ pub mod replay;
 pub mod sandbox;
 pub mod serve;
 
+pub use embedded::EMBEDDED_COMPONENT;
 pub use error::{HostError, Result};
 pub use sandbox::http_policy::{AllowedHosts, HostPattern};
-pub use sandbox::runtime::{ActionDescriptor, ConnectorError, Instance, Limits, Runtime, EMBEDDED_COMPONENT};
+pub use sandbox::runtime::{ActionDescriptor, ConnectorError, Instance, Limits, Runtime};

@@ -13,7 +13,7 @@ use connector_host::replay::{paused_runtime, replay_fixture, replay_paths_observ
 use connector_host::sandbox::cache::CompiledCache;
 use connector_host::sandbox::clock::TimeSource;
 use connector_host::sandbox::http_policy::{OutboundHttp, Route};
-use connector_host::sandbox::runtime::{InvokeOptions, RuntimeOptions, EMBEDDED_COMPONENT};
+use connector_host::sandbox::runtime::{InvokeOptions, RuntimeOptions};
 use connector_host::{AllowedHosts, HostPattern, Limits, Runtime};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -239,7 +239,7 @@ impl ComponentArgs {
         let options = RuntimeOptions { cache, ..RuntimeOptions::default() };
         Ok(match &self.component {
             Some(path) => Runtime::from_file_with_options(path, limits, &options)?,
-            None => Runtime::with_options(EMBEDDED_COMPONENT, limits, &options)?,
+            None => connector_host::embedded::runtime_with_options(limits, &options)?,
         })
     }
 }

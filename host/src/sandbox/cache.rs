@@ -11,7 +11,6 @@
 //! unusable one; any failure to write it only costs the next start-up a compilation.
 
 use crate::error::{HostError, Result};
-use crate::sandbox::runtime::{EMBEDDED_COMPONENT, EMBEDDED_COMPONENT_SHA256};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -72,14 +71,23 @@ impl CompiledCache {
         &self.dir
     }
 
-    /// The file the artefact of `component` compiled by `engine` is kept in.
-    pub fn artefact_path(&self, engine: &Engine, component: &[u8]) -> PathBuf {
-        self.dir.join(format!("{}.{ARTEFACT_EXTENSION}", artefact_key(engine, component)))
+    /// The file the artefact of `component` compiled by `engine` is kept in. `sha256` is the
+    /// component's hex SHA-256 when the caller already knows it (a component built into the
+    /// binary, hashed at build time); otherwise the component is hashed here.
+    pub fn artefact_path(&self, engine: &Engine, component: &[u8], sha256: Option<&str>) -> PathBuf {
+        let sha256 = sha256.map_or_else(|| component_sha256(component), str::to_string);
+        self.dir.join(format!("{}.{ARTEFACT_EXTENSION}", artefact_key(engine, &sha256)))
     }
 
-    /// Loads the cached artefact of `component`, or compiles it and stores the result.
-    pub fn load_or_compile(&self, engine: &Engine, component: &[u8]) -> Result<(Component, ComponentSource)> {
-        let path = self.artefact_path(engine, component);
+    /// Loads the cached artefact of `component`, or compiles it and stores the result
+    /// (`sha256` as for [`Self::artefact_path`]).
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        component: &[u8],
+        sha256: Option<&str>,
+    ) -> Result<(Component, ComponentSource)> {
+        let path = self.artefact_path(engine, component, sha256);
         let refused = match load_artefact(engine, &path) {
             Ok(Some(compiled)) => return Ok((compiled, ComponentSource::LoadedFromCache)),
             Ok(None) => None,
@@ -100,20 +108,16 @@ pub fn compile(engine: &Engine, component: &[u8]) -> Result<Component> {
     Component::new(engine, component).map_err(|error| HostError::Compile { reason: format!("{error:#}") })
 }
 
-/// Hex SHA-256 over the component's own SHA-256 and the engine's compatibility hash.
-fn artefact_key(engine: &Engine, component: &[u8]) -> String {
+/// Hex SHA-256 over the component's own (hex) SHA-256 and the engine's compatibility hash.
+fn artefact_key(engine: &Engine, component_sha256: &str) -> String {
     let mut digest = DigestHasher(Sha256::new());
-    digest.0.update(component_sha256(component).as_bytes());
+    digest.0.update(component_sha256.as_bytes());
     engine.precompile_compatibility_hash().hash(&mut digest);
     hex(&digest.0.finalize())
 }
 
-/// Hex SHA-256 of a component. The embedded component's was computed when the host was
-/// built (the bytes of a `static` never change); any other component is hashed now.
+/// Hex SHA-256 of a component.
 pub fn component_sha256(component: &[u8]) -> String {
-    if std::ptr::eq(component, EMBEDDED_COMPONENT) {
-        return EMBEDDED_COMPONENT_SHA256.to_string();
-    }
     hex(&Sha256::digest(component))
 }
 
@@ -176,13 +180,15 @@ mod tests {
     const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\x00\x01\x00";
 
     #[test]
-    fn the_embedded_components_build_time_digest_is_its_sha256() {
-        assert_eq!(component_sha256(EMBEDDED_COMPONENT), hex(&Sha256::digest(EMBEDDED_COMPONENT)));
-        // A copy elsewhere in memory is hashed, and gives the same digest.
-        let copy = EMBEDDED_COMPONENT.to_vec();
-        assert!(!std::ptr::eq(copy.as_slice(), EMBEDDED_COMPONENT));
-        assert_eq!(component_sha256(&copy), EMBEDDED_COMPONENT_SHA256);
-        assert_ne!(component_sha256(EMPTY_COMPONENT), EMBEDDED_COMPONENT_SHA256);
+    fn a_known_digest_names_the_same_artefact_as_hashing_does() {
+        let cache = CompiledCache::new(Path::new("/nonexistent"));
+        let engine = Engine::default();
+        let digest = component_sha256(EMPTY_COMPONENT);
+        assert_eq!(digest.len(), 64);
+        assert_eq!(
+            cache.artefact_path(&engine, EMPTY_COMPONENT, Some(&digest)),
+            cache.artefact_path(&engine, EMPTY_COMPONENT, None)
+        );
     }
 
     #[test]
@@ -191,11 +197,12 @@ mod tests {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
         let other_engine = Engine::new(&config).unwrap();
-        let key = artefact_key(&engine, EMPTY_COMPONENT);
-        assert_eq!(key, artefact_key(&Engine::default(), EMPTY_COMPONENT));
+        let empty = component_sha256(EMPTY_COMPONENT);
+        let key = artefact_key(&engine, &empty);
+        assert_eq!(key, artefact_key(&Engine::default(), &empty));
         assert_eq!(key.len(), 64);
-        assert_ne!(key, artefact_key(&engine, b"\0asm\x0d\x00\x01\x00\x00"));
-        assert_ne!(key, artefact_key(&other_engine, EMPTY_COMPONENT));
+        assert_ne!(key, artefact_key(&engine, &component_sha256(b"\0asm\x0d\x00\x01\x00\x00")));
+        assert_ne!(key, artefact_key(&other_engine, &empty));
     }
 
     #[test]

@@ -29,12 +29,6 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-/// The Graph connector component, built by `build.rs` and embedded in the binary.
-pub static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("GRAPH_CONNECTOR_WASM"));
-
-/// The hex SHA-256 of [`EMBEDDED_COMPONENT`], computed when the host was built.
-pub static EMBEDDED_COMPONENT_SHA256: &str = env!("GRAPH_CONNECTOR_WASM_SHA256");
-
 /// How often the epoch advances; the granularity of invocation deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -145,14 +139,12 @@ pub struct RuntimeOptions {
     pub cache: Option<CompiledCache>,
     /// How instances get their memory.
     pub allocation: InstanceAllocation,
+    /// The component's hex SHA-256, when the caller already knows it (see
+    /// [`crate::embedded`]); it names the cached artefact without hashing the component.
+    pub component_sha256: Option<&'static str>,
 }
 
 impl Runtime {
-    /// Compiles the component embedded in this binary.
-    pub fn embedded(limits: Limits) -> Result<Self> {
-        Self::new(EMBEDDED_COMPONENT, limits)
-    }
-
     /// Reads and compiles the component in `path`.
     pub fn from_file(path: &Path, limits: Limits) -> Result<Self> {
         let bytes =
@@ -177,7 +169,7 @@ impl Runtime {
         let engine = Self::engine(limits, options.allocation)?;
         let declared_hosts = AllowedHosts::declared_by(component);
         let (component, source) = match &options.cache {
-            Some(cache) => cache.load_or_compile(&engine, component)?,
+            Some(cache) => cache.load_or_compile(&engine, component, options.component_sha256)?,
             None => (compile(&engine, component)?, ComponentSource::Compiled),
         };
 

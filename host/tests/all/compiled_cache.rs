@@ -4,8 +4,8 @@
 use connector_host::sandbox::cache::{CompiledCache, ComponentSource};
 use connector_host::sandbox::clock::TimeSource;
 use connector_host::sandbox::http_policy::{OutboundHttp, Route};
-use connector_host::sandbox::runtime::{InstanceAllocation, RuntimeOptions};
-use connector_host::{AllowedHosts, Limits, Runtime, EMBEDDED_COMPONENT};
+use connector_host::sandbox::runtime::RuntimeOptions;
+use connector_host::{AllowedHosts, Limits, Runtime};
 use std::path::{Path, PathBuf};
 
 /// A cache folder of its own for each test, emptied first.
@@ -16,8 +16,8 @@ fn cache_dir(test: &str) -> PathBuf {
 }
 
 fn start(dir: &Path) -> Runtime {
-    let options = RuntimeOptions { cache: Some(CompiledCache::new(dir)), allocation: InstanceAllocation::OnDemand };
-    Runtime::with_options(EMBEDDED_COMPONENT, Limits::default(), &options).expect("the runtime starts")
+    let options = RuntimeOptions { cache: Some(CompiledCache::new(dir)), ..RuntimeOptions::default() };
+    connector_host::embedded::runtime_with_options(Limits::default(), &options).expect("the runtime starts")
 }
 
 /// The only artefact in the cache folder.

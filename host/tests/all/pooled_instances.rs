@@ -9,7 +9,7 @@ use connector_host::replay::{paused_runtime, replay_fixture, ReplayOptions};
 use connector_host::sandbox::clock::TimeSource;
 use connector_host::sandbox::http_policy::{OutboundHttp, Route};
 use connector_host::sandbox::runtime::{ErrorCode, InstanceAllocation, RuntimeOptions};
-use connector_host::{AllowedHosts, Limits, Runtime, EMBEDDED_COMPONENT};
+use connector_host::{AllowedHosts, Limits};
 use serde_json::json;
 
 /// Users in the large page: about 1.3 MB of JSON, more than the pages a slot keeps mapped.
@@ -57,8 +57,9 @@ fn fixture(connection: usize, large: bool) -> Fixture {
 #[test]
 fn an_instance_in_a_reused_slot_starts_pristine() {
     // One slot: every instance below runs in the memory of the one before it.
-    let options = RuntimeOptions { cache: None, allocation: InstanceAllocation::Pooling { max_instances: 1 } };
-    let runtime = Runtime::with_options(EMBEDDED_COMPONENT, Limits::default(), &options).unwrap();
+    let options =
+        RuntimeOptions { allocation: InstanceAllocation::Pooling { max_instances: 1 }, ..RuntimeOptions::default() };
+    let runtime = connector_host::embedded::runtime_with_options(Limits::default(), &options).unwrap();
     let tokio = paused_runtime().unwrap();
     for connection in 0..4 {
         // The instance before was connected: this one is not.

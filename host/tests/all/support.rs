@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// The embedded component, compiled once for all tests of this binary.
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| Runtime::embedded(Limits::default()).expect("the embedded component compiles"))
+    RUNTIME
+        .get_or_init(|| connector_host::embedded::runtime(Limits::default()).expect("the embedded component compiles"))
 }
 
 /// The workspace root.
