@@ -139,8 +139,9 @@ pub struct RuntimeOptions {
     pub cache: Option<CompiledCache>,
     /// How instances get their memory.
     pub allocation: InstanceAllocation,
-    /// The component's hex SHA-256, when the caller already knows it (see
-    /// [`crate::embedded`]); it names the cached artefact without hashing the component.
+    /// The component's hex SHA-256, when the caller already knows it (a component built into
+    /// the binary, hashed at build time); it names the cached artefact without hashing the
+    /// component.
     pub component_sha256: Option<&'static str>,
 }
 
