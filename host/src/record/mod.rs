@@ -623,16 +623,7 @@ fn build_request(
     }
     match std::str::from_utf8(&request.body) {
         Ok(text) => {
-            let body = match serde_json::from_str::<Value>(text) {
-                // A JSON string or null as the body would read as text or as "no body".
-                Ok(json) if !json.is_string() && !json.is_null() => {
-                    let mut json = json;
-                    scrub_value(secrets, scrubber, &mut json);
-                    json
-                }
-                _ => Value::String(scrubber.scrub(&secrets.redact(text))),
-            };
-            recorded.insert("body".into(), body);
+            recorded.insert("body".into(), recorded_text_body(secrets, scrubber, text));
         }
         Err(_) => notes.push(format!(
             "request {number} ({} {url}) has a binary body, which the fixture does not check",
@@ -640,6 +631,19 @@ fn build_request(
         )),
     }
     Value::Object(recorded)
+}
+
+/// A text body as the fixture keeps it: JSON as JSON, anything else as a string, either way
+/// with its secrets replaced and its tenant data scrubbed. A JSON string or null is kept as
+/// text, since as JSON it would read as text or as "no body".
+fn recorded_text_body(secrets: &SecretRedactor, scrubber: &mut Scrubber, text: &str) -> Value {
+    match serde_json::from_str::<Value>(text) {
+        Ok(mut json) if !json.is_string() && !json.is_null() => {
+            scrub_value(secrets, scrubber, &mut json);
+            json
+        }
+        _ => Value::String(scrubber.scrub(&secrets.redact(text))),
+    }
 }
 
 fn build_response(secrets: &SecretRedactor, scrubber: &mut Scrubber, response: &RecordedResponse) -> Value {
@@ -663,15 +667,7 @@ fn build_response(secrets: &SecretRedactor, scrubber: &mut Scrubber, response: &
     }
     match std::str::from_utf8(&response.body) {
         Ok(text) => {
-            let body = match serde_json::from_str::<Value>(text) {
-                Ok(json) if !json.is_string() && !json.is_null() => {
-                    let mut json = json;
-                    scrub_value(secrets, scrubber, &mut json);
-                    json
-                }
-                _ => Value::String(scrubber.scrub(&secrets.redact(text))),
-            };
-            recorded.insert("body".into(), body);
+            recorded.insert("body".into(), recorded_text_body(secrets, scrubber, text));
         }
         Err(_) => {
             // Bytes as base64; their content type is among the recorded headers.
