@@ -18,7 +18,9 @@
 //! connections the server accepted from that client over the whole run.
 //!
 //! Options (after `--`): `--quick` (few calls, for a smoke run), `--calls N` and `--warmup W`
-//! (plain HTTP; TLS runs use a third of each, as the TLS figures did).
+//! (plain HTTP; TLS runs use a third of each, as the TLS figures did), and
+//! `--op ACTION`, `--transport plain|tls|h2` and `--client native|warm|fresh` (each
+//! repeatable: only those; the floor always runs).
 
 use bytes::Bytes;
 use connector_host::http::live_http::{load_ca_certificates, LiveHttp};
@@ -50,6 +52,12 @@ fn main() {
     let quick = arguments.iter().any(|argument| argument == "--quick");
     let calls = value_of("--calls").unwrap_or(if quick { 30 } else { 1000 });
     let warmup = value_of("--warmup").unwrap_or(if quick { 5 } else { 50 });
+    // `--op`, `--transport` and `--client` run a part only, for a profiler attached to the run.
+    let chosen = |name: &str| -> Vec<&str> {
+        arguments.windows(2).filter(|pair| pair[0] == name).map(|pair| pair[1].as_str()).collect()
+    };
+    let (ops, transports, clients) = (chosen("--op"), chosen("--transport"), chosen("--client"));
+    let runs = |client: &str| clients.is_empty() || clients.contains(&client);
 
     let user = user_body();
     let page = page_body();
@@ -68,7 +76,12 @@ fn main() {
     )
     .expect("the component compiles for the pooling allocator");
 
-    for (scheme, alpn) in [("http", None), ("https", Some("http/1.1")), ("https", Some("h2"))] {
+    for (name, scheme, alpn) in
+        [("plain", "http", None), ("tls", "https", Some("http/1.1")), ("h2", "https", Some("h2"))]
+    {
+        if !transports.is_empty() && !transports.contains(&name) {
+            continue;
+        }
         let server = Server::start(user.clone(), page.clone(), alpn);
         let (calls, warmup) = if alpn.is_some() { (calls.div_ceil(3), warmup.div_ceil(3)) } else { (calls, warmup) };
         let base = format!("{scheme}://127.0.0.1:{}/v1.0", server.port);
@@ -82,6 +95,9 @@ fn main() {
             ("users.get", json!({"userId": USER_ID}).to_string(), format!("/users/{USER_ID}")),
             ("users.list", json!({"maxItems": 0}).to_string(), "/users".to_string()),
         ] {
+            if !ops.is_empty() && !ops.contains(&action) {
+                continue;
+            }
             println!("\n{action} over {transport}: {calls} timed calls after {warmup} warm-up calls, in µs");
             println!(
                 "{:<44} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>6}",
@@ -93,35 +109,71 @@ fn main() {
             });
             let floor_median = floor.median();
             floor.print(floor_median);
-            settings
-                .run("native Graph logic, same client", |live| {
-                    let mut connector = native_connector(tokio, live, base);
-                    let input = input.clone();
-                    Box::new(move || {
-                        let output = connector.invoke_json(action, &input).expect("the native call succeeds");
-                        std::hint::black_box(output);
-                    })
-                })
-                .print(floor_median);
-            settings
-                .run("component, warm instance", |live| {
-                    let mut instance = tokio.block_on(connected_instance(warm, live, base));
-                    let input = input.clone();
-                    Box::new(move || {
-                        std::hint::black_box(component_call(tokio, &mut instance, action, &input));
-                    })
-                })
-                .print(floor_median);
-            if action == "users.get" {
+            if runs("native") {
                 settings
-                    .run("component, fresh pooled instance per call", |live| {
+                    .run("native Graph logic, same client", |live| {
+                        let mut connector = native_connector(tokio, live, base);
                         let input = input.clone();
                         Box::new(move || {
-                            let mut instance = tokio.block_on(connected_instance(pooled, live.clone(), base));
+                            let output = connector.invoke_json(action, &input).expect("the native call succeeds");
+                            std::hint::black_box(output);
+                        })
+                    })
+                    .print(floor_median);
+            }
+            if runs("warm") {
+                settings
+                    .run("component, warm instance", |live| {
+                        let mut instance = tokio.block_on(connected_instance(warm, live, base));
+                        let input = input.clone();
+                        Box::new(move || {
                             std::hint::black_box(component_call(tokio, &mut instance, action, &input));
                         })
                     })
                     .print(floor_median);
+            }
+            if action == "users.get" && runs("fresh") {
+                // Each call's phases, to say where a fresh instance's time goes.
+                let phases = std::cell::RefCell::new(Vec::new());
+                settings
+                    .run("component, fresh pooled instance per call", |live| {
+                        let input = input.clone();
+                        let phases = &phases;
+                        Box::new(move || {
+                            let started = Instant::now();
+                            let mut instance = tokio.block_on(instantiate(pooled, live.clone(), base));
+                            let instantiated = Instant::now();
+                            tokio.block_on(connect(&mut instance, base));
+                            let connected = Instant::now();
+                            std::hint::black_box(component_call(tokio, &mut instance, action, &input));
+                            let called = Instant::now();
+                            drop(instance);
+                            let dropped = Instant::now();
+                            phases.borrow_mut().push([
+                                instantiated - started,
+                                connected - instantiated,
+                                called - connected,
+                                dropped - called,
+                            ]);
+                        })
+                    })
+                    .print(floor_median);
+                let mut phases = phases.into_inner();
+                // The first call and the warm-up calls are not timed.
+                let phases = phases.split_off(phases.len().saturating_sub(calls));
+                let median = |index: usize| {
+                    let mut durations: Vec<Duration> = phases.iter().map(|phase| phase[index]).collect();
+                    durations.sort();
+                    micros(durations[durations.len() / 2])
+                };
+                println!(
+                    "{:<44} instantiate {:.1}, connect {:.1}, users.get {:.1}, drop {:.1} (medians)",
+                    "  its phases",
+                    median(0),
+                    median(1),
+                    median(2),
+                    median(3)
+                );
             }
         }
     }
@@ -224,13 +276,23 @@ fn empty_body() -> WasiBody {
 
 /// An instance on the live route through `live`, connected with the bench token.
 async fn connected_instance(runtime: &Runtime, live: LiveHttp, base: &str) -> Instance {
+    let mut instance = instantiate(runtime, live, base).await;
+    connect(&mut instance, base).await;
+    instance
+}
+
+/// An instance on the live route through `live`, allowed to reach the server of `base`.
+async fn instantiate(runtime: &Runtime, live: LiveHttp, base: &str) -> Instance {
     let port = base.rsplit(':').next().and_then(|rest| rest.split('/').next()).expect("a port");
     let allowed = AllowedHosts::from_patterns([format!("127.0.0.1:{port}").parse().expect("a host pattern")]);
     let outbound = OutboundHttp::new(allowed, Route::LiveWith(live));
-    let mut instance = runtime.instantiate(outbound, TimeSource::Real).await.expect("instantiates");
+    runtime.instantiate(outbound, TimeSource::Real).await.expect("instantiates")
+}
+
+/// Opens the instance's connection with the bench token.
+async fn connect(instance: &mut Instance, base: &str) {
     let connection = json!({"auth": "accessToken", "accessToken": TOKEN, "graphBaseUrl": base}).to_string();
     instance.connect(&connection).await.expect("connect runs").expect("the connection is accepted");
-    instance
 }
 
 fn component_call(tokio: &tokio::runtime::Runtime, instance: &mut Instance, action: &str, input: &str) -> String {
