@@ -66,11 +66,22 @@ fn main() {
         user.len(),
         page.len()
     );
-    let tokio = &tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    // Every client runs on one current-thread runtime, the one `connector-host` runs a single
+    // instance on: the calls, the pooled connections' tasks and the I/O driver share one
+    // thread, so no call waits for another thread to wake up. (The native side's transport
+    // blocks on it from inside a call, so it lives as long as the process.)
+    let tokio: &'static tokio::runtime::Runtime = Box::leak(Box::new(
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime"),
+    ));
     let ca = load_ca_certificates(&test_data("TEST-ONLY-ca.pem")).expect("the TEST-ONLY CA loads");
-    let warm = &connector_host::embedded::runtime(Limits::default()).expect("the component compiles");
+    // CONNECTOR_BENCH_COMPONENT=FILE measures another build of the component (an unstripped
+    // one, for a profiler with CONNECTOR_HOST_PERFMAP=1) instead of the embedded one.
+    let other = std::env::var_os("CONNECTOR_BENCH_COMPONENT")
+        .map(|path| std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", PathBuf::from(path).display())));
+    let component = other.as_deref().unwrap_or(EMBEDDED_COMPONENT);
+    let warm = &Runtime::new(component, Limits::default()).expect("the component compiles");
     let pooled = &Runtime::with_options(
-        EMBEDDED_COMPONENT,
+        component,
         Limits::default(),
         &RuntimeOptions { allocation: InstanceAllocation::pooling(), ..RuntimeOptions::default() },
     )
@@ -303,9 +314,13 @@ fn component_call(tokio: &tokio::runtime::Runtime, instance: &mut Instance, acti
 }
 
 /// The Graph logic compiled natively, sending through `live`.
-fn native_connector(tokio: &tokio::runtime::Runtime, live: LiveHttp, base: &str) -> graph_connector::Connector {
+fn native_connector(
+    tokio: &'static tokio::runtime::Runtime,
+    live: LiveHttp,
+    base: &str,
+) -> graph_connector::Connector {
     let mut connector = graph_connector::Connector::new();
-    let transport = LiveTransport { tokio: tokio.handle().clone(), live, started: Instant::now() };
+    let transport = LiveTransport { tokio, live, started: Instant::now() };
     let connection = json!({"auth": "accessToken", "accessToken": TOKEN, "graphBaseUrl": base}).to_string();
     connector.connect(&connection, Box::new(transport)).expect("the native connector connects");
     connector
@@ -314,7 +329,9 @@ fn native_connector(tokio: &tokio::runtime::Runtime, live: LiveHttp, base: &str)
 /// The native side of the seam over the host's pooled client: the request as the
 /// component's wasi-http transport hands it over (its timeout as the request options).
 struct LiveTransport {
-    tokio: tokio::runtime::Handle,
+    /// The runtime itself, not a handle: a handle's `block_on` does not drive the I/O of a
+    /// current-thread runtime.
+    tokio: &'static tokio::runtime::Runtime,
     live: LiveHttp,
     started: Instant,
 }

@@ -43,9 +43,24 @@ pub struct SecretSet {
     order: Vec<Slot>,
     /// For each first byte, the range of `order` holding the spellings that start with it.
     by_first_byte: Vec<(u32, u32)>,
-    /// One bit for each pair of bytes some spelling starts with: most positions of a text
-    /// are passed over after one lookup.
-    first_pairs: Vec<u64>,
+    /// The length of the window [`SecretSet::redact`] slides over a text: the shortest
+    /// spelling's, at most [`MAX_WINDOW`].
+    window: usize,
+    /// For each pair of bytes (hashed, see [`pair_slot`]) that may end the window, how far
+    /// the window may move on without passing the start of any spelling: the search skips
+    /// most of a text that holds no secret instead of stopping at every byte.
+    shifts: Vec<u8>,
+}
+
+/// The longest window the search slides: its shifts are bytes.
+const MAX_WINDOW: usize = 255;
+
+/// Slots in [`SecretSet::shifts`]: pairs of bytes share a slot, which only shortens a shift.
+const SHIFT_SLOTS: usize = 4096;
+
+/// The slot of the pair of bytes `(first, second)` in [`SecretSet::shifts`].
+fn pair_slot(first: u8, second: u8) -> usize {
+    (usize::from(first) << 4 ^ usize::from(second)) & (SHIFT_SLOTS - 1)
 }
 
 // Secrets must never reach a log through `{:?}`.
@@ -85,7 +100,8 @@ impl SecretSet {
             assertions: VecDeque::new(),
             order: Vec::new(),
             by_first_byte: Vec::new(),
-            first_pairs: Vec::new(),
+            window: 0,
+            shifts: Vec::new(),
         };
         set.reindex();
         set
@@ -146,7 +162,6 @@ impl SecretSet {
             (text[0], std::cmp::Reverse(text.len()))
         });
         let mut by_first_byte = vec![(0u32, 0u32); 256];
-        let mut first_pairs = vec![0u64; 65536 / 64];
         for (at, &slot) in order.iter().enumerate() {
             let text = self.spelling(slot).as_bytes();
             let range = &mut by_first_byte[usize::from(text[0])];
@@ -154,12 +169,27 @@ impl SecretSet {
                 range.0 = at as u32;
             }
             range.1 = at as u32 + 1;
-            let pair = usize::from(text[0]) << 8 | usize::from(text[1]);
-            first_pairs[pair / 64] |= 1 << (pair % 64);
+        }
+        // The multi-pattern skip of Wu and Manber, on pairs of bytes: a window of the
+        // shortest spelling's length slides over the text, and the pair of bytes that ends it
+        // says how far it may move. A pair found `j` bytes into the window's worth of some
+        // spelling's start allows `window - 1 - j`; a pair found in none, `window - 1`.
+        let window = order.iter().map(|&slot| self.spelling(slot).len()).min().unwrap_or(0).min(MAX_WINDOW);
+        let mut shifts = Vec::new();
+        if window >= 2 {
+            shifts = vec![(window - 1) as u8; SHIFT_SLOTS];
+            for &slot in &order {
+                let start = &self.spelling(slot).as_bytes()[..window];
+                for j in 1..window {
+                    let shift = &mut shifts[pair_slot(start[j - 1], start[j])];
+                    *shift = (*shift).min((window - 1 - j) as u8);
+                }
+            }
         }
         self.order = order;
         self.by_first_byte = by_first_byte;
-        self.first_pairs = first_pairs;
+        self.window = window;
+        self.shifts = shifts;
     }
 
     /// The length of the longest spelling `rest` starts with.
@@ -176,17 +206,24 @@ impl SecretSet {
     /// [`REDACTED`] (overlapping and adjacent matches become one). Borrowed when nothing matched.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let bytes = text.as_bytes();
-        if self.order.is_empty() || bytes.len() < MIN_SECRET_LEN {
+        let window = self.window;
+        if self.order.is_empty() || window < 2 || bytes.len() < window {
             return Cow::Borrowed(text);
         }
         let mut out = String::new();
         let mut copied = 0;
         let mut covered: Option<(usize, usize)> = None;
-        for at in 0..bytes.len() - 1 {
-            let pair = usize::from(bytes[at]) << 8 | usize::from(bytes[at + 1]);
-            if self.first_pairs[pair / 64] & (1 << (pair % 64)) == 0 {
+        // `last` is the window's last byte; every start a spelling may have is looked at, in
+        // order, so the stretches come out as a byte-by-byte search would find them.
+        let mut last = window - 1;
+        while last < bytes.len() {
+            let shift = self.shifts[pair_slot(bytes[last - 1], bytes[last])];
+            if shift > 0 {
+                last += usize::from(shift);
                 continue;
             }
+            let at = last + 1 - window;
+            last += 1;
             let Some(len) = self.longest_at(&bytes[at..]) else { continue };
             match &mut covered {
                 Some((_, end)) if at <= *end => *end = (*end).max(at + len),
@@ -359,6 +396,63 @@ mod tests {
         let config =
             json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "app-id", "clientSecret": secret}).to_string();
         SecretSet::new(&ConnectionConfig::parse(&config).unwrap())
+    }
+
+    /// What `redact` must give: every byte of the text looked at as a possible start.
+    fn redacted_byte_by_byte(set: &SecretSet, text: &str) -> String {
+        let bytes = text.as_bytes();
+        let mut stretches: Vec<(usize, usize)> = Vec::new();
+        for at in 0..bytes.len() {
+            if set.order.is_empty() {
+                break;
+            }
+            let Some(len) = set.longest_at(&bytes[at..]) else { continue };
+            match stretches.last_mut() {
+                Some((_, end)) if at <= *end => *end = (*end).max(at + len),
+                _ => stretches.push((at, at + len)),
+            }
+        }
+        let mut out = String::new();
+        let mut copied = 0;
+        for (start, end) in stretches {
+            out.push_str(&text[copied..start]);
+            out.push_str(REDACTED);
+            copied = end;
+        }
+        out.push_str(&text[copied..]);
+        out
+    }
+
+    proptest::proptest! {
+        /// The skipping search finds exactly the stretches a byte-by-byte one does, with
+        /// secrets of every length from the shortest looked for, overlapping and repeated,
+        /// in texts made of their own pieces (where near misses are most common).
+        #[test]
+        fn the_skipping_search_redacts_what_a_byte_by_byte_one_does(
+            secrets in proptest::collection::vec("[ab+/=%-]{4,12}", 1..4),
+            pieces in proptest::collection::vec((0usize..4, 0usize..12, 0usize..12, "[ab +é]{0,3}"), 0..24),
+        ) {
+            let mut set = set(&secrets[0]);
+            secrets[1..].iter().for_each(|secret| set.hold(secret));
+            let mut text = String::new();
+            for (which, from, to, filler) in pieces {
+                let secret = &secrets[which % secrets.len()];
+                let (from, to) = (from.min(secret.len()), to.min(secret.len()));
+                text.push_str(&secret[from.min(to)..to.max(from)]);
+                text.push_str(&filler);
+            }
+            proptest::prop_assert_eq!(set.redact(&text).into_owned(), redacted_byte_by_byte(&set, &text));
+        }
+    }
+
+    #[test]
+    fn a_secret_at_the_very_start_or_end_of_a_text_is_found() {
+        let set = set("s3cr3t-value");
+        for text in ["s3cr3t-value", "s3cr3t-value and more", "more and s3cr3t-value", "xs3cr3t-valuex"] {
+            assert_eq!(set.redact(text), redacted_byte_by_byte(&set, text), "{text}");
+            assert!(set.redact(text).contains(REDACTED), "{text}");
+        }
+        assert!(matches!(set.redact("s3cr3t-valu"), Cow::Borrowed(_)));
     }
 
     #[test]
