@@ -314,11 +314,7 @@ fn component_call(tokio: &tokio::runtime::Runtime, instance: &mut Instance, acti
 }
 
 /// The Graph logic compiled natively, sending through `live`.
-fn native_connector(
-    tokio: &'static tokio::runtime::Runtime,
-    live: LiveHttp,
-    base: &str,
-) -> graph_connector::Connector {
+fn native_connector(tokio: &'static tokio::runtime::Runtime, live: LiveHttp, base: &str) -> graph_connector::Connector {
     let mut connector = graph_connector::Connector::new();
     let transport = LiveTransport { tokio, live, started: Instant::now() };
     let connection = json!({"auth": "accessToken", "accessToken": TOKEN, "graphBaseUrl": base}).to_string();

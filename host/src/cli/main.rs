@@ -348,8 +348,17 @@ fn replay(
     Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// The runtime of `serve` and `mcp`, which run calls side by side.
 fn live_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// The runtime of the commands that run one instance, one call at a time (`invoke`, its
+/// `--repeat`, `record`, `actions`): the instance, the pooled connections' tasks and the I/O
+/// driver share the one thread, so a live call never waits for another thread to be woken
+/// to send its request or to hand its answer back.
+fn one_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }
 
 /// How `actions` prints the catalog.
@@ -366,7 +375,7 @@ enum CatalogFormat {
 
 fn list_actions(component: &ComponentArgs, format: CatalogFormat) -> anyhow::Result<ExitCode> {
     let runtime = component.runtime(None)?;
-    let actions = live_runtime()?.block_on(async {
+    let actions = one_thread_runtime()?.block_on(async {
         let outbound = OutboundHttp::new(AllowedHosts::none(), Route::Live);
         let mut instance = runtime.instantiate(outbound, TimeSource::Real).await?;
         instance.list_actions().await
@@ -458,7 +467,7 @@ fn invoke(
 ) -> anyhow::Result<ExitCode> {
     let Prepared { runtime, outbound, config, input } =
         prepare_invocation(component, network, live, config, input, &options)?;
-    let result = live_runtime()?.block_on(async {
+    let result = one_thread_runtime()?.block_on(async {
         let mut instance = runtime.instantiate(outbound, TimeSource::Real).await?;
         match instance.connect(&config).await? {
             Err(error) => Ok(Err(error)),

@@ -1,6 +1,6 @@
 //! `connector-host record`: a live run kept as a fixture, then replayed.
 
-use crate::{json_argument, live_runtime, ComponentArgs, JsonSource, LiveArgs, NetworkArgs};
+use crate::{json_argument, one_thread_runtime, ComponentArgs, JsonSource, LiveArgs, NetworkArgs};
 use anyhow::{bail, Context as _};
 use clap::{ArgGroup, Args};
 use connector_host::record::scrub::ScrubOptions;
@@ -80,7 +80,8 @@ pub fn record(
     let runtime = component.runtime(None)?;
     let allowed = network.allowed_hosts()?;
     let live_http = live.live_http()?;
-    let steps = live_runtime()?.block_on(record_scenario(&runtime, &scenario, &config, allowed.clone(), live_http))?;
+    let steps =
+        one_thread_runtime()?.block_on(record_scenario(&runtime, &scenario, &config, allowed.clone(), live_http))?;
     let scrub = ScrubOptions {
         rules: args.scrub.clone(),
         emails: args.scrub_email,

@@ -115,7 +115,7 @@ pub fn invoke_repeated(
     } else {
         ProgressBar::hidden()
     };
-    let outcome = super::live_runtime()?.block_on(async {
+    let outcome = super::one_thread_runtime()?.block_on(async {
         let mut instance = runtime.instantiate(outbound, TimeSource::Real).await?;
         if let Err(error) = instance.connect(&config).await? {
             return Ok(Err(error));
