@@ -18,7 +18,12 @@
 //! connections the server accepted from that client over the whole run.
 //!
 //! Options (after `--`): `--quick` (few calls, for a smoke run), `--calls N` and `--warmup W`
-//! (plain HTTP; TLS runs use a third of each, as the TLS figures did).
+//! (plain HTTP; TLS runs use a third of each, as the TLS figures did), `--peers` (also
+//! other Graph clients, each a subprocess against the same server: `peers.rs`; build them and run
+//! with `host/benches/peers/run.sh`).
+
+#[path = "live/peers.rs"]
+mod peers;
 
 use bytes::Bytes;
 use connector_host::http::live_http::{load_ca_certificates, LiveHttp};
@@ -50,6 +55,7 @@ fn main() {
     let quick = arguments.iter().any(|argument| argument == "--quick");
     let calls = value_of("--calls").unwrap_or(if quick { 30 } else { 1000 });
     let warmup = value_of("--warmup").unwrap_or(if quick { 5 } else { 50 });
+    let peers = arguments.iter().any(|argument| argument == "--peers").then(peers::discover);
 
     let user = user_body();
     let page = page_body();
@@ -58,6 +64,9 @@ fn main() {
         user.len(),
         page.len()
     );
+    for missing in peers.iter().flat_map(|peers| &peers.missing) {
+        println!("not run: {missing}");
+    }
     let tokio = &tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     let ca = load_ca_certificates(&test_data("TEST-ONLY-ca.pem")).expect("the TEST-ONLY CA loads");
     let warm = &connector_host::embedded::runtime(Limits::default()).expect("the component compiles");
@@ -74,6 +83,7 @@ fn main() {
         let base = format!("{scheme}://127.0.0.1:{}/v1.0", server.port);
         let transport = match alpn {
             None => "plain HTTP/1.1".to_string(),
+            Some("h2") => "TLS, server offers h2 then http/1.1".to_string(),
             Some(protocol) => format!("TLS, server offers {protocol}"),
         };
         let settings = Settings { ca: &ca, server: &server, calls, warmup };
@@ -122,6 +132,11 @@ fn main() {
                         })
                     })
                     .print(floor_median);
+            }
+            let ca = test_data("TEST-ONLY-ca.pem");
+            let call = peers::Call { base, op: action, user_id: USER_ID, token: TOKEN, ca: &ca, calls, warmup };
+            for peer in peers.iter().flat_map(|peers| &peers.available) {
+                peer.run_and_print(&call, floor_median, || server.accepted());
             }
         }
     }
@@ -354,7 +369,9 @@ struct Server {
 
 impl Server {
     /// Plain HTTP without `alpn`; otherwise TLS with the TEST-ONLY certificate, offering the
-    /// one protocol named.
+    /// protocol named; `h2` comes with `http/1.1` after it, as Graph offers them, so that a
+    /// client asking only for HTTP/1.1 (Python's httpx, by default) still connects, while one
+    /// that offers `h2` gets it.
     fn start(user: Bytes, page: Bytes, alpn: Option<&str>) -> Self {
         let acceptor = alpn.map(|protocol| {
             let certificate = CertificateDer::from_pem_file(test_data("TEST-ONLY-server.pem")).expect("certificate");
@@ -367,6 +384,9 @@ impl Server {
                     .with_single_cert(vec![certificate], key)
                     .expect("the TEST-ONLY certificate");
             config.alpn_protocols = vec![protocol.as_bytes().to_vec()];
+            if protocol == "h2" {
+                config.alpn_protocols.push(b"http/1.1".to_vec());
+            }
             tokio_rustls::TlsAcceptor::from(Arc::new(config))
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");

@@ -54,6 +54,11 @@ def tls_context(ca: Optional[str]) -> ssl.SSLContext:
     return context
 
 
+def report_protocol(version: str) -> None:
+    """For the benchmark's table: which protocol the client settled on with this server."""
+    print(f"protocol: {version}", file=sys.stderr)
+
+
 def figures(arguments: argparse.Namespace, first_ns: int, timed_ns: list[int], loop_ns: int) -> dict[str, Any]:
     """The timed calls' figures, with the nearest-rank percentiles the live benchmark uses."""
     timed = sorted(ns / 1000 for ns in timed_ns)
@@ -89,14 +94,16 @@ def run_httpx(arguments: argparse.Namespace) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {arguments.token}", "Accept": "application/json"}
     with httpx.Client(verify=tls_context(arguments.ca)) as client:
 
-        def call() -> Any:
+        def call() -> httpx.Response:
             response = client.get(url, headers=headers)
             response.raise_for_status()
-            return response.json()
+            response.json()
+            return response
 
         started = time.perf_counter_ns()
-        call()
+        response = call()
         first = time.perf_counter_ns() - started
+        report_protocol(response.http_version)
         for _ in range(arguments.warmup):
             call()
         timed = []
@@ -137,7 +144,14 @@ def run_msgraph(arguments: argparse.Namespace) -> dict[str, Any]:
     async def main() -> dict[str, Any]:
         # The SDK's own default client (Kiota's timeouts, HTTP/2 offered) and middleware
         # pipeline, with the benchmark's CA trusted and the local server as its base URL.
+        # The SDK hides the response; an event hook on the first call only reads its protocol.
+        protocols: list[str] = []
+
+        async def note_protocol(response: httpx.Response) -> None:
+            protocols.append(response.http_version)
+
         http_client = httpx.AsyncClient(
+            event_hooks={"response": [note_protocol]},
             timeout=httpx.Timeout(DEFAULT_REQUEST_TIMEOUT, connect=DEFAULT_CONNECTION_TIMEOUT),
             http2=True,
             verify=tls_context(arguments.ca),
@@ -167,6 +181,8 @@ def run_msgraph(arguments: argparse.Namespace) -> dict[str, Any]:
             first = time.perf_counter_ns() - started
             if result is None:
                 raise RuntimeError(f"{arguments.op}: the SDK returned no body")
+            http_client.event_hooks = {"request": [], "response": []}
+            report_protocol(protocols[0] if protocols else "unknown")
             for _ in range(arguments.warmup):
                 await call()
             timed = []

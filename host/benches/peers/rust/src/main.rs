@@ -127,8 +127,8 @@ impl Client {
         }
     }
 
-    /// One call: the request, the whole body, parsed.
-    async fn call(&self, op: &str, user_id: &str) -> Result<Value, String> {
+    /// One call: the request, the whole body, parsed; and the HTTP version it went over.
+    async fn call(&self, op: &str, user_id: &str) -> Result<(Value, reqwest::Version), String> {
         let failed = |error: &dyn std::fmt::Display| format!("{op}: {error}");
         match self {
             Self::GraphRsSdk(client) => {
@@ -140,7 +140,8 @@ impl Client {
                 if !response.status().is_success() {
                     return Err(failed(&response.status()));
                 }
-                response.json::<Value>().await.map_err(|error| failed(&error))
+                let version = response.version();
+                Ok((response.json::<Value>().await.map_err(|error| failed(&error))?, version))
             }
             Self::Reqwest { client, url, authorization } => {
                 let response = client
@@ -153,8 +154,9 @@ impl Client {
                 if !response.status().is_success() {
                     return Err(failed(&response.status()));
                 }
+                let version = response.version();
                 let body = response.bytes().await.map_err(|error| failed(&error))?;
-                serde_json::from_slice(&body).map_err(|error| failed(&error))
+                Ok((serde_json::from_slice(&body).map_err(|error| failed(&error))?, version))
             }
         }
     }
@@ -164,8 +166,10 @@ async fn run(options: &Options) -> Result<(), String> {
     let client = Client::new(options)?;
     let (op, user_id) = (options.op.as_str(), options.user_id.as_str());
     let started = Instant::now();
-    std::hint::black_box(client.call(op, user_id).await?);
+    let (_, version) = std::hint::black_box(client.call(op, user_id).await?);
     let first = started.elapsed();
+    // For the benchmark's table: which protocol the client settled on with this server.
+    eprintln!("protocol: {version:?}");
     for _ in 0..options.warmup {
         std::hint::black_box(client.call(op, user_id).await?);
     }
