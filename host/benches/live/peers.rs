@@ -163,7 +163,12 @@ impl Peer {
             String::from_utf8_lossy(bytes).lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("").to_string()
         };
         if !output.status.success() {
-            return Err(format!("{} ({})", last_line(&output.stderr), output.status));
+            let said = last_line(&output.stderr);
+            return Err(if said.is_empty() {
+                output.status.to_string()
+            } else {
+                format!("{said} ({})", output.status)
+            });
         }
         let line = last_line(&output.stdout);
         let figures: Value =
