@@ -95,9 +95,10 @@ pub fn discover() -> Peers {
 
 /// The version of `name` in a Cargo.lock, or `?`.
 fn locked(lock: &str, name: &str) -> String {
-    let package = format!("name = \"{name}\"\n");
+    // The closing quote keeps `reqwest` from matching `reqwest-middleware`.
+    let package = format!("name = \"{name}\"");
     lock.split("[[package]]")
-        .find(|entry| entry.trim_start().starts_with(package.trim_end()))
+        .find(|entry| entry.trim_start().starts_with(&package))
         .and_then(|entry| entry.lines().find_map(|line| line.strip_prefix("version = \"")))
         .map_or_else(|| "?".to_string(), |version| version.trim_end_matches('"').to_string())
 }
