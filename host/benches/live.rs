@@ -18,9 +18,14 @@
 //! connections the server accepted from that client over the whole run.
 //!
 //! Options (after `--`): `--quick` (few calls, for a smoke run), `--calls N` and `--warmup W`
-//! (plain HTTP; TLS runs use a third of each, as the TLS figures did), and
+//! (plain HTTP; TLS runs use a third of each, as the TLS figures did),
 //! `--op ACTION`, `--transport plain|tls|h2` and `--client native|warm|fresh` (each
-//! repeatable: only those; the floor always runs).
+//! repeatable: only those; the floor always runs), and `--peers` (also other Graph clients,
+//! each a subprocess against the same server: `peers.rs`; build them and run with
+//! `host/benches/peers/run.sh`).
+
+#[path = "live/peers.rs"]
+mod peers;
 
 use bytes::Bytes;
 use connector_host::http::live_http::{load_ca_certificates, LiveHttp};
@@ -58,6 +63,7 @@ fn main() {
     };
     let (ops, transports, clients) = (chosen("--op"), chosen("--transport"), chosen("--client"));
     let runs = |client: &str| clients.is_empty() || clients.contains(&client);
+    let peers = arguments.iter().any(|argument| argument == "--peers").then(peers::discover);
 
     let user = user_body();
     let page = page_body();
@@ -66,6 +72,9 @@ fn main() {
         user.len(),
         page.len()
     );
+    for missing in peers.iter().flat_map(|peers| &peers.missing) {
+        println!("not run: {missing}");
+    }
     // Every client runs on one current-thread runtime, the one `connector-host` runs a single
     // instance on: the calls, the pooled connections' tasks and the I/O driver share one
     // thread, so no call waits for another thread to wake up. (The native side's transport
@@ -98,6 +107,7 @@ fn main() {
         let base = format!("{scheme}://127.0.0.1:{}/v1.0", server.port);
         let transport = match alpn {
             None => "plain HTTP/1.1".to_string(),
+            Some("h2") => "TLS, server offers h2 then http/1.1".to_string(),
             Some(protocol) => format!("TLS, server offers {protocol}"),
         };
         let settings = Settings { ca: &ca, server: &server, calls, warmup };
@@ -185,6 +195,11 @@ fn main() {
                     median(2),
                     median(3)
                 );
+            }
+            let ca = test_data("TEST-ONLY-ca.pem");
+            let call = peers::Call { base, op: action, user_id: USER_ID, token: TOKEN, ca: &ca, calls, warmup };
+            for peer in peers.iter().flat_map(|peers| &peers.available) {
+                peer.run_and_print(&call, floor_median, || server.accepted());
             }
         }
     }
@@ -429,7 +444,9 @@ struct Server {
 
 impl Server {
     /// Plain HTTP without `alpn`; otherwise TLS with the TEST-ONLY certificate, offering the
-    /// one protocol named.
+    /// protocol named; `h2` comes with `http/1.1` after it, as Graph offers them, so that a
+    /// client asking only for HTTP/1.1 (Python's httpx, by default) still connects, while one
+    /// that offers `h2` gets it.
     fn start(user: Bytes, page: Bytes, alpn: Option<&str>) -> Self {
         let acceptor = alpn.map(|protocol| {
             let certificate = CertificateDer::from_pem_file(test_data("TEST-ONLY-server.pem")).expect("certificate");
@@ -442,6 +459,9 @@ impl Server {
                     .with_single_cert(vec![certificate], key)
                     .expect("the TEST-ONLY certificate");
             config.alpn_protocols = vec![protocol.as_bytes().to_vec()];
+            if protocol == "h2" {
+                config.alpn_protocols.push(b"http/1.1".to_vec());
+            }
             tokio_rustls::TlsAcceptor::from(Arc::new(config))
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
