@@ -51,16 +51,20 @@ pub fn discover() -> Peers {
     let mut found = Peers { available: Vec::new(), missing: Vec::new() };
     if rust.is_file() {
         let lock = std::fs::read_to_string(peers.join("rust").join("Cargo.lock")).unwrap_or_default();
+        // Each on tokio's multi-thread runtime (`#[tokio::main]`'s, as their users run them)
+        // and on its current-thread runtime (the one the connector's rows run on).
         for (name, label) in [
-            ("graph-rs-sdk", format!("graph-rs-sdk {} (Rust, reqwest)", locked(&lock, "graph-rs-sdk"))),
+            ("graph-rs-sdk", format!("graph-rs-sdk {}", locked(&lock, "graph-rs-sdk"))),
             ("reqwest", format!("raw reqwest {} + serde_json", locked(&lock, "reqwest"))),
         ] {
-            found.available.push(Peer {
-                label,
-                program: rust.clone(),
-                arguments: vec!["--client".into(), name.into()],
-                name,
-            });
+            for (runtime, short) in [("multi-thread", "mt"), ("current-thread", "ct")] {
+                found.available.push(Peer {
+                    label: format!("{label} ({short})"),
+                    program: rust.clone(),
+                    arguments: vec!["--client".into(), name.into(), "--runtime".into(), runtime.into()],
+                    name,
+                });
+            }
         }
     } else {
         found.missing.push(format!(

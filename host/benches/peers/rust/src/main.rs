@@ -2,9 +2,9 @@
 //! (`host/benches/live.rs --peers`), one request after another on one reused client.
 //!
 //! `--client graph-rs-sdk|reqwest --base URL --op users.get|users.list --user-id ID --token T
-//! --ca FILE --calls N --warmup W`. One untimed first call (it opens the connection), W untimed
-//! warm-up calls, then N timed calls; the last stdout line is one JSON object with the figures
-//! of the timed calls and the first call's time.
+//! --ca FILE --calls N --warmup W [--runtime multi-thread|current-thread]`. One untimed first
+//! call (it opens the connection), W untimed warm-up calls, then N timed calls; the last stdout
+//! line is one JSON object with the figures of the timed calls and the first call's time.
 //!
 //! Each call reads the whole body and parses it into a JSON tree, as a caller of each client
 //! would: graph-rs-sdk's `send()` then `Response::json`, reqwest's `send()` then
@@ -24,6 +24,9 @@ struct Options {
     ca: Option<String>,
     calls: usize,
     warmup: usize,
+    /// tokio's multi-thread runtime (what `#[tokio::main]` gives), or its current-thread one
+    /// (what `connector-host invoke` runs a single instance on).
+    current_thread: bool,
 }
 
 fn main() {
@@ -40,7 +43,12 @@ fn main() {
     if let Some(ca) = &options.ca {
         std::env::set_var("SSL_CERT_FILE", ca);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    let runtime = if options.current_thread {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    }
+    .expect("a tokio runtime");
     if let Err(message) = runtime.block_on(run(&options)) {
         eprintln!("peer: {message}");
         std::process::exit(1);
@@ -58,6 +66,7 @@ fn parse(arguments: Vec<String>) -> Result<Options, String> {
         ca: None,
         calls: 1000,
         warmup: 50,
+        current_thread: false,
     };
     let count =
         |name: &str, value: &str| value.parse::<usize>().map_err(|_| format!("{name} takes a count, not {value:?}"));
@@ -72,6 +81,13 @@ fn parse(arguments: Vec<String>) -> Result<Options, String> {
             "--ca" => options.ca = Some(value.clone()),
             "--calls" => options.calls = count(name, value)?,
             "--warmup" => options.warmup = count(name, value)?,
+            "--runtime" => {
+                options.current_thread = match value.as_str() {
+                    "current-thread" => true,
+                    "multi-thread" => false,
+                    other => return Err(format!("--runtime must be current-thread or multi-thread, not {other:?}")),
+                }
+            }
             other => return Err(format!("unknown option {other:?}")),
         }
     }
