@@ -1,10 +1,10 @@
 //! `cargo bench -p connector-host --bench live`: live calls against a Graph look-alike on
 //! 127.0.0.1, side by side in one run.
 //!
-//! A local server (hyper, keep-alive; plain HTTP, and TLS with the TEST-ONLY CA offering
-//! HTTP/1.1 or h2) serves `GET /v1.0/users/{id}` (one user of about 1 KB) and `GET /v1.0/users`
-//! (one page of 100 users, about 58 KB, without a next link). Four clients call it, each with
-//! a [`LiveHttp`] of its own (so each one's connection count shows):
+//! Local servers (hyper, keep-alive; plain HTTP, and TLS with the TEST-ONLY CA offering
+//! HTTP/1.1 or h2) serve `GET /v1.0/users/{id}` (one user of about 1 KB) and `GET /v1.0/users`
+//! (one page of 100 users, about 58 KB, without a next link). Four clients call them, each
+//! with a server and a [`LiveHttp`] of its own (so each one's connection count shows):
 //!
 //! - the floor: the host's pooled client and `serde_json` parsing the body into a tree, no
 //!   connector;
@@ -13,13 +13,13 @@
 //! - for `users.get`, the component with a fresh instance per call (pooling allocator): the
 //!   pool outlives the instances.
 //!
-//! For each: the first call (which opens the connection, with its TLS handshake), then the
-//! min, median, p90 and p99 of the timed calls after untimed warm-up calls, and how many
-//! connections the server accepted from that client over the whole run.
+//! For each: the first call (which opens the connection, with its TLS handshake) and untimed
+//! warm-up calls, then timed calls in turns of a block of calls per client, and the min,
+//! median, p90 and p99 of the timed calls and how many connections its server accepted.
 //!
 //! Options (after `--`): `--quick` (few calls, for a smoke run), `--calls N` and `--warmup W`
-//! (plain HTTP; TLS runs use a third of each, as the issue's TLS figures did),
-//! `--op ACTION`, `--transport plain|tls|h2` and `--client native|warm|fresh` (each
+//! (plain HTTP; TLS runs use a third of each, as the issue's TLS figures did), `--block B`
+//! (the calls of one client's turn, 50), `--op ACTION`, `--transport plain|tls|h2` and `--client native|warm|fresh` (each
 //! repeatable: only those; the floor always runs), and `--peers` (also other Graph clients,
 //! each a subprocess against the same server: `peers.rs`; build them and run with
 //! `host/benches/peers/run.sh`).
@@ -36,7 +36,9 @@ use connector_host::{Instance, Limits, Runtime, EMBEDDED_COMPONENT};
 use graph_connector::graph::transport::{HttpRequest, HttpResponse, Transport, TransportError, TransportErrorKind};
 use http_body_util::{BodyExt as _, Full};
 use serde_json::{json, Value};
+use std::cell::RefCell;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,6 +59,7 @@ fn main() {
     let quick = arguments.iter().any(|argument| argument == "--quick");
     let calls = value_of("--calls").unwrap_or(if quick { 30 } else { 1000 });
     let warmup = value_of("--warmup").unwrap_or(if quick { 5 } else { 50 });
+    let block = value_of("--block").unwrap_or(50).max(1);
     // `--op`, `--transport` and `--client` run a part only, for a profiler attached to the run.
     let chosen = |name: &str| -> Vec<&str> {
         arguments.windows(2).filter(|pair| pair[0] == name).map(|pair| pair[1].as_str()).collect()
@@ -88,13 +91,17 @@ fn main() {
     let other = std::env::var_os("CONNECTOR_BENCH_COMPONENT")
         .map(|path| std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", PathBuf::from(path).display())));
     let component = other.as_deref().unwrap_or(EMBEDDED_COMPONENT);
-    let warm = &Runtime::new(component, Limits::default()).expect("the component compiles");
-    let pooled = &Runtime::with_options(
-        component,
-        Limits::default(),
-        &RuntimeOptions { allocation: InstanceAllocation::pooling(), ..RuntimeOptions::default() },
-    )
-    .expect("the component compiles for the pooling allocator");
+    // Leaked, as the runtime is: the clients' calls live as long as the process.
+    let warm: &'static Runtime =
+        Box::leak(Box::new(Runtime::new(component, Limits::default()).expect("the component compiles")));
+    let pooled: &'static Runtime = Box::leak(Box::new(
+        Runtime::with_options(
+            component,
+            Limits::default(),
+            &RuntimeOptions { allocation: InstanceAllocation::pooling(), ..RuntimeOptions::default() },
+        )
+        .expect("the component compiles for the pooling allocator"),
+    ));
 
     for (name, scheme, alpn) in
         [("plain", "http", None), ("tls", "https", Some("http/1.1")), ("h2", "https", Some("h2"))]
@@ -102,16 +109,12 @@ fn main() {
         if !transports.is_empty() && !transports.contains(&name) {
             continue;
         }
-        let server = Server::start(user.clone(), page.clone(), alpn);
         let (calls, warmup) = if alpn.is_some() { (calls.div_ceil(3), warmup.div_ceil(3)) } else { (calls, warmup) };
-        let base = format!("{scheme}://127.0.0.1:{}/v1.0", server.port);
         let transport = match alpn {
             None => "plain HTTP/1.1".to_string(),
             Some("h2") => "TLS, server offers h2 then http/1.1".to_string(),
             Some(protocol) => format!("TLS, server offers {protocol}"),
         };
-        let settings = Settings { ca: &ca, server: &server, calls, warmup };
-        let base = base.as_str();
         for (action, input, path) in [
             ("users.get", json!({"userId": USER_ID}).to_string(), format!("/users/{USER_ID}")),
             ("users.list", json!({"maxItems": 0}).to_string(), "/users".to_string()),
@@ -119,69 +122,113 @@ fn main() {
             if !ops.is_empty() && !ops.contains(&action) {
                 continue;
             }
-            println!("\n{action} over {transport}: {calls} timed calls after {warmup} warm-up calls, in µs");
+            println!(
+                "\n{action} over {transport}: {calls} timed calls after {warmup} warm-up calls, \
+                 the clients taking turns of {block} calls, in µs"
+            );
             println!(
                 "{:<44} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>6}",
                 "client", "first", "min", "median", "p90", "p99", "×floor", "conns"
             );
-            let floor = settings.run("raw client + serde_json (floor)", |live| {
+            // Each client has a server and a pooled client of its own, so that its connections
+            // can be counted while the clients take turns.
+            let contender = |label: &'static str, make: &dyn Fn(LiveHttp, String) -> Box<dyn FnMut() + 'static>| {
+                let server = Server::start(user.clone(), page.clone(), alpn);
+                let base = format!("{scheme}://127.0.0.1:{}/v1.0", server.port);
+                let live = LiveHttp::new(None, &ca).expect("the live client builds");
+                Contender { label, call: make(live, base), server, first: Duration::ZERO, timed: Vec::new() }
+            };
+            let mut contenders = vec![contender("raw client + serde_json (floor)", &|live, base| {
                 let url = format!("{base}{path}");
-                Box::new(move || raw_call(tokio, &live, &url)) as Box<dyn FnMut() + '_>
-            });
-            let floor_median = floor.median();
-            floor.print(floor_median);
+                Box::new(move || raw_call(tokio, &live, &url))
+            })];
             if runs("native") {
-                settings
-                    .run("native Graph logic, same client", |live| {
-                        let mut connector = native_connector(tokio, live, base);
-                        let input = input.clone();
-                        Box::new(move || {
-                            let output = connector.invoke_json(action, &input).expect("the native call succeeds");
-                            std::hint::black_box(output);
-                        })
+                contenders.push(contender("native Graph logic, same client", &|live, base| {
+                    let mut connector = native_connector(tokio, live, &base);
+                    let input = input.clone();
+                    Box::new(move || {
+                        let output = connector.invoke_json(action, &input).expect("the native call succeeds");
+                        std::hint::black_box(output);
                     })
-                    .print(floor_median);
+                }));
             }
             if runs("warm") {
-                settings
-                    .run("component, warm instance", |live| {
-                        let mut instance = tokio.block_on(connected_instance(warm, live, base));
-                        let input = input.clone();
-                        Box::new(move || {
-                            std::hint::black_box(component_call(tokio, &mut instance, action, &input));
-                        })
+                contenders.push(contender("component, warm instance", &|live, base| {
+                    let mut instance = tokio.block_on(connected_instance(warm, live, &base));
+                    let input = input.clone();
+                    Box::new(move || {
+                        std::hint::black_box(component_call(tokio, &mut instance, action, &input));
                     })
-                    .print(floor_median);
+                }));
             }
+            // Each fresh instance's phases, to say where its time goes.
+            let phases = Rc::new(RefCell::new(Vec::new()));
             if action == "users.get" && runs("fresh") {
-                // Each call's phases, to say where a fresh instance's time goes.
-                let phases = std::cell::RefCell::new(Vec::new());
-                settings
-                    .run("component, fresh pooled instance per call", |live| {
-                        let input = input.clone();
-                        let phases = &phases;
-                        Box::new(move || {
-                            let started = Instant::now();
-                            let mut instance = tokio.block_on(instantiate(pooled, live.clone(), base));
-                            let instantiated = Instant::now();
-                            tokio.block_on(connect(&mut instance, base));
-                            let connected = Instant::now();
-                            std::hint::black_box(component_call(tokio, &mut instance, action, &input));
-                            let called = Instant::now();
-                            drop(instance);
-                            let dropped = Instant::now();
-                            phases.borrow_mut().push([
-                                instantiated - started,
-                                connected - instantiated,
-                                called - connected,
-                                dropped - called,
-                            ]);
-                        })
+                contenders.push(contender("component, fresh pooled instance per call", &|live, base| {
+                    let input = input.clone();
+                    let phases = phases.clone();
+                    Box::new(move || {
+                        let started = Instant::now();
+                        let mut instance = tokio.block_on(instantiate(pooled, live.clone(), &base));
+                        let instantiated = Instant::now();
+                        tokio.block_on(connect(&mut instance, &base));
+                        let connected = Instant::now();
+                        std::hint::black_box(component_call(tokio, &mut instance, action, &input));
+                        let called = Instant::now();
+                        drop(instance);
+                        let dropped = Instant::now();
+                        phases.borrow_mut().push([
+                            instantiated - started,
+                            connected - instantiated,
+                            called - connected,
+                            dropped - called,
+                        ]);
                     })
-                    .print(floor_median);
-                let mut phases = phases.into_inner();
+                }));
+            }
+            // The clients take turns, a block of calls each: this machine's speed changes from
+            // one second to the next, and clients timed one after the other compared its spells
+            // as much as the clients; turns of a single call would leave every call's caches to
+            // the other clients.
+            for contender in &mut contenders {
+                let started = Instant::now();
+                (contender.call)();
+                contender.first = started.elapsed();
+                (0..warmup).for_each(|_| (contender.call)());
+            }
+            let mut done = 0;
+            while done < calls {
+                let turn = block.min(calls - done);
+                for contender in &mut contenders {
+                    for _ in 0..turn {
+                        let started = Instant::now();
+                        (contender.call)();
+                        contender.timed.push(started.elapsed());
+                    }
+                }
+                done += turn;
+            }
+            let figures: Vec<Figures> = contenders
+                .iter_mut()
+                .map(|contender| {
+                    let mut timed = std::mem::take(&mut contender.timed);
+                    timed.sort();
+                    Figures {
+                        label: contender.label.to_string(),
+                        first: contender.first,
+                        timed,
+                        connections: contender.server.accepted(),
+                    }
+                })
+                .collect();
+            let floor_median = figures[0].median();
+            for figure in &figures {
+                figure.print(floor_median);
+            }
+            let phases = phases.borrow();
+            if !phases.is_empty() {
                 // The first call and the warm-up calls are not timed.
-                let phases = phases.split_off(phases.len().saturating_sub(calls));
+                let phases = &phases[phases.len().saturating_sub(calls)..];
                 let median = |index: usize| {
                     let mut durations: Vec<Duration> = phases.iter().map(|phase| phase[index]).collect();
                     durations.sort();
@@ -196,8 +243,11 @@ fn main() {
                     median(3)
                 );
             }
+            // The peers are processes of their own: each runs alone, against the floor's server.
+            let server = &contenders[0].server;
+            let base = format!("{scheme}://127.0.0.1:{}/v1.0", server.port);
             let ca = test_data("TEST-ONLY-ca.pem");
-            let call = peers::Call { base, op: action, user_id: USER_ID, token: TOKEN, ca: &ca, calls, warmup };
+            let call = peers::Call { base: &base, op: action, user_id: USER_ID, token: TOKEN, ca: &ca, calls, warmup };
             for peer in peers.iter().flat_map(|peers| &peers.available) {
                 peer.run_and_print(&call, floor_median, || server.accepted());
             }
@@ -205,36 +255,13 @@ fn main() {
     }
 }
 
-/// What every client of one server and action shares.
-struct Settings<'a> {
-    ca: &'a [CertificateDer<'static>],
-    server: &'a Server,
-    calls: usize,
-    warmup: usize,
-}
-
-impl Settings<'_> {
-    /// Builds a client on a `LiveHttp` of its own (`prepare`, untimed), then times its first
-    /// call, the warm-up calls (untimed) and the timed calls.
-    fn run<'a>(&self, label: &str, prepare: impl FnOnce(LiveHttp) -> Box<dyn FnMut() + 'a>) -> Figures {
-        let live = LiveHttp::new(None, self.ca).expect("the live client builds");
-        let before = self.server.accepted();
-        let mut call = prepare(live);
-        let first = Instant::now();
-        call();
-        let first = first.elapsed();
-        for _ in 0..self.warmup {
-            call();
-        }
-        let mut timed = Vec::with_capacity(self.calls);
-        for _ in 0..self.calls {
-            let started = Instant::now();
-            call();
-            timed.push(started.elapsed());
-        }
-        timed.sort();
-        Figures { label: label.to_string(), first, timed, connections: self.server.accepted() - before }
-    }
+/// One client of the rounds: its call, the server only it talks to, and its times.
+struct Contender {
+    label: &'static str,
+    call: Box<dyn FnMut()>,
+    server: Server,
+    first: Duration,
+    timed: Vec<Duration>,
 }
 
 /// One client's figures.
