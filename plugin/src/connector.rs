@@ -72,13 +72,15 @@ impl Connector {
         let Some(client) = &self.client else { return Ok(output) };
         let secrets = client.secrets();
         let redacted = match secrets.redact(&output) {
-            Cow::Borrowed(_) => return Ok(output),
+            // A server may also have written a secret with JSON escapes (`\/`, `\u0065`):
+            // the strings that hold one are read and redacted as what they stand for.
+            Cow::Borrowed(_) => return Ok(secrets.redact_escaped_strings(&output).unwrap_or(output)),
             Cow::Owned(redacted) => redacted,
         };
         // A stretch replaced in the text could in theory span JSON syntax (a raw secret holding
         // a quote); the tree, redacted member by member, is then what leaves.
         if serde_json::from_str::<serde::de::IgnoredAny>(&redacted).is_ok() {
-            return Ok(redacted);
+            return Ok(secrets.redact_escaped_strings(&redacted).unwrap_or(redacted));
         }
         let mut tree: Value = serde_json::from_str(&output)
             .map_err(|error| ConnectorError::new(ErrorCode::Internal, format!("output is not JSON: {error}")))?;

@@ -1382,6 +1382,33 @@ mod tests {
         assert_eq!(listed["value"][0]["displayName"], "[redacted]");
     }
 
+    #[test]
+    fn secrets_a_server_writes_with_json_escapes_leave_redacted() {
+        // `\/` and `\u` escapes spell the secret in JSON text no spelling list covers; the
+        // items of a list and an entity pass through as written, so their strings are decoded.
+        let escaped = r#"s3cr3t-v\u0061lue"#;
+        let script = ScriptedTransport::new()
+            .respond(200, json!({"access_token": "acquired/token+123", "expires_in": 3600, "token_type": "Bearer"}))
+            .respond_raw(
+                200,
+                "application/json",
+                format!(r#"{{"id":"{USER}","aboutMe":"token acquired\/token+123","mail":"{escaped}"}}"#).as_bytes(),
+            )
+            .respond_raw(
+                200,
+                "application/json",
+                format!(r#"{{"value":[{{"id":"1","displayName":"{escaped}","{escaped}":1}}]}}"#).as_bytes(),
+            );
+        let (mut connector, _) = connected(secret_config(), script);
+        let got = connector.invoke_json("users.get", &json!({"userId": USER}).to_string()).unwrap();
+        assert!(!got.contains("token+123") && !got.contains("v\\u0061lue"), "{got}");
+        let got: serde_json::Value = serde_json::from_str(&got).unwrap();
+        assert_eq!((&got["aboutMe"], &got["mail"]), (&json!("token [redacted]"), &json!("[redacted]")));
+        let listed = connector.invoke_json("users.list", "{}").unwrap();
+        let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+        assert_eq!(listed["value"][0], json!({"id": "1", "displayName": "[redacted]", "[redacted]": 1}));
+    }
+
     fn dry_run(
         script: ScriptedTransport,
         action: &str,

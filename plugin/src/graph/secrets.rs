@@ -244,6 +244,56 @@ impl SecretSet {
         Cow::Owned(out)
     }
 
+    /// JSON text with every string literal (member names too) that is written with a
+    /// backslash escape read as the string it stands for, and redacted as such: JSON may write
+    /// any character as an escape (`\/`, `\u0065`), so no list of spellings covers what a
+    /// server can echo, but the decoded string is the secret itself. `None` when nothing
+    /// changed. Literals without an escape are what [`SecretSet::redact`] already searched.
+    pub fn redact_escaped_strings(&self, json: &str) -> Option<String> {
+        let bytes = json.as_bytes();
+        if self.order.is_empty() || memchr::memchr(b'\\', bytes).is_none() {
+            return None;
+        }
+        let mut out = String::new();
+        let mut copied = 0;
+        let mut at = 0;
+        // Outside a literal JSON text holds no quote but the one that opens the next literal.
+        while let Some(open) = memchr::memchr(b'"', &bytes[at..]).map(|found| at + found) {
+            let mut end = open + 1;
+            let mut escaped = false;
+            let close = loop {
+                match memchr::memchr2(b'"', b'\\', &bytes[end..]).map(|found| end + found) {
+                    Some(quote) if bytes[quote] == b'"' => break Some(quote),
+                    Some(backslash) => {
+                        escaped = true;
+                        end = backslash + 2;
+                    }
+                    None => break None,
+                }
+                if end >= bytes.len() {
+                    break None;
+                }
+            };
+            let Some(close) = close else { break };
+            at = close + 1;
+            if !escaped {
+                continue;
+            }
+            let literal = &json[open..=close];
+            let Ok(decoded) = serde_json::from_str::<String>(literal) else { continue };
+            if let Cow::Owned(redacted) = self.redact(&decoded) {
+                out.push_str(&json[copied..open]);
+                out.push_str(&serde_json::to_string(&redacted).unwrap_or_else(|_| format!("\"{REDACTED}\"")));
+                copied = at;
+            }
+        }
+        if copied == 0 {
+            return None;
+        }
+        out.push_str(&json[copied..]);
+        Some(out)
+    }
+
     /// Redacts every string, member name and number of a JSON tree in place (a number that
     /// holds a secret becomes the string [`REDACTED`]).
     pub fn redact_value(&self, value: &mut Value) {
@@ -453,6 +503,30 @@ mod tests {
             assert!(set.redact(text).contains(REDACTED), "{text}");
         }
         assert!(matches!(set.redact("s3cr3t-valu"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn secrets_written_with_json_escapes_are_redacted_as_the_strings_they_stand_for() {
+        let set = set("s3cr3t/val+ue");
+        let page = concat!(
+            r#"{"value":[{"a":"s3cr3t\/val+ue"},{"b":"x \u0073\u0033cr3t/val\u002Bue y"},"#,
+            r#"{"s3cr3t\/val+ue":"name"},{"c":"plain \"quoted\" text"},{"d":"s3cr3t\/val"}]}"#
+        );
+        let redacted = set.redact_escaped_strings(page).expect("secrets were found");
+        let tree: Value = serde_json::from_str(&redacted).expect("still JSON");
+        assert_eq!(
+            tree,
+            json!({"value": [
+                {"a": "[redacted]"},
+                {"b": "x [redacted] y"},
+                {"[redacted]": "name"},
+                {"c": "plain \"quoted\" text"},
+                {"d": "s3cr3t/val"},
+            ]})
+        );
+        // Literals without escapes are left to `redact`, and text without a secret is kept.
+        assert_eq!(set.redact_escaped_strings(r#"{"a":"s3cr3t/val+ue","b":"\n"}"#), None);
+        assert_eq!(set.redact_escaped_strings(r#"["\\", "\"", 1]"#), None);
     }
 
     #[test]
