@@ -44,6 +44,7 @@ fn main() {
     for watched in [
         "plugin/src",
         "plugin/Cargo.toml",
+        "plugin/build.rs",
         "host/tests/hostile-component/src",
         "host/tests/hostile-component/Cargo.toml",
         "wit",

@@ -5,12 +5,13 @@
 
 use connector_host::replay::fixture::Fixture;
 use connector_host::replay::report::render_outcome;
-use connector_host::replay::{paused_runtime, replay_fixture, ReplayOptions};
+use connector_host::replay::{paused_runtime, replay_fixture, ReplayOptions, ReplaySession};
 use connector_host::sandbox::clock::TimeSource;
-use connector_host::sandbox::http_policy::{OutboundHttp, Route};
+use connector_host::sandbox::http_policy::{HostPattern, OutboundHttp, Route};
 use connector_host::sandbox::runtime::{ErrorCode, InstanceAllocation, RuntimeOptions};
 use connector_host::{AllowedHosts, Limits};
 use serde_json::json;
+use std::sync::{Arc, Mutex};
 
 /// Users in the large page: about 1.3 MB of JSON, more than the pages a slot keeps mapped.
 const LARGE_PAGE_USERS: usize = 8_000;
@@ -75,4 +76,29 @@ fn an_instance_in_a_reused_slot_starts_pristine() {
         let outcome = tokio.block_on(replay_fixture(&runtime, &fixture, &ReplayOptions::default()));
         assert!(outcome.passed(), "{}", render_outcome(&outcome));
     }
+}
+
+#[test]
+fn a_fresh_instance_connects_and_answers_within_its_initial_memory() {
+    // A memory that grows in a pooled slot costs two `mprotect`s per instance (opening the
+    // pages, then closing them when the slot is reused): the component's initial memory
+    // leaves its heap room for a connect and a call, and this holds it to that.
+    let options = RuntimeOptions { allocation: InstanceAllocation::pooling(), ..RuntimeOptions::default() };
+    let runtime = connector_host::embedded::runtime_with_options(Limits::default(), &options).unwrap();
+    let tokio = paused_runtime().unwrap();
+    let fixture = fixture(7, false);
+    let session = Arc::new(Mutex::new(ReplaySession::new(&fixture)));
+    let allowed = AllowedHosts::from_patterns(["graph.microsoft.com".parse::<HostPattern>().unwrap()]);
+    let outbound = OutboundHttp::new(allowed, connector_host::replay::route(session.clone()));
+    let mut instance = tokio.block_on(runtime.instantiate(outbound, TimeSource::Virtual)).unwrap();
+    let initial = instance.peak_memory_bytes();
+    assert!(initial > 0, "the limiter saw the initial memory");
+
+    let connection = json!({"auth": "accessToken", "accessToken": "token-7"}).to_string();
+    tokio.block_on(instance.connect(&connection)).unwrap().expect("the connection is accepted");
+    session.lock().unwrap().begin_step(0, "users.get");
+    let output = tokio.block_on(instance.invoke("users.get", r#"{"userId":"user-7"}"#)).unwrap();
+    let output: serde_json::Value = serde_json::from_str(&output.expect("users.get answers")).unwrap();
+    assert_eq!(output, json!({"id": "user-7", "displayName": "User 7"}));
+    assert_eq!(instance.peak_memory_bytes(), initial, "the memory grew from {initial} bytes");
 }
