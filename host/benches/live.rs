@@ -20,9 +20,10 @@
 //! Options (after `--`): `--quick` (few calls, for a smoke run), `--calls N` and `--warmup W`
 //! (plain HTTP; TLS runs use a third of each, as the issue's TLS figures did), `--block B`
 //! (the calls of one client's turn, 50), `--op ACTION`, `--transport plain|tls|h2` and `--client native|warm|fresh` (each
-//! repeatable: only those; the floor always runs), and `--peers` (also other Graph clients,
-//! each a subprocess against the same server: `peers.rs`; build them and run with
-//! `host/benches/peers/run.sh`).
+//! repeatable: only those; the floor always runs), `--token jwt|short` (every client sends a
+//! JWT-sized access token, or the 11-byte one of the earlier rounds), and `--peers` (also
+//! other Graph clients, each a subprocess against the same server: `peers.rs`; build them
+//! and run with `host/benches/peers/run.sh`).
 
 #[path = "live/peers.rs"]
 mod peers;
@@ -49,8 +50,56 @@ use wasmtime_wasi_http::{RequestOptions, WasiBody};
 
 /// The user `users.get` reads.
 const USER_ID: &str = "87d349ed-44d7-43e1-9a83-5f2406dee5bd";
-/// The access token every client sends.
-const TOKEN: &str = "bench-token";
+/// The access token of the rounds before 6 Dec 2026 12:00 (`--token short`).
+const SHORT_TOKEN: &str = "bench-token";
+
+/// The access token every client sends: shaped as Entra ID's app-only tokens are, a JWT of
+/// about 1.7 KB (a signed set of claims and an RS256 signature), because the connector
+/// looks for every secret of a connection in each output and spells it the ways a server
+/// might echo it; an 11-byte token hid what that costs. Always the same bytes.
+fn jwt_token() -> String {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let header = json!({"typ": "JWT", "alg": "RS256", "x5t": "bench-key", "kid": "bench-key"});
+    let roles: Vec<String> =
+        ["User.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "AuditLog.Read.All", "Sites.Read.All"]
+            .iter()
+            .map(|role| role.to_string())
+            .collect();
+    let mut claims = json!({
+        "aud": "https://graph.microsoft.com",
+        "iss": "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/",
+        "iat": 1_796_000_000u64, "nbf": 1_796_000_000u64, "exp": 1_796_003_599u64,
+        "app_displayname": "Graph Connector live benchmark",
+        "appid": "2f6b3c1e-5d4a-4b8c-9e7f-0a1b2c3d4e5f",
+        "appidacr": "1",
+        "idp": "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/",
+        "idtyp": "app",
+        "oid": "6e5d4c3b-2a19-4807-b6f5-e4d3c2b1a098",
+        "roles": roles,
+        "sub": "6e5d4c3b-2a19-4807-b6f5-e4d3c2b1a098",
+        "tenant_region_scope": "EU",
+        "tid": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "ver": "1.0",
+        "wids": ["0997a1d0-0d1d-4acb-b408-d5ca73121e90"],
+    });
+    // Entra ID's opaque claims (aio, rh, uti, xms_*) make up the rest of a real token's size.
+    for (claim, length) in [("aio", 180), ("rh", 56), ("uti", 22), ("xms_ftd", 48), ("xms_idrel", 8), ("xms_tcdt", 10)]
+    {
+        let value: String = (0..length).map(|n| char::from(b'A' + ((n * 7 + claim.len()) % 26) as u8)).collect();
+        claims[claim] = json!(value);
+    }
+    let signature: Vec<u8> = (0..256u32).map(|n| (n * 37 + 11) as u8).collect();
+    let mut token = String::new();
+    for (index, part) in
+        [header.to_string().into_bytes(), claims.to_string().into_bytes(), signature].iter().enumerate()
+    {
+        if index > 0 {
+            token.push('.');
+        }
+        token.push_str(&Base64UrlUnpadded::encode_string(part));
+    }
+    token
+}
 
 fn main() {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -67,13 +116,20 @@ fn main() {
     let (ops, transports, clients) = (chosen("--op"), chosen("--transport"), chosen("--client"));
     let runs = |client: &str| clients.is_empty() || clients.contains(&client);
     let peers = arguments.iter().any(|argument| argument == "--peers").then(peers::discover);
+    let token: &'static str = match chosen("--token").first() {
+        Some(&"short") => SHORT_TOKEN,
+        Some(&"jwt") | None => Box::leak(jwt_token().into_boxed_str()),
+        Some(other) => panic!("--token takes short or jwt, not {other}"),
+    };
 
     let user = user_body();
     let page = page_body();
     println!(
-        "live benchmark: users.get ({} B user) and users.list (one page of 100 users, {} B) on 127.0.0.1",
+        "live benchmark: users.get ({} B user) and users.list (one page of 100 users, {} B) on 127.0.0.1, \
+         with a {} B access token",
         user.len(),
-        page.len()
+        page.len(),
+        token.len()
     );
     for missing in peers.iter().flat_map(|peers| &peers.missing) {
         println!("not run: {missing}");
@@ -140,11 +196,11 @@ fn main() {
             };
             let mut contenders = vec![contender("raw client + serde_json (floor)", &|live, base| {
                 let url = format!("{base}{path}");
-                Box::new(move || raw_call(tokio, &live, &url))
+                Box::new(move || raw_call(tokio, &live, &url, token))
             })];
             if runs("native") {
                 contenders.push(contender("native Graph logic, same client", &|live, base| {
-                    let mut connector = native_connector(tokio, live, &base);
+                    let mut connector = native_connector(tokio, live, &base, token);
                     let input = input.clone();
                     Box::new(move || {
                         let output = connector.invoke_json(action, &input).expect("the native call succeeds");
@@ -154,7 +210,7 @@ fn main() {
             }
             if runs("warm") {
                 contenders.push(contender("component, warm instance", &|live, base| {
-                    let mut instance = tokio.block_on(connected_instance(warm, live, &base));
+                    let mut instance = tokio.block_on(connected_instance(warm, live, &base, token));
                     let input = input.clone();
                     Box::new(move || {
                         std::hint::black_box(component_call(tokio, &mut instance, action, &input));
@@ -171,7 +227,7 @@ fn main() {
                         let started = Instant::now();
                         let mut instance = tokio.block_on(instantiate(pooled, live.clone(), &base));
                         let instantiated = Instant::now();
-                        tokio.block_on(connect(&mut instance, &base));
+                        tokio.block_on(connect(&mut instance, &base, token));
                         let connected = Instant::now();
                         std::hint::black_box(component_call(tokio, &mut instance, action, &input));
                         let called = Instant::now();
@@ -247,7 +303,7 @@ fn main() {
             let server = &contenders[0].server;
             let base = format!("{scheme}://127.0.0.1:{}/v1.0", server.port);
             let ca = test_data("TEST-ONLY-ca.pem");
-            let call = peers::Call { base: &base, op: action, user_id: USER_ID, token: TOKEN, ca: &ca, calls, warmup };
+            let call = peers::Call { base: &base, op: action, user_id: USER_ID, token, ca: &ca, calls, warmup };
             for peer in peers.iter().flat_map(|peers| &peers.available) {
                 peer.run_and_print(&call, floor_median, || server.accepted());
             }
@@ -308,9 +364,9 @@ fn micros(duration: Duration) -> f64 {
 }
 
 /// The floor: one GET through the pooled client, the body read whole and parsed.
-fn raw_call(tokio: &tokio::runtime::Runtime, live: &LiveHttp, url: &str) {
+fn raw_call(tokio: &tokio::runtime::Runtime, live: &LiveHttp, url: &str, token: &str) {
     let request = http::Request::get(url)
-        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("authorization", format!("Bearer {token}"))
         .header("accept", "application/json")
         .body(empty_body())
         .expect("a valid request");
@@ -328,9 +384,9 @@ fn empty_body() -> WasiBody {
 }
 
 /// An instance on the live route through `live`, connected with the bench token.
-async fn connected_instance(runtime: &Runtime, live: LiveHttp, base: &str) -> Instance {
+async fn connected_instance(runtime: &Runtime, live: LiveHttp, base: &str, token: &str) -> Instance {
     let mut instance = instantiate(runtime, live, base).await;
-    connect(&mut instance, base).await;
+    connect(&mut instance, base, token).await;
     instance
 }
 
@@ -343,8 +399,8 @@ async fn instantiate(runtime: &Runtime, live: LiveHttp, base: &str) -> Instance 
 }
 
 /// Opens the instance's connection with the bench token.
-async fn connect(instance: &mut Instance, base: &str) {
-    let connection = json!({"auth": "accessToken", "accessToken": TOKEN, "graphBaseUrl": base}).to_string();
+async fn connect(instance: &mut Instance, base: &str, token: &str) {
+    let connection = json!({"auth": "accessToken", "accessToken": token, "graphBaseUrl": base}).to_string();
     instance.connect(&connection).await.expect("connect runs").expect("the connection is accepted");
 }
 
@@ -356,10 +412,15 @@ fn component_call(tokio: &tokio::runtime::Runtime, instance: &mut Instance, acti
 }
 
 /// The Graph logic compiled natively, sending through `live`.
-fn native_connector(tokio: &'static tokio::runtime::Runtime, live: LiveHttp, base: &str) -> graph_connector::Connector {
+fn native_connector(
+    tokio: &'static tokio::runtime::Runtime,
+    live: LiveHttp,
+    base: &str,
+    token: &str,
+) -> graph_connector::Connector {
     let mut connector = graph_connector::Connector::new();
     let transport = LiveTransport { tokio, live, started: Instant::now() };
-    let connection = json!({"auth": "accessToken", "accessToken": TOKEN, "graphBaseUrl": base}).to_string();
+    let connection = json!({"auth": "accessToken", "accessToken": token, "graphBaseUrl": base}).to_string();
     connector.connect(&connection, Box::new(transport)).expect("the native connector connects");
     connector
 }
