@@ -223,11 +223,17 @@ fn main() {
                 contenders.push(contender("component, fresh pooled instance per call", &|live, base| {
                     let input = input.clone();
                     let phases = phases.clone();
+                    // What a host has before any call: the hosts it allows and the caller's
+                    // settings, as text. Each instance gets its own copy of the first.
+                    let allowed = allowed_hosts(&base);
+                    let settings = connection_settings(&base, token);
                     Box::new(move || {
                         let started = Instant::now();
-                        let mut instance = tokio.block_on(instantiate(pooled, live.clone(), &base));
+                        let outbound = OutboundHttp::new(allowed.clone(), Route::LiveWith(live.clone()));
+                        let mut instance =
+                            tokio.block_on(pooled.instantiate(outbound, TimeSource::Real)).expect("instantiates");
                         let instantiated = Instant::now();
-                        tokio.block_on(connect(&mut instance, &base, token));
+                        tokio.block_on(open(&mut instance, &settings));
                         let connected = Instant::now();
                         std::hint::black_box(component_call(tokio, &mut instance, action, &input));
                         let called = Instant::now();
@@ -392,16 +398,29 @@ async fn connected_instance(runtime: &Runtime, live: LiveHttp, base: &str, token
 
 /// An instance on the live route through `live`, allowed to reach the server of `base`.
 async fn instantiate(runtime: &Runtime, live: LiveHttp, base: &str) -> Instance {
-    let port = base.rsplit(':').next().and_then(|rest| rest.split('/').next()).expect("a port");
-    let allowed = AllowedHosts::from_patterns([format!("127.0.0.1:{port}").parse().expect("a host pattern")]);
-    let outbound = OutboundHttp::new(allowed, Route::LiveWith(live));
+    let outbound = OutboundHttp::new(allowed_hosts(base), Route::LiveWith(live));
     runtime.instantiate(outbound, TimeSource::Real).await.expect("instantiates")
+}
+
+/// The hosts an instance may reach: the server of `base`.
+fn allowed_hosts(base: &str) -> AllowedHosts {
+    let port = base.rsplit(':').next().and_then(|rest| rest.split('/').next()).expect("a port");
+    AllowedHosts::from_patterns([format!("127.0.0.1:{port}").parse().expect("a host pattern")])
 }
 
 /// Opens the instance's connection with the bench token.
 async fn connect(instance: &mut Instance, base: &str, token: &str) {
-    let connection = json!({"auth": "accessToken", "accessToken": token, "graphBaseUrl": base}).to_string();
-    instance.connect(&connection).await.expect("connect runs").expect("the connection is accepted");
+    open(instance, &connection_settings(base, token)).await;
+}
+
+/// Opens the instance's connection with these settings.
+async fn open(instance: &mut Instance, settings: &str) {
+    instance.connect(settings).await.expect("connect runs").expect("the connection is accepted");
+}
+
+/// The connection settings of every client: the token, and the server of `base` as Graph.
+fn connection_settings(base: &str, token: &str) -> String {
+    json!({"auth": "accessToken", "accessToken": token, "graphBaseUrl": base}).to_string()
 }
 
 fn component_call(tokio: &tokio::runtime::Runtime, instance: &mut Instance, action: &str, input: &str) -> String {
@@ -420,8 +439,7 @@ fn native_connector(
 ) -> graph_connector::Connector {
     let mut connector = graph_connector::Connector::new();
     let transport = LiveTransport { tokio, live, started: Instant::now() };
-    let connection = json!({"auth": "accessToken", "accessToken": token, "graphBaseUrl": base}).to_string();
-    connector.connect(&connection, Box::new(transport)).expect("the native connector connects");
+    connector.connect(&connection_settings(base, token), Box::new(transport)).expect("the native connector connects");
     connector
 }
 
