@@ -267,12 +267,18 @@ impl Runtime {
         store.limiter(|state| &mut state.memory);
         store.epoch_deadline_callback(at_every_tick);
         store.set_epoch_deadline(1);
-        let connector = self
-            .inner
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|error| HostError::Instantiate { reason: format!("{error:#}") })?;
+        let connector = self.inner.pre.instantiate_async(&mut store).await.map_err(|error| match error
+            .downcast_ref::<MemoryLimitReached>(
+        ) {
+            // An operator's cap below what the component starts with: no call can run.
+            Some(reached) => HostError::Instantiate {
+                reason: format!(
+                    "the component starts with {} bytes of memory, above the cap of {} bytes per instance",
+                    reached.requested, limits.memory_bytes
+                ),
+            },
+            None => HostError::Instantiate { reason: format!("{error:#}") },
+        })?;
         Ok(Instance {
             store,
             connector,

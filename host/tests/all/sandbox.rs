@@ -110,6 +110,30 @@ fn memory_growth_past_the_cap_is_a_memory_limit_error() {
     });
 }
 
+#[test]
+fn a_cap_below_the_memory_the_component_starts_with_fails_instantiation_naming_both() {
+    let limits = Limits { memory_bytes: 1024 * 1024, ..Limits::default() };
+    let runtime = runtime().with_limits(limits);
+    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+    let error = tokio
+        .block_on(runtime.instantiate(OutboundHttp::new(AllowedHosts::none(), Route::Live), TimeSource::Virtual))
+        .err()
+        .expect("a 1 MiB cap is below the component's initial memory");
+    let HostError::Instantiate { reason } = &error else { panic!("not an instantiation error: {error}") };
+    assert!(reason.contains("2097152 bytes of memory") && reason.contains("cap of 1048576 bytes"), "{reason}");
+
+    // The pooling allocator's slots are as large as the cap: it refuses the component at once.
+    let options = connector_host::sandbox::runtime::RuntimeOptions {
+        allocation: connector_host::sandbox::runtime::InstanceAllocation::Pooling { max_instances: 1 },
+        ..Default::default()
+    };
+    let error = connector_host::embedded::runtime_with_options(limits, &options)
+        .err()
+        .expect("a 1 MiB cap is below the component's initial memory");
+    let HostError::Compile { reason } = &error else { panic!("not a compile error: {error}") };
+    assert!(reason.contains("minimum byte size of 2097152"), "{reason}");
+}
+
 /// An interceptor that answers requests whose path ends in `/answered-here` with a canned
 /// 404 and passes every other one on to the network, recording the paths it saw.
 struct AnswerOrPassOn {
