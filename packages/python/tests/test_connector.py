@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fake_graph import Answer, FakeGraph, SeenRequest
 
-from graph_connector import Connection, Connector, ConnectorError
+from graph_connector import Connection, Connector, ConnectorError, Limits
 
 USER_ID = "87d349ed-44d7-43e1-9a83-5f2406dee5bd"
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -339,6 +339,17 @@ class TestAllowlist:
 
 
 class TestCallerMistakes:
+    def test_a_memory_cap_below_the_components_initial_memory_is_an_invalid_config(self, cache_dir: Path) -> None:
+        # The component starts with 2 MiB of linear memory (plugin/build.rs).
+        with pytest.raises(ConnectorError) as raised:
+            Connector.open(
+                {"auth": "accessToken", "accessToken": "tok-1234567890"},
+                cache_dir=cache_dir,
+                limits=Limits(memory_bytes=1024 * 1024),
+            )
+        assert raised.value.code == "invalid-config"
+        assert "`limits.memory_bytes` (1048576)" in raised.value.message
+
     def test_a_bad_configuration_is_reported_by_the_component(self, cache_dir: Path) -> None:
         with pytest.raises(ConnectorError) as raised:
             Connector.open({"tenantId": TENANT_ID, "clientId": "c"}, cache_dir=cache_dir)

@@ -222,7 +222,17 @@ class Connection:
         with linker.root() as root:
             with root.add_instance(OUTGOING_HANDLER_INTERFACE) as handler:
                 handler.add_func("handle", _weakly(self._handle, when_gone=_refuse_when_gone))
-        instance = linker.instantiate(self._store, connector.component)
+        try:
+            instance = linker.instantiate(self._store, connector.component)
+        except wasmtime.WasmtimeError as error:
+            # The component's initial memory is above the cap: no call could ever run.
+            if "exceeds memory limits" in str(error):
+                raise ConnectorError(
+                    "invalid-config",
+                    f"`limits.memory_bytes` ({limits.memory_bytes}) is below the memory the component starts with: "
+                    f"{error}",
+                ) from None
+            raise
 
         self._list_actions = _export(self._store, instance, "list-actions")
         self._describe = _export(self._store, instance, "[method]connection.describe", CONNECTIONS_INTERFACE)
