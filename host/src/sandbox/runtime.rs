@@ -267,18 +267,8 @@ impl Runtime {
         store.limiter(|state| &mut state.memory);
         store.epoch_deadline_callback(at_every_tick);
         store.set_epoch_deadline(1);
-        let connector = self.inner.pre.instantiate_async(&mut store).await.map_err(|error| match error
-            .downcast_ref::<MemoryLimitReached>(
-        ) {
-            // An operator's cap below what the component starts with: no call can run.
-            Some(reached) => HostError::Instantiate {
-                reason: format!(
-                    "the component starts with {} bytes of memory, above the cap of {} bytes per instance",
-                    reached.requested, limits.memory_bytes
-                ),
-            },
-            None => HostError::Instantiate { reason: format!("{error:#}") },
-        })?;
+        let connector =
+            self.inner.pre.instantiate_async(&mut store).await.map_err(|error| instantiation_error(&error, limits))?;
         Ok(Instance {
             store,
             connector,
@@ -291,6 +281,19 @@ impl Runtime {
             failed: false,
         })
     }
+}
+
+/// Why an instance could not be made. A memory cap below what the component starts with is
+/// an operator's setting that no call can run under: it says both sizes.
+fn instantiation_error(error: &wasmtime::Error, limits: Limits) -> HostError {
+    let reason = match error.downcast_ref::<MemoryLimitReached>() {
+        Some(reached) => format!(
+            "the component starts with {} bytes of memory, above the cap of {} bytes per instance",
+            reached.requested, limits.memory_bytes
+        ),
+        None => format!("{error:#}"),
+    };
+    HostError::Instantiate { reason }
 }
 
 /// Links exactly the imports of the `connector` world, no more: a component that imports
