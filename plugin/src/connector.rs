@@ -44,6 +44,15 @@ impl Connector {
         Ok(described)
     }
 
+    /// [`Connector::connect`], returning the settings in effect as JSON text (what the
+    /// component's `describe` hands to the host).
+    pub fn connect_json(&mut self, config: &str, transport: Box<dyn Transport>) -> Result<String> {
+        let config = ConnectionConfig::parse(config)?;
+        let described = config.describe_json();
+        self.client = Some(GraphClient::new(config, transport));
+        Ok(described)
+    }
+
     /// Runs one action with its JSON input and returns its output as a JSON tree, without
     /// the connection's secrets.
     pub fn invoke(&mut self, action_id: &str, input: &str) -> Result<Value> {

@@ -309,11 +309,14 @@ impl OutboundHttp {
     /// declare stays refused unless the operator allowed it; the host never reads the
     /// settings themselves.
     pub fn connect_with(&mut self, description: &str) {
-        let named = serde_json::from_str::<serde_json::Value>(description)
-            .ok()
-            .and_then(|description| description.get("hosts").cloned())
-            .and_then(|hosts| serde_json::from_value::<Vec<String>>(hosts).ok())
-            .unwrap_or_default();
+        // Only `hosts` is read: the other members stay unparsed text (no tree of the whole
+        // description on every connection a fresh instance opens).
+        let named =
+            serde_json::from_str::<std::collections::BTreeMap<String, &serde_json::value::RawValue>>(description)
+                .ok()
+                .and_then(|members| members.get("hosts").copied())
+                .and_then(|hosts| serde_json::from_str::<Vec<String>>(hosts.get()).ok())
+                .unwrap_or_default();
         let declared = &self.declared_hosts;
         self.connection_hosts = AllowedHosts::from_patterns(
             named.iter().filter_map(|host| host.parse::<HostPattern>().ok()).filter(|host| declared.covers(host)),
@@ -546,6 +549,15 @@ mod tests {
         outbound.connect_with("not json");
         assert!(!outbound.permits(&uri("https://graph.example/")));
         outbound.connect_with(r#"{"hosts": [1, 2]}"#);
+        assert!(!outbound.permits(&uri("https://graph.example/")));
+        outbound.connect_with(r#"{"hosts": "graph.example"}"#);
+        assert!(!outbound.permits(&uri("https://graph.example/")));
+
+        // The description is JSON however the component escapes it, and the last `hosts` stands.
+        outbound.connect_with(r#"{"h\u006fsts": ["gr\u0061ph.example"], "auth": {"nested": [1]}}"#);
+        assert!(outbound.permits(&uri("https://graph.example/")));
+        outbound.connect_with(r#"{"hosts": ["graph.example"], "hosts": ["login.example"]}"#);
+        assert!(outbound.permits(&uri("https://login.example/")));
         assert!(!outbound.permits(&uri("https://graph.example/")));
         outbound.connect_with(&described(&["graph.example"]));
         outbound.disconnect();

@@ -6,7 +6,6 @@ mod wasi_transport;
 use crate::connector::{Connector, InvokeOptions};
 use crate::error::{ConnectorError, ErrorCode};
 use crate::graph::config::DECLARED_HOSTS;
-use crate::json::output::Output;
 use std::cell::RefCell;
 use wasi_transport::WasiTransport;
 
@@ -81,8 +80,8 @@ impl Connection {
     /// Opens a connection: validates the settings and keeps them (no request is made).
     fn open_with(config: &str) -> Result<Self, wit::ConnectorError> {
         let mut connector = Connector::new();
-        let description = connector.connect(config, Box::new(WasiTransport)).map_err(to_wit)?;
-        Ok(Self { connector: RefCell::new(connector), description: Output::from(description).into_json() })
+        let description = connector.connect_json(config, Box::new(WasiTransport)).map_err(to_wit)?;
+        Ok(Self { connector: RefCell::new(connector), description })
     }
 
     /// Runs one action on this connection.
