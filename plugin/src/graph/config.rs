@@ -325,7 +325,9 @@ fn access_token_mode(settings: &TextSettings, problems: &mut Problems) -> Option
 impl ConnectionConfig {
     /// The versioned Graph base, e.g. `https://graph.microsoft.com/v1.0`.
     pub fn graph_base(&self) -> String {
-        format!("{}/{}", self.graph_root, self.api_version)
+        // Concatenated, not `format!`: built on every connection (fresh instances open one
+        // per call) and for every URL of an action.
+        [self.graph_root.as_str(), "/", self.api_version.as_str()].concat()
     }
 
     /// Parses and validates the configuration, naming every bad field in one error.
@@ -482,13 +484,16 @@ impl ConnectionConfig {
         };
         let token_url = match &token_url {
             Some(url) => checked_url(url, "tokenUrl", problems).unwrap_or_default(),
-            None => format!(
-                "{login_root}/{}/oauth2/v2.0/token",
-                crate::graph::odata::encode_segment(tenant_id.as_deref().unwrap_or("organizations"))
-            ),
+            None => [
+                login_root.as_str(),
+                "/",
+                &crate::graph::odata::encode_segment(tenant_id.as_deref().unwrap_or("organizations")),
+                "/oauth2/v2.0/token",
+            ]
+            .concat(),
         };
         let scope_given = scope.is_some();
-        let scope = scope.unwrap_or_else(|| format!("{}/.default", cloud.graph_base_url()));
+        let scope = scope.unwrap_or_else(|| [cloud.graph_base_url(), "/.default"].concat());
 
         let auth = auth?;
         Some(ConnectionConfig {
@@ -632,7 +637,7 @@ fn checked_url(url: &str, name: &'static str, problems: &mut Problems) -> Option
 /// Splits a trailing `/v1.0` or `/beta` off a Graph base URL.
 fn split_version(url: &str) -> (String, Option<String>) {
     for version in ["v1.0", "beta"] {
-        if let Some(root) = url.strip_suffix(&format!("/{version}")) {
+        if let Some(root) = url.strip_suffix(version).and_then(|root| root.strip_suffix('/')) {
             return (root.to_string(), Some(version.to_string()));
         }
     }
