@@ -11,7 +11,9 @@
 //! - the same Graph logic compiled natively, its [`Transport`] sending through the pooled client;
 //! - the component on the host's live route, one warm instance;
 //! - for `users.get`, the component with a fresh instance per call (pooling allocator): the
-//!   pool outlives the instances.
+//!   pool outlives the instances; and the warm instance's call right after another instance's
+//!   instantiate, connect and drop (only the call timed): what the work around a fresh
+//!   instance's call costs the call itself, in caches and branch predictors.
 //!
 //! For each: the first call (which opens the connection, with its TLS handshake) and untimed
 //! warm-up calls, then timed calls in turns of a block of calls per client, and the min,
@@ -19,7 +21,8 @@
 //!
 //! Options (after `--`): `--quick` (few calls, for a smoke run), `--calls N` and `--warmup W`
 //! (plain HTTP; TLS runs use a third of each, as the issue's TLS figures did), `--block B`
-//! (the calls of one client's turn, 50), `--op ACTION`, `--transport plain|tls|h2` and `--client native|warm|fresh` (each
+//! (the calls of one client's turn, 50), `--op ACTION`, `--transport plain|tls|h2` and
+//! `--client native|warm|fresh|after-fresh` (each
 //! repeatable: only those; the floor always runs), `--token jwt|short` (every client sends a
 //! JWT-sized access token, or the 11-byte one of the earlier rounds), and `--peers` (also
 //! other Graph clients, each a subprocess against the same server: `peers.rs`; build them
@@ -192,7 +195,7 @@ fn main() {
                 let server = Server::start(user.clone(), page.clone(), alpn);
                 let base = format!("{scheme}://127.0.0.1:{}/v1.0", server.port);
                 let live = LiveHttp::new(None, &ca).expect("the live client builds");
-                Contender { label, call: make(live, base), server, first: Duration::ZERO, timed: Vec::new() }
+                Contender { label, call: make(live, base), server, first: Duration::ZERO, timed: Vec::new(), row: true }
             };
             let mut contenders = vec![contender("raw client + serde_json (floor)", &|live, base| {
                 let url = format!("{base}{path}");
@@ -216,6 +219,28 @@ fn main() {
                         std::hint::black_box(component_call(tokio, &mut instance, action, &input));
                     })
                 }));
+            }
+            // The warm instance's call right after another instance's fresh cycle: only the
+            // call is timed, and shown under the fresh instance's phases, not as a row.
+            let after_fresh = Rc::new(RefCell::new(Vec::new()));
+            if action == "users.get" && runs("after-fresh") {
+                let mut other = contender("component, warm instance, after another's fresh cycle", &|live, base| {
+                    let mut instance = tokio.block_on(connected_instance(warm, live.clone(), &base, token));
+                    let input = input.clone();
+                    let allowed = allowed_hosts(&base);
+                    let settings = connection_settings(&base, token);
+                    let after_fresh = after_fresh.clone();
+                    Box::new(move || {
+                        let mut fresh = tokio.block_on(instantiate(pooled, live.clone(), allowed.clone()));
+                        tokio.block_on(open(&mut fresh, &settings));
+                        drop(fresh);
+                        let started = Instant::now();
+                        std::hint::black_box(component_call(tokio, &mut instance, action, &input));
+                        after_fresh.borrow_mut().push(started.elapsed());
+                    })
+                });
+                other.row = false;
+                contenders.push(other);
             }
             // Each fresh instance's phases, to say where its time goes.
             let phases = Rc::new(RefCell::new(Vec::new()));
@@ -282,8 +307,10 @@ fn main() {
                 })
                 .collect();
             let floor_median = figures[0].median();
-            for figure in &figures {
-                figure.print(floor_median);
+            for (figure, contender) in figures.iter().zip(&contenders) {
+                if contender.row {
+                    figure.print(floor_median);
+                }
             }
             let phases = phases.borrow();
             if !phases.is_empty() {
@@ -303,6 +330,19 @@ fn main() {
                     median(3)
                 );
             }
+            let mut after_fresh = after_fresh.borrow_mut();
+            if !after_fresh.is_empty() {
+                let start = after_fresh.len().saturating_sub(calls);
+                let timed = &mut after_fresh[start..];
+                timed.sort();
+                println!(
+                    "{:<44} {:.1} (median; min {:.1}): the warm instance's call right after another instance's \
+                     instantiate, connect and drop",
+                    "  a warm call after a fresh cycle",
+                    micros(timed[timed.len() / 2]),
+                    micros(timed[0])
+                );
+            }
             // The peers are processes of their own: each runs alone, against the floor's server.
             let server = &contenders[0].server;
             let base = format!("{scheme}://127.0.0.1:{}/v1.0", server.port);
@@ -317,6 +357,9 @@ fn main() {
 
 /// One client of the rounds: its call, the server only it talks to, and its times.
 struct Contender {
+    /// Whether its figures are a row of the table (a client whose closure times more than
+    /// the call it reports keeps its own times).
+    row: bool,
     label: &'static str,
     call: Box<dyn FnMut()>,
     server: Server,
