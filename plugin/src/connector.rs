@@ -38,10 +38,9 @@ impl Connector {
     /// Validates the settings and keeps them. No request is made: the first token is
     /// acquired by the first invocation. Returns the settings in effect, without secrets.
     pub fn connect(&mut self, config: &str, transport: Box<dyn Transport>) -> Result<Value> {
-        let config = ConnectionConfig::parse(config)?;
-        let described = config.describe();
-        self.client = Some(GraphClient::new(config, transport));
-        Ok(described)
+        let described = self.connect_json(config, transport)?;
+        // The description is JSON that `describe_json` wrote.
+        Ok(serde_json::from_str(&described).unwrap_or(Value::Null))
     }
 
     /// [`Connector::connect`], returning the settings in effect as JSON text (what the

@@ -545,7 +545,7 @@ impl ConnectionConfig {
     }
 
     /// [`Self::describe`] as JSON text, written directly: a fresh instance opens a connection
-    /// per call, and building the tree only to serialize it was a fifth of opening one. The
+    /// per call, and building a tree only to serialize it was a large part of opening one. The
     /// members are in the order a `Value` object serializes them (sorted by name).
     pub fn describe_json(&self) -> String {
         let graph_base = self.graph_base();
