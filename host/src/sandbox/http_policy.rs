@@ -309,14 +309,14 @@ impl OutboundHttp {
     /// declare stays refused unless the operator allowed it; the host never reads the
     /// settings themselves.
     pub fn connect_with(&mut self, description: &str) {
-        // Only `hosts` is read: the other members stay unparsed text (no tree of the whole
-        // description on every connection a fresh instance opens).
-        let named =
-            serde_json::from_str::<std::collections::BTreeMap<String, &serde_json::value::RawValue>>(description)
-                .ok()
-                .and_then(|members| members.get("hosts").copied())
-                .and_then(|hosts| serde_json::from_str::<Vec<String>>(hosts.get()).ok())
-                .unwrap_or_default();
+        // Only `hosts` is read: the other members are skipped, their names compared where
+        // they lie (no tree, and no map of the whole description, on every connection a fresh
+        // instance opens).
+        let named = serde_json::from_str::<HostsMember>(description)
+            .ok()
+            .and_then(|member| member.0)
+            .and_then(|hosts| serde_json::from_str::<Vec<String>>(hosts.get()).ok())
+            .unwrap_or_default();
         let declared = &self.declared_hosts;
         self.connection_hosts = AllowedHosts::from_patterns(
             named.iter().filter_map(|host| host.parse::<HostPattern>().ok()).filter(|host| declared.covers(host)),
@@ -338,6 +338,53 @@ impl OutboundHttp {
     /// Whether a request to this URI may leave the sandbox.
     pub fn permits(&self, uri: &http::Uri) -> bool {
         self.connection_hosts.permits(uri) || self.extra_hosts.permits(uri)
+    }
+}
+
+/// The text of the last `hosts` member of a JSON object (as a map of the members would keep
+/// it), the other members skipped unread.
+struct HostsMember<'a>(Option<&'a serde_json::value::RawValue>);
+
+impl<'de> serde::Deserialize<'de> for HostsMember<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = HostsMember<'de>;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut members: A) -> Result<Self::Value, A::Error> {
+                let mut hosts = None;
+                while let Some(IsHosts(is_hosts)) = members.next_key()? {
+                    if is_hosts {
+                        hosts = Some(members.next_value()?);
+                    } else {
+                        members.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(HostsMember(hosts))
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
+}
+
+/// Whether a member's name is `hosts`, however it is escaped; the name is not kept.
+struct IsHosts(bool);
+
+impl<'de> serde::Deserialize<'de> for IsHosts {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = IsHosts;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a member name")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<IsHosts, E> {
+                Ok(IsHosts(name == "hosts"))
+            }
+        }
+        deserializer.deserialize_str(Name)
     }
 }
 

@@ -17,11 +17,11 @@ fn zero_bytes(word: u64) -> u64 {
     !(((word & LOW_SEVEN) + LOW_SEVEN) | word) & HIGH_BITS
 }
 
-/// The eight bytes from `chunk` as a word, the first in its lowest byte.
-fn word(chunk: &[u8]) -> u64 {
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(chunk);
-    u64::from_le_bytes(bytes)
+/// The eight bytes of `chunk` as a word, the first in its lowest byte. An array, never a
+/// slice copied into one: in the component at opt-level `s`, copying a slice of eight bytes
+/// was a call to `copy_from_slice` and a `memory.copy` (a call out of the sandbox) per word.
+fn word(chunk: &[u8; 8]) -> u64 {
+    u64::from_le_bytes(*chunk)
 }
 
 /// The high bit of each byte of `word` below `limit` (at most 0x80), and maybe of bytes after
@@ -33,14 +33,14 @@ fn bytes_below(word: u64, limit: u8) -> u64 {
 /// True when every byte is visible ASCII (`!` to `~`): what a URL may hold unencoded.
 pub fn all_visible_ascii(bytes: &[u8]) -> bool {
     let delete = splat(0x7f);
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in chunks.by_ref() {
+    let (chunks, rest) = bytes.as_chunks::<8>();
+    for chunk in chunks {
         let word = word(chunk);
         if bytes_below(word, 0x21) | (word & HIGH_BITS) | zero_bytes(word ^ delete) != 0 {
             return false;
         }
     }
-    chunks.remainder().iter().all(u8::is_ascii_graphic)
+    rest.iter().all(u8::is_ascii_graphic)
 }
 
 /// True when `bytes` holds a control character other than tab (below 0x20, or 0x7f): what an
@@ -48,15 +48,15 @@ pub fn all_visible_ascii(bytes: &[u8]) -> bool {
 pub fn has_control_character(bytes: &[u8]) -> bool {
     let is_control = |byte: &u8| (*byte < 0x20 && *byte != b'\t') || *byte == 0x7f;
     let delete = splat(0x7f);
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in chunks.by_ref() {
+    let (chunks, rest) = bytes.as_chunks::<8>();
+    for chunk in chunks {
         let word = word(chunk);
         // A word with a byte below 0x20 may hold only tabs: its bytes decide.
         if (bytes_below(word, 0x20) | zero_bytes(word ^ delete)) != 0 && chunk.iter().any(is_control) {
             return true;
         }
     }
-    chunks.remainder().iter().any(is_control)
+    rest.iter().any(is_control)
 }
 
 #[cfg(test)]

@@ -157,6 +157,10 @@ pub struct ConnectionConfig {
     pub api_version: String,
     /// The token endpoint URL.
     pub token_url: String,
+    /// The Graph host as [`ConnectionConfig::hosts`] names it (`host` or `host:port`).
+    pub graph_host: String,
+    /// The token endpoint's host, the same way.
+    pub token_host: String,
     /// Retries for throttling and transient failures.
     pub max_retries: u32,
     /// Total time budget of one invocation, in milliseconds.
@@ -449,16 +453,16 @@ impl ConnectionConfig {
         let cloud = cloud.unwrap_or(Cloud::Global);
 
         let mut version_from_base = None;
-        let graph_root = match &graph_base {
+        let (graph_root, graph_host) = match &graph_base {
             Some(url) => match checked_url(url, "graphBaseUrl", problems) {
-                Some(url) => {
+                Some((url, host)) => {
                     let (root, version) = split_version(&url);
                     version_from_base = version;
-                    root
+                    (root, host)
                 }
-                None => String::new(),
+                None => Default::default(),
             },
-            None => cloud.graph_base_url().to_string(),
+            None => (cloud.graph_base_url().to_string(), cloud_host(cloud.graph_base_url())),
         };
         let api_version = match (api_version, version_from_base) {
             (Some(v), Some(from_base)) if v != from_base => {
@@ -478,19 +482,23 @@ impl ConnectionConfig {
                 format!("`apiVersion` must be `v1.0` or `beta` (got `{api_version}`)"),
             ));
         }
-        let login_root = match &login_base {
+        let (login_root, login_host) = match &login_base {
             Some(url) => checked_url(url, "loginBaseUrl", problems).unwrap_or_default(),
-            None => cloud.login_base_url().to_string(),
+            None => (cloud.login_base_url().to_string(), cloud_host(cloud.login_base_url())),
         };
-        let token_url = match &token_url {
+        let (token_url, token_host) = match &token_url {
             Some(url) => checked_url(url, "tokenUrl", problems).unwrap_or_default(),
-            None => [
-                login_root.as_str(),
-                "/",
-                &crate::graph::odata::encode_segment(tenant_id.as_deref().unwrap_or("organizations")),
-                "/oauth2/v2.0/token",
-            ]
-            .concat(),
+            None => {
+                let url = [
+                    login_root.as_str(),
+                    "/",
+                    &crate::graph::odata::encode_segment(tenant_id.as_deref().unwrap_or("organizations")),
+                    "/oauth2/v2.0/token",
+                ]
+                .concat();
+                // The tenant is one percent-encoded path segment: the host is the login root's.
+                (url, login_host)
+            }
         };
         let scope_given = scope.is_some();
         let scope = scope.unwrap_or_else(|| [cloud.graph_base_url(), "/.default"].concat());
@@ -506,6 +514,8 @@ impl ConnectionConfig {
             graph_root,
             api_version,
             token_url,
+            graph_host,
+            token_host,
             max_retries: max_retries.map(|n| n.min(10) as u32).unwrap_or(DEFAULT_MAX_RETRIES),
             timeout_ms: timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
         })
@@ -515,24 +525,16 @@ impl ConnectionConfig {
     /// port only when it is not the scheme's default): the token endpoint's host (for modes that
     /// acquire tokens) and the Graph host. A host allows exactly these (and what its operator
     /// adds), so it needs no table of clouds of its own.
-    pub fn hosts(&self) -> Vec<String> {
-        let mut urls = Vec::new();
+    ///
+    /// Each host was read when its URL was checked: a fresh instance opens a connection per
+    /// call, and parsing the URLs again (and formatting a port) was a fifth of opening one.
+    pub fn hosts(&self) -> Vec<&str> {
+        let mut hosts = Vec::with_capacity(2);
         if !matches!(self.auth, AuthMode::AccessToken { .. }) {
-            urls.push(self.token_url.as_str());
+            hosts.push(self.token_host.as_str());
         }
-        urls.push(self.graph_root.as_str());
-        let mut hosts: Vec<String> = Vec::new();
-        for url in urls {
-            let Ok(uri) = url.parse::<http::Uri>() else { continue };
-            let (Some(host), Some(scheme)) = (uri.host(), uri.scheme_str()) else { continue };
-            let default_port = if scheme == "http" { 80 } else { 443 };
-            let destination = match uri.port_u16() {
-                Some(port) if port != default_port => format!("{}:{port}", host.to_ascii_lowercase()),
-                _ => host.to_ascii_lowercase(),
-            };
-            if !hosts.contains(&destination) {
-                hosts.push(destination);
-            }
+        if !hosts.contains(&self.graph_host.as_str()) {
+            hosts.push(self.graph_host.as_str());
         }
         hosts
     }
@@ -597,7 +599,9 @@ fn whole_number(object: &Map<String, Value>, name: &'static str, problems: &mut 
 /// path that requests are built on (a fragment swallows every path appended to it), and
 /// userinfo would carry credentials no request should send. The URL is not echoed when it
 /// holds userinfo.
-fn checked_url(url: &str, name: &'static str, problems: &mut Problems) -> Option<String> {
+/// Returns the URL without trailing slashes, and its host as [`ConnectionConfig::hosts`] names
+/// it: lower-cased, with the port when it is not the scheme's default.
+fn checked_url(url: &str, name: &'static str, problems: &mut Problems) -> Option<(String, String)> {
     if url.contains('#') {
         problems.push(ConfigProblem::invalid(name, format!("`{name}` must not carry a fragment")));
         return None;
@@ -616,9 +620,9 @@ fn checked_url(url: &str, name: &'static str, problems: &mut Problems) -> Option
     };
     let host = uri.host().unwrap_or_default();
     let loopback = host == "localhost" || host.starts_with("127.") || host == "[::1]";
-    match uri.scheme_str() {
-        Some("https") => {}
-        Some("http") if loopback => {}
+    let default_port = match uri.scheme_str() {
+        Some("https") => 443,
+        Some("http") if loopback => 80,
         _ => {
             problems.push(ConfigProblem::invalid(
                 name,
@@ -626,12 +630,26 @@ fn checked_url(url: &str, name: &'static str, problems: &mut Problems) -> Option
             ));
             return None;
         }
-    }
+    };
     if uri.query().is_some() {
         problems.push(ConfigProblem::invalid(name, format!("`{name}` must not carry a query")));
         return None;
     }
-    Some(trimmed.to_string())
+    let mut destination = host.to_ascii_lowercase();
+    if let Some(port) = uri.port_u16().filter(|&port| port != default_port) {
+        // The port as a number (`:08080` is named `:8080`), written without `format!`.
+        destination.push(':');
+        let digits = port.checked_ilog10().unwrap_or(0) + 1;
+        for place in (0..digits).rev() {
+            destination.push(char::from(b'0' + (port / 10u16.pow(place) % 10) as u8));
+        }
+    }
+    Some((trimmed.to_string(), destination))
+}
+
+/// The host of one of [`Cloud`]'s base URLs (`https://` and a host, nothing more).
+fn cloud_host(base_url: &'static str) -> String {
+    base_url.trim_start_matches("https://").to_string()
 }
 
 /// Splits a trailing `/v1.0` or `/beta` off a Graph base URL.
@@ -724,6 +742,64 @@ mod tests {
         assert_eq!(hosts(local.clone()), json!(["login.example", "127.0.0.1:8080"]));
         local["loginBaseUrl"] = json!("http://127.0.0.1:8080");
         assert_eq!(hosts(local), json!(["127.0.0.1:8080"]));
+    }
+
+    /// The hosts read once, when the URLs are checked, are the ones that parsing the URLs the
+    /// connection sends to would name (what `hosts` did before it kept them).
+    #[test]
+    fn the_hosts_kept_from_checking_the_urls_are_those_of_the_urls_in_effect() {
+        fn named_by_urls(config: &ConnectionConfig) -> Vec<String> {
+            let mut urls = Vec::new();
+            if !matches!(config.auth, AuthMode::AccessToken { .. }) {
+                urls.push(config.token_url.as_str());
+            }
+            urls.push(config.graph_root.as_str());
+            let mut hosts: Vec<String> = Vec::new();
+            for url in urls {
+                let uri = url.parse::<http::Uri>().unwrap();
+                let host = uri.host().unwrap().to_ascii_lowercase();
+                let default_port = if uri.scheme_str() == Some("http") { 80 } else { 443 };
+                let destination = match uri.port_u16() {
+                    Some(port) if port != default_port => format!("{host}:{port}"),
+                    _ => host,
+                };
+                if !hosts.contains(&destination) {
+                    hosts.push(destination);
+                }
+            }
+            hosts
+        }
+        let urls = [
+            None,
+            Some("http://127.0.0.1:8080/v1.0"),
+            Some("http://127.0.0.1:0"),
+            Some("http://127.0.0.1:08080/"),
+            Some("http://127.0.0.1:80"),
+            Some("https://LOGIN.Example:443"),
+            Some("https://login.example:65535/x"),
+            Some("http://[::1]:8443"),
+            Some("http://localhost"),
+            Some("https://graph.example:1/beta"),
+        ];
+        for auth in [
+            json!({"auth": "accessToken", "accessToken": "t0ken"}),
+            json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "app", "clientSecret": "s"}),
+        ] {
+            for graph in urls {
+                for login in urls {
+                    for token in [None, Some("http://127.0.0.1:9/token"), Some("https://Token.Example:8443/t")] {
+                        let mut settings = auth.clone();
+                        for (name, url) in [("graphBaseUrl", graph), ("loginBaseUrl", login), ("tokenUrl", token)] {
+                            if let Some(url) = url {
+                                settings[name] = json!(url);
+                            }
+                        }
+                        let config = ConnectionConfig::parse(&settings.to_string()).unwrap();
+                        assert_eq!(config.hosts(), named_by_urls(&config), "{settings}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
