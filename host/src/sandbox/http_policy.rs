@@ -394,9 +394,18 @@ pub type SendFuture = Box<
         + Send,
 >;
 
+/// `wasmtime-wasi-http`'s own list of forbidden headers, kept in one place: the list is a
+/// `const`, which its default hook builds anew (with an `Arc` for its filter) for every header
+/// of every request and answer.
+static FORBIDDEN_HEADERS: [http::HeaderName; 9] = wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS;
+
 // The forbidden headers (what a component may neither send nor see) are `wasmtime-wasi-http`'s
-// own default checks: upstream's hook, kept as upstream maintains it.
+// own: upstream's list, kept as upstream maintains it, checked as its default hook checks it.
 impl WasiHttpHooks for OutboundHttp {
+    fn is_forbidden_header(&mut self, name: &http::HeaderName) -> bool {
+        FORBIDDEN_HEADERS.contains(name)
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
