@@ -362,8 +362,9 @@ impl ConnectionConfig {
     }
 
     fn from_object(object: &Map<String, Value>, problems: &mut Problems) -> Option<ConnectionConfig> {
+        let given = Given::read(object);
         let mut text = |name: &'static str| -> Option<String> {
-            match object.get(name) {
+            match given.get(name) {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
                 Some(Value::String(_)) => {
@@ -393,8 +394,8 @@ impl ConnectionConfig {
         let graph_base = text("graphBaseUrl");
         let token_url = text("tokenUrl");
         let api_version = text("apiVersion");
-        let max_retries = whole_number(object, "maxRetries", problems);
-        let timeout_ms = whole_number(object, "timeoutMs", problems);
+        let max_retries = whole_number(given.get("maxRetries"), "maxRetries", problems);
+        let timeout_ms = whole_number(given.get("timeoutMs"), "timeoutMs", problems);
 
         let settings = TextSettings {
             auth_name: auth_name.clone(),
@@ -582,8 +583,79 @@ impl ConnectionConfig {
     }
 }
 
-fn whole_number(object: &Map<String, Value>, name: &'static str, problems: &mut Problems) -> Option<u64> {
-    match object.get(name) {
+/// The settings a configuration gives, by name: the object's members read once, in one pass
+/// (a fresh instance reads a configuration on every call; looking each of the settings up by
+/// name in the map was most of checking one). Members of other names are ignored, as before.
+struct Given<'a>([Option<&'a Value>; SETTING_NAMES.len()]);
+
+/// Every setting of ACTIONS.md's `connect`, in [`setting_slot`] order.
+const SETTING_NAMES: [&str; 19] = [
+    "auth",
+    "tenantId",
+    "clientId",
+    "clientSecret",
+    "username",
+    "password",
+    "refreshToken",
+    "accessToken",
+    "certificatePem",
+    "privateKeyPem",
+    "assertionAlgorithm",
+    "scope",
+    "cloud",
+    "loginBaseUrl",
+    "graphBaseUrl",
+    "tokenUrl",
+    "apiVersion",
+    "maxRetries",
+    "timeoutMs",
+];
+
+/// A setting's place in [`SETTING_NAMES`].
+fn setting_slot(name: &str) -> Option<usize> {
+    Some(match name {
+        "auth" => 0,
+        "tenantId" => 1,
+        "clientId" => 2,
+        "clientSecret" => 3,
+        "username" => 4,
+        "password" => 5,
+        "refreshToken" => 6,
+        "accessToken" => 7,
+        "certificatePem" => 8,
+        "privateKeyPem" => 9,
+        "assertionAlgorithm" => 10,
+        "scope" => 11,
+        "cloud" => 12,
+        "loginBaseUrl" => 13,
+        "graphBaseUrl" => 14,
+        "tokenUrl" => 15,
+        "apiVersion" => 16,
+        "maxRetries" => 17,
+        "timeoutMs" => 18,
+        _ => return None,
+    })
+}
+
+impl<'a> Given<'a> {
+    fn read(object: &'a Map<String, Value>) -> Self {
+        let mut given = [None; SETTING_NAMES.len()];
+        for (name, value) in object {
+            if let Some(slot) = setting_slot(name) {
+                given[slot] = Some(value);
+            }
+        }
+        Given(given)
+    }
+
+    /// The value of a setting of [`SETTING_NAMES`], if given.
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        setting_slot(name).and_then(|slot| self.0[slot])
+    }
+}
+
+fn whole_number(given: Option<&Value>, name: &'static str, problems: &mut Problems) -> Option<u64> {
+    match given {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
         Some(Value::String(s)) if s.trim().parse::<u64>().is_ok() => s.trim().parse().ok(),
@@ -802,6 +874,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_setting_has_its_own_slot() {
+        for (slot, name) in SETTING_NAMES.iter().enumerate() {
+            assert_eq!(setting_slot(name), Some(slot), "{name}");
+        }
+        assert_eq!(setting_slot("Auth"), None);
+        assert_eq!(setting_slot("hosts"), None);
+        // A setting given twice counts once, as its last value (as a JSON object reads it).
+        let config = ConnectionConfig::parse(r#"{"auth":"accessToken","accessToken":"first","accessToken":"sec0nd"}"#);
+        assert!(matches!(config.unwrap().auth, AuthMode::AccessToken { token } if token == "sec0nd"));
     }
 
     #[test]
