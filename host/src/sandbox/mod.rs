@@ -5,5 +5,6 @@
 mod bindings;
 pub mod cache;
 pub mod clock;
+mod exports;
 pub mod http_policy;
 pub mod runtime;

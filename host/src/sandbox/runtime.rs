@@ -10,9 +10,9 @@
 //! no arguments; stdout is discarded and stderr is kept in a small buffer for trap reports.
 
 use crate::error::{HostError, Result};
-use crate::sandbox::bindings;
 use crate::sandbox::cache::{compile, CompiledCache, ComponentSource};
 use crate::sandbox::clock::{TimeSource, VirtualMonotonicClock, VirtualWallClock};
+use crate::sandbox::exports::{ExportIndices, Exports};
 use crate::sandbox::http_policy::{AllowedHosts, OutboundHttp};
 use serde_json::{json, Value};
 use std::future::Future;
@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Linker, ResourceAny, ResourceTable};
+use wasmtime::component::{InstancePre, Linker, ResourceAny, ResourceTable};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
     UpdateDeadline,
@@ -86,7 +86,9 @@ pub struct Runtime {
 }
 
 struct RuntimeInner {
-    pre: bindings::ConnectorPre<HostState>,
+    pre: InstancePre<HostState>,
+    /// The world's exports in the component.
+    exports: ExportIndices,
     source: ComponentSource,
     /// The hosts the component declares (see [`AllowedHosts::declared_by`]).
     declared_hosts: AllowedHosts,
@@ -178,10 +180,16 @@ impl Runtime {
         let mut linker = Linker::<HostState>::new(&engine);
         add_world_imports(&mut linker).map_err(link_error)?;
         let pre = linker.instantiate_pre(&component).map_err(link_error)?;
-        let pre = bindings::ConnectorPre::new(pre).map_err(link_error)?;
+        let exports = ExportIndices::new(pre.component()).map_err(link_error)?;
 
         Ok(Self {
-            inner: Arc::new(RuntimeInner { pre, source, declared_hosts, _ticker: EpochTicker::start(&engine) }),
+            inner: Arc::new(RuntimeInner {
+                pre,
+                exports,
+                source,
+                declared_hosts,
+                _ticker: EpochTicker::start(&engine),
+            }),
             limits,
         })
     }
@@ -267,8 +275,10 @@ impl Runtime {
         store.limiter(|state| &mut state.memory);
         store.epoch_deadline_callback(at_every_tick);
         store.set_epoch_deadline(1);
-        let connector =
+        let instance =
             self.inner.pre.instantiate_async(&mut store).await.map_err(|error| instantiation_error(&error, limits))?;
+        let connector =
+            self.inner.exports.load(&mut store, &instance).map_err(|error| instantiation_error(&error, limits))?;
         Ok(Instance {
             store,
             connector,
@@ -583,7 +593,7 @@ pub struct Connection(ResourceAny);
 /// instance); [`Instance::open`] opens further ones, each with its own settings and tokens.
 pub struct Instance {
     store: Store<HostState>,
-    connector: bindings::Connector,
+    connector: Exports,
     /// The `connection` resource [`Instance::connect`] opened last, if any.
     connection: Option<ResourceAny>,
     deadline: Duration,
@@ -616,12 +626,12 @@ impl Instance {
     /// description. The hosts of the cloud the settings name become reachable for this instance.
     pub async fn open(&mut self, config: &str) -> Result<CallResult<(Connection, String)>> {
         self.begin()?;
-        let connections = self.connector.connector_plugin_connections().connection();
+        let exports = &self.connector;
         let store = &mut self.store;
         let running = async move {
-            match connections.call_open(&mut *store, config).await? {
+            match exports.open(&mut *store, config).await? {
                 Ok(connection) => {
-                    let description = connections.call_describe(&mut *store, connection).await;
+                    let description = exports.describe(&mut *store, connection).await;
                     Ok(description.map(|description| Ok((connection, description))))
                 }
                 Err(error) => Ok(Ok(Err(error))),
@@ -656,7 +666,7 @@ impl Instance {
     /// Calls `list-actions`.
     pub async fn list_actions(&mut self) -> Result<Vec<ActionDescriptor>> {
         self.begin()?;
-        let running = self.connector.call_list_actions(&mut self.store);
+        let running = self.connector.list_actions(&mut self.store);
         let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await;
         self.finish("list-actions", outcome)
     }
@@ -692,8 +702,7 @@ impl Instance {
         options: InvokeOptions,
     ) -> Result<CallResult<String>> {
         self.begin()?;
-        let connections = self.connector.connector_plugin_connections().connection();
-        let running = connections.call_invoke(&mut self.store, connection.0, action, input, options);
+        let running = self.connector.invoke(&mut self.store, connection.0, action, input, options);
         let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await;
         let call = format!("invoke {action}");
         let output = self.finish(&call, outcome)?;
@@ -716,7 +725,7 @@ impl Instance {
             Err(_) => self.store.data_mut().outbound.disconnect(),
         }
         self.begin()?;
-        let running = self.connector.call_call(&mut self.store, config, action, input, options);
+        let running = self.connector.call(&mut self.store, config, action, input, options);
         let outcome = within_deadline(self.deadline, self.wall_clock_deadline, running).await;
         let call = format!("call {action}");
         let output = self.finish(&call, outcome)?;
