@@ -556,14 +556,13 @@ impl ConnectionConfig {
         let mut out = Vec::with_capacity(256 + graph_base.len() + self.token_url.len() + self.scope.len());
         let text = |out: &mut Vec<u8>, name: &str, value: &str| {
             out.push(if out.is_empty() { b'{' } else { b',' });
-            // Writing a string into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *out, name);
+            push_json_string(out, name);
             out.push(b':');
-            let _ = serde_json::to_writer(&mut *out, value);
+            push_json_string(out, value);
         };
         let flag = |out: &mut Vec<u8>, name: &str, value: bool| {
             out.push(b',');
-            let _ = serde_json::to_writer(&mut *out, name);
+            push_json_string(out, name);
             out.extend_from_slice(if value { b":true" } else { b":false" });
         };
         text(&mut out, "auth", self.auth.name());
@@ -572,8 +571,14 @@ impl ConnectionConfig {
         flag(&mut out, "connected", true);
         flag(&mut out, "delegated", self.auth.is_delegated());
         text(&mut out, "graphBaseUrl", &graph_base);
-        out.extend_from_slice(b",\"hosts\":");
-        let _ = serde_json::to_writer(&mut out, &hosts);
+        out.extend_from_slice(b",\"hosts\":[");
+        for (at, host) in hosts.iter().enumerate() {
+            if at > 0 {
+                out.push(b',');
+            }
+            push_json_string(&mut out, host);
+        }
+        out.push(b']');
         text(&mut out, "scope", &self.scope);
         text(&mut out, "tenantId", &self.tenant_id);
         text(&mut out, "tokenUrl", &self.token_url);
@@ -654,6 +659,19 @@ impl<'a> Given<'a> {
     }
 }
 
+/// `text` as a JSON string, as serde_json writes it: as it is between quotes when nothing in it
+/// needs an escape (the settings' names, URLs and ids), else by serde_json.
+fn push_json_string(out: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, text);
+    }
+}
+
 fn whole_number(given: Option<&Value>, name: &'static str, problems: &mut Problems) -> Option<u64> {
     match given {
         None | Some(Value::Null) => None,
@@ -678,9 +696,7 @@ fn checked_url(url: &str, name: &'static str, problems: &mut Problems) -> Option
         problems.push(ConfigProblem::invalid(name, format!("`{name}` must not carry a fragment")));
         return None;
     }
-    // The first `://`, found byte by byte: a URL is short, and a substring searcher's set-up
-    // cost more than the search (a fresh instance checks a URL on every connection).
-    let after_scheme = url.as_bytes().windows(3).position(|bytes| bytes == b"://").map_or(url, |at| &url[at + 3..]);
+    let after_scheme = crate::graph::odata::after_scheme(url);
     let authority = after_scheme.split(['/', '?', '\\']).next().unwrap_or_default();
     if authority.contains('@') {
         problems.push(ConfigProblem::invalid(name, format!("`{name}` must not carry a user name or password")));
@@ -1097,6 +1113,9 @@ mod tests {
                    "username": "u@contoso.com", "password": "p", "tokenUrl": "http://localhost:9/token"}),
             json!({"auth": "refreshToken", "tenantId": "contoso.onmicrosoft.com", "clientId": "app",
                    "refreshToken": "r", "loginBaseUrl": "https://login.example/"}),
+            // Nothing to escape, but a DEL and non-ASCII, which JSON writes as they are.
+            json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "app\u{7f}é ~", "clientSecret": "s",
+                   "scope": "https://graph.microsoft.com/.default"}),
         ];
         for setting in settings {
             let config = ConnectionConfig::parse(&setting.to_string()).unwrap();

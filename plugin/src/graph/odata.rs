@@ -59,11 +59,18 @@ pub fn dot_segment_problem(field: &str, id: &str) -> Option<String> {
     (id == "." || id == "..").then(|| format!("`{field}` must not be `{id}`: a dot segment is not an id"))
 }
 
+/// What follows a URL's first `://` (the whole text when it has none). Found byte by byte: a
+/// URL is short, and a substring searcher's set-up cost more than the search (every request
+/// checks its URL, and a fresh instance checks its settings' URLs on every connection).
+pub fn after_scheme(url: &str) -> &str {
+    url.as_bytes().windows(3).position(|bytes| bytes == b"://").map_or(url, |at| &url[at + 3..])
+}
+
 /// True when a URL's path (what follows the authority, up to `?` or `#`) has a `.` or `..`
 /// segment, plain or percent-encoded (up to three rounds of encoding). A segment that only
 /// holds dots next to an encoded slash (`..%2Fx`, an id encoded as one segment) is not one.
 pub fn path_has_dot_segment(url: &str) -> bool {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let after_scheme = after_scheme(url);
     let path = after_scheme.find('/').map_or("", |at| &after_scheme[at..]);
     let path = path.split(['?', '#']).next().unwrap_or_default();
     path.split('/').any(|segment| {
@@ -228,6 +235,14 @@ mod tests {
             }
             prop_assert_eq!(&encoded, &expected);
             prop_assert!(encoded.bytes().all(|byte| byte == b'%' || keep_in_segment(byte)));
+        }
+    }
+
+    #[test]
+    fn the_text_after_the_first_scheme_separator_is_what_split_once_gives() {
+        for url in ["https://graph.example/v1.0", "no scheme here", "a:/b://c://d", "://x", "é://ü/", "x:", "x:/", ""]
+        {
+            assert_eq!(after_scheme(url), url.split_once("://").map_or(url, |(_, rest)| rest), "{url}");
         }
     }
 
