@@ -220,8 +220,8 @@ pub struct OutboundHttp {
     /// Allowed whatever the connection says (`--allow-host`, fixture hosts in replay).
     extra_hosts: AllowedHosts,
     /// What the component declares its connections may reach (its `connector-hosts`
-    /// section); set by the runtime.
-    declared_hosts: AllowedHosts,
+    /// section); set by the runtime, shared by all its instances.
+    declared_hosts: Arc<AllowedHosts>,
     /// Allowed because the open connection names them and the component declares them.
     connection_hosts: AllowedHosts,
     route: Route,
@@ -247,7 +247,7 @@ impl OutboundHttp {
     pub fn new(extra_hosts: AllowedHosts, route: Route) -> Self {
         Self {
             extra_hosts,
-            declared_hosts: AllowedHosts::none(),
+            declared_hosts: Arc::new(AllowedHosts::none()),
             connection_hosts: AllowedHosts::none(),
             route,
             pass_on: None,
@@ -299,7 +299,7 @@ impl OutboundHttp {
     }
 
     /// Sets what the component declares its connections may reach.
-    pub fn set_declared_hosts(&mut self, declared: AllowedHosts) {
+    pub fn set_declared_hosts(&mut self, declared: Arc<AllowedHosts>) {
         self.declared_hosts = declared;
     }
 
@@ -577,11 +577,11 @@ mod tests {
     #[test]
     fn a_connection_reaches_only_the_declared_hosts_it_names() {
         let mut outbound = OutboundHttp::new(AllowedHosts::none(), Route::Live);
-        outbound.set_declared_hosts(AllowedHosts::from_patterns([
+        outbound.set_declared_hosts(Arc::new(AllowedHosts::from_patterns([
             HostPattern::new("login.example", None),
             HostPattern::new("graph.example", None),
             HostPattern::new("127.0.0.1", Some(8080)),
-        ]));
+        ])));
         outbound.connect_with(&described(&["login.example", "graph.example"]));
         assert!(outbound.permits(&uri("https://graph.example/v1.0/me")));
         assert!(outbound.permits(&uri("https://LOGIN.example/t/oauth2/v2.0/token")));

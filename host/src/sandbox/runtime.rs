@@ -91,7 +91,7 @@ struct RuntimeInner {
     exports: ExportIndices,
     source: ComponentSource,
     /// The hosts the component declares (see [`AllowedHosts::declared_by`]).
-    declared_hosts: AllowedHosts,
+    declared_hosts: Arc<AllowedHosts>,
     _ticker: EpochTicker,
 }
 
@@ -170,7 +170,7 @@ impl Runtime {
     /// Compiles a component (or loads it from the cache) and links it against the sandbox.
     pub fn with_options(component: &[u8], limits: Limits, options: &RuntimeOptions) -> Result<Self> {
         let engine = Self::engine(limits, options.allocation)?;
-        let declared_hosts = AllowedHosts::declared_by(component);
+        let declared_hosts = Arc::new(AllowedHosts::declared_by(component));
         let (component, source) = match &options.cache {
             Some(cache) => cache.load_or_compile(&engine, component, options.component_sha256)?,
             None => (compile(&engine, component)?, ComponentSource::Compiled),
