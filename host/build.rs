@@ -1,5 +1,5 @@
-//! Builds the Graph connector component so the host binary can embed it, and the
-//! hostile test component (`tests/hostile-component`) the sandbox tests load.
+//! Builds the Graph connector component so the host binary can embed it, and the test
+//! components the sandbox tests load (`tests/hostile-component`, `tests/mistyped-component`).
 //!
 //! Both are built by one nested `cargo build` into their own target directory
 //! (`<workspace>/target/component`), so it never contends for the outer build's lock,
@@ -38,6 +38,10 @@ const GRAPH_COMPONENT: (&str, &str) = ("graph-connector", "graph_connector.wasm"
 /// the `HOSTILE_COMPONENT_WASM` variable).
 const HOSTILE_COMPONENT: (&str, &str) = ("hostile-component", "hostile_component.wasm");
 
+/// The component whose exports have the world's names and other types (tests find it
+/// through the `MISTYPED_COMPONENT_WASM` variable).
+const MISTYPED_COMPONENT: (&str, &str) = ("mistyped-component", "mistyped_component.wasm");
+
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let workspace = manifest_dir.parent().expect("the host crate lives inside the workspace").to_path_buf();
@@ -47,6 +51,8 @@ fn main() {
         "plugin/build.rs",
         "host/tests/hostile-component/src",
         "host/tests/hostile-component/Cargo.toml",
+        "host/tests/mistyped-component/src",
+        "host/tests/mistyped-component/Cargo.toml",
         "wit",
         "Cargo.toml",
         "Cargo.lock",
@@ -61,7 +67,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed={PREBUILT_VARIABLE}");
     let prebuilt = env::var_os(PREBUILT_VARIABLE).map(PathBuf::from);
     let target_dir = workspace.join("target").join("component");
-    let mut components = vec![HOSTILE_COMPONENT];
+    let mut components = vec![HOSTILE_COMPONENT, MISTYPED_COMPONENT];
     if prebuilt.is_none() {
         components.insert(0, GRAPH_COMPONENT);
     }
@@ -75,6 +81,7 @@ fn main() {
         None => built.next().unwrap_or_else(|| fail("the nested build named no Graph component")),
     };
     let hostile = built.next().unwrap_or_else(|| fail("the nested build named no hostile component"));
+    let mistyped = built.next().unwrap_or_else(|| fail("the nested build named no mistyped component"));
     println!("cargo:rustc-env=GRAPH_CONNECTOR_WASM={}", wasm.display());
     // The compiled-component cache names artefacts by the component's SHA-256: hashing the
     // embedded component here spares every start-up of the host the hashing.
@@ -82,6 +89,7 @@ fn main() {
     let digest: String = Sha256::digest(&bytes).iter().map(|byte| format!("{byte:02x}")).collect();
     println!("cargo:rustc-env=GRAPH_CONNECTOR_WASM_SHA256={digest}");
     println!("cargo:rustc-env=HOSTILE_COMPONENT_WASM={}", hostile.display());
+    println!("cargo:rustc-env=MISTYPED_COMPONENT_WASM={}", mistyped.display());
 }
 
 /// The target the components are built for.

@@ -25,6 +25,24 @@ pub fn hostile_runtime() -> &'static Runtime {
     })
 }
 
+/// A component that exports every function of the world by its name, each with another type
+/// (`tests/mistyped-component`): the host finds its exports, but makes no instance of it, at
+/// the first try or any after (the types are checked until an instance passes).
+#[test]
+fn a_component_whose_exports_have_other_types_than_the_worlds_gets_no_instance() {
+    let bytes = std::fs::read(env!("MISTYPED_COMPONENT_WASM")).expect("the build script built the mistyped component");
+    let runtime = Runtime::new(&bytes, Limits::default()).expect("the mistyped component compiles and links");
+    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for attempt in 0..2 {
+        let outbound = OutboundHttp::new(AllowedHosts::none(), Route::Live);
+        match tokio.block_on(runtime.instantiate(outbound, TimeSource::Real)) {
+            Ok(_) => panic!("attempt {attempt}: an instance of the mistyped component was made"),
+            Err(HostError::Instantiate { reason }) => assert!(reason.contains("type mismatch"), "{reason}"),
+            Err(other) => panic!("attempt {attempt}: {other}"),
+        }
+    }
+}
+
 /// Tight limits, so each misbehaviour is stopped quickly.
 fn tight_limits() -> Limits {
     Limits {
