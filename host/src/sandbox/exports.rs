@@ -1,8 +1,8 @@
 //! The `connector` world's exports as the host calls them. The generated bindings look every
-//! export up and check its type against the world on every instantiation; a fresh instance per
-//! call paid that for five functions it mostly never calls. Here the exports are found by name
-//! once per runtime, their types are checked on the runtime's first instance, and the
-//! instances after it take the functions by index alone.
+//! export up and check its type against the world on every instantiation: a fresh instance per
+//! call paid five type checks each time, the same checks of the same component. Here the
+//! exports are found by name once per runtime, their types are checked until an instance of the
+//! runtime passes, and the instances after it take the functions by index alone.
 
 use crate::sandbox::runtime::{ActionDescriptor, ConnectorError, InvokeOptions};
 use std::sync::atomic::{AtomicBool, Ordering};
